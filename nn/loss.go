@@ -1,0 +1,134 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// Losses return 1x1 Vars and reduce as PyTorch's defaults do.
+
+// CrossEntropy returns the mean over rows of -log softmax(logits)[i, labels[i]]
+// (torch.nn.CrossEntropyLoss): logits [N, K], labels in [0, K).
+func (t *Tape) CrossEntropy(logits *Var, labels []int) *Var {
+	n, k := logits.Value.Rows, logits.Value.Cols
+	if len(labels) != n {
+		panic(fmt.Sprintf("nn.CrossEntropy: %d labels for %d rows", len(labels), n))
+	}
+	out := t.result(1, 1, logits)
+	// The gradient (softmax - onehot)/N is cheapest to form now, while the
+	// labels are at hand.
+	dlogits := t.buffer(n, k)
+	var loss float64
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			panic(fmt.Sprintf("nn.CrossEntropy: label %d of row %d outside [0, %d)", y, i, k))
+		}
+		zr, dr := logits.Value.Row(i), dlogits.Row(i)
+		m, logSum := shiftedLogSumExp(zr)
+		loss += float64(m-zr[y]) + float64(logSum)
+		softmaxInto(dr, zr)
+		dr[y]--
+		for j := range dr {
+			dr[j] /= float32(n)
+		}
+	}
+	out.Value.Data[0] = float32(loss / float64(n))
+	t.record(out, func(g *tensor.Matrix) {
+		addScaled(t.gradOf(logits), dlogits, g.Data[0])
+	})
+	return out
+}
+
+// BCEWithLogits returns the mean over all elements of the binary cross-entropy
+// between sigmoid(logits) and targets (row-major, one per element), in the
+// stable form max(x, 0) - x·y + log(1 + exp(-|x|)) of
+// torch.nn.BCEWithLogitsLoss.
+func (t *Tape) BCEWithLogits(logits *Var, targets []float32) *Var {
+	rows, cols := logits.Value.Rows, logits.Value.Cols
+	if len(targets) != rows*cols {
+		panic(fmt.Sprintf("nn.BCEWithLogits: %d targets for %dx%d logits", len(targets), rows, cols))
+	}
+	count := float32(rows * cols)
+	out := t.result(1, 1, logits)
+	dlogits := t.buffer(rows, cols) // (sigmoid(x) - y)/count
+	var loss float64
+	for i := range rows {
+		xr, dr := logits.Value.Row(i), dlogits.Row(i)
+		for j, x := range xr {
+			y := targets[i*cols+j]
+			loss += float64(max(x, 0)-x*y) + math.Log1p(math.Exp(-math.Abs(float64(x))))
+			dr[j] = (sigmoid(x) - y) / count
+		}
+	}
+	out.Value.Data[0] = float32(loss / float64(count))
+	t.record(out, func(g *tensor.Matrix) {
+		addScaled(t.gradOf(logits), dlogits, g.Data[0])
+	})
+	return out
+}
+
+// KLWithLogits returns the mean over rows of Σ_k q_k (log q_k - log p_k) with
+// q = softmax(qLogits) and p = softmax(pLogits): KL(q ‖ p) per row, as the
+// UniMoS reference's kl_div_with_logit. Gradient reaches both arguments;
+// Detach the one that is a fixed target.
+func (t *Tape) KLWithLogits(qLogits, pLogits *Var) *Var {
+	mustSameShape("KLWithLogits", qLogits, pLogits)
+	logQ := t.LogSoftmax(qLogits)
+	logP := t.LogSoftmax(pLogits)
+	q := t.Softmax(qLogits)
+	perElement := t.Mul(q, t.Sub(logQ, logP))
+	return t.Scale(t.Sum(perElement), 1/float32(qLogits.Value.Rows))
+}
+
+// imEpsilon is the constant inside the logarithms of the UniMoS reference's
+// entropy and gentropy.
+const imEpsilon = 1e-5
+
+// EntropyMinusDiversity returns the information-maximisation loss L_im of
+// UniMoS (method §3.3, the reference's ent_loss) for logits [N, K]:
+//
+//	P = softmax(logits), p̄ = (1/N) Σ_i P_i,
+//	L = -(1/N) Σ_i Σ_k P_ik log(P_ik + ε) + Σ_k p̄_k log(p̄_k + ε),  ε = 1e-5,
+//
+// the mean per-row entropy minus the entropy of the batch-mean prediction.
+// Minimising it makes single predictions confident and the batch diverse.
+func (t *Tape) EntropyMinusDiversity(logits *Var) *Var {
+	p := t.Softmax(logits)
+	meanEntropy := t.Scale(t.Sum(t.xLogX(p, imEpsilon)), -1/float32(logits.Value.Rows))
+	negBatchEntropy := t.Sum(t.xLogX(t.ColumnMean(p), imEpsilon))
+	return t.Add(meanEntropy, negBatchEntropy)
+}
+
+// OrthoForm selects the orthogonality penalty between two feature sets
+// A, B [N, D] (method §3.4). All three are sums, not means.
+type OrthoForm int
+
+const (
+	// OrthoRowDot is Σ_i (a_i·b_i)²: squared inner products of matching rows
+	// (the reference code at HEAD; the default).
+	OrthoRowDot OrthoForm = iota
+	// OrthoElementwise is Σ_ij (a_ij·b_ij)² (the reference's first release).
+	OrthoElementwise
+	// OrthoCross is ‖A Bᵀ‖_F², all pairs of rows (paper Eq. 3, which applies
+	// it to source and target separately: call it once per domain).
+	OrthoCross
+)
+
+// Orthogonality returns the penalty form between a and b [N, D].
+func (t *Tape) Orthogonality(a, b *Var, form OrthoForm) *Var {
+	mustSameShape("Orthogonality", a, b)
+	var m *Var // the terms that are squared and summed
+	switch form {
+	case OrthoRowDot:
+		m = t.RowSum(t.Mul(a, b))
+	case OrthoElementwise:
+		m = t.Mul(a, b)
+	case OrthoCross:
+		m = t.MatMul(false, true, a, b)
+	default:
+		panic(fmt.Sprintf("nn.Orthogonality: unknown form %d", form))
+	}
+	return t.Sum(t.Mul(m, m))
+}

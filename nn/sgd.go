@@ -1,0 +1,130 @@
+package nn
+
+import (
+	"math"
+	"sync"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// ParamGroup is a set of parameters trained with one learning rate.
+type ParamGroup struct {
+	Params []*Var
+	LR     float32
+}
+
+// SGD is stochastic gradient descent with momentum, as torch.optim.SGD
+// without dampening or Nesterov: for each parameter p with gradient g,
+//
+//	d = g + WeightDecay·p
+//	buf = d on the first step, Momentum·buf + d after
+//	p -= LR·buf
+//
+// Every parameter is updated at every Step (PyTorch skips parameters whose
+// .grad is None; here a parameter that received nothing has a zero Grad).
+type SGD struct {
+	Groups      []ParamGroup
+	Momentum    float32
+	WeightDecay float32
+
+	buf map[*Var]*tensor.Matrix // momentum buffers, created zero on first step
+}
+
+// NewSGD returns an optimizer over groups.
+func NewSGD(momentum, weightDecay float32, groups ...ParamGroup) *SGD {
+	return &SGD{Groups: groups, Momentum: momentum, WeightDecay: weightDecay, buf: map[*Var]*tensor.Matrix{}}
+}
+
+// SetLR sets the learning rate of every group.
+func (o *SGD) SetLR(lr float32) {
+	for i := range o.Groups {
+		o.Groups[i].LR = lr
+	}
+}
+
+// sgdChunk is the number of elements one goroutine updates: the update is
+// a few scalar operations per element, so a large model's step is worth
+// spreading over the cores, in pieces large enough to dwarf goroutine costs.
+const sgdChunk = 1 << 15
+
+// Step updates every parameter from its Grad.
+func (o *SGD) Step() {
+	var wg sync.WaitGroup
+	for _, g := range o.Groups {
+		for _, p := range g.Params {
+			value, grad, buf := p.Value.Data, p.Grad.Data, o.momentumBuffer(p)
+			for lo := 0; lo < len(grad); lo += sgdChunk {
+				hi := min(lo+sgdChunk, len(grad))
+				var chunkBuf []float32
+				if buf != nil {
+					chunkBuf = buf[lo:hi]
+				}
+				wg.Go(func() { o.update(value[lo:hi], grad[lo:hi], chunkBuf, g.LR) })
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// momentumBuffer returns p's momentum buffer, creating it zeroed on p's
+// first step, or nil without momentum.
+func (o *SGD) momentumBuffer(p *Var) []float32 {
+	if o.Momentum == 0 {
+		return nil
+	}
+	buf, ok := o.buf[p]
+	if !ok {
+		buf = tensor.New(p.Value.Rows, p.Value.Cols)
+		o.buf[p] = buf
+	}
+	return buf.Data
+}
+
+// update applies one step to a parameter's values, gradient and momentum
+// buffer (nil without momentum). A new buffer is zero, and m·0 + d = d
+// exactly, so the first step needs no special case.
+func (o *SGD) update(value, grad, buf []float32, lr float32) {
+	wd, m := o.WeightDecay, o.Momentum
+	value = value[:len(grad)]
+	if m == 0 {
+		for k, g := range grad {
+			value[k] -= lr * (g + wd*value[k])
+		}
+		return
+	}
+	buf = buf[:len(grad)]
+	for k, g := range grad {
+		d := m*buf[k] + (g + wd*value[k])
+		buf[k] = d
+		value[k] -= lr * d
+	}
+}
+
+// ZeroGrad sets the gradient of every parameter to zero.
+func (o *SGD) ZeroGrad() {
+	for _, g := range o.Groups {
+		for _, p := range g.Params {
+			p.ZeroGrad()
+		}
+	}
+}
+
+// MomentumBuffer returns p's momentum buffer, or nil before p's first step.
+// Checkpoints save it; writing into it changes the optimizer's state.
+func (o *SGD) MomentumBuffer(p *Var) *tensor.Matrix { return o.buf[p] }
+
+// SetMomentumBuffer replaces p's momentum buffer (a copy is stored), as when
+// resuming from a checkpoint; nil makes p's next step a first step.
+func (o *SGD) SetMomentumBuffer(p *Var, buf *tensor.Matrix) {
+	if buf == nil {
+		delete(o.buf, p)
+		return
+	}
+	o.buf[p] = buf.Clone()
+}
+
+// InvLR is the "inv" learning-rate schedule lr0·(1 + gamma·iter)^(-power);
+// UniMoS uses gamma 0.001 and power 0.75 with iter the global iteration.
+func InvLR(lr0 float64, iter int, gamma, power float64) float64 {
+	return lr0 * math.Pow(1+gamma*float64(iter), -power)
+}

@@ -1,0 +1,215 @@
+// Package nn is a small reverse-mode automatic differentiation engine over
+// float32 matrices, with the layers, losses and SGD optimizer that UniMoS
+// trains with.
+//
+// A Tape records operations as they run (Tape.MatMul, Tape.Add, ...; each
+// returns a new *Var) and Tape.Backward walks them in reverse to fill the
+// Grad of every parameter the loss depends on:
+//
+//	tape := nn.NewTape()
+//	h := layer.Forward(tape, nn.NewConst(x))   // [N, out]
+//	loss := tape.CrossEntropy(h, labels)        // [1, 1]
+//	tape.Backward(loss)                         // accumulates into parameter Grads
+//	opt.Step()
+//	opt.ZeroGrad()
+//	tape.Reset()                                // recycle the buffers for the next batch
+//
+// Parameters (NewParam) are persistent leaves whose Grad accumulates across
+// Backward calls until zeroed, so two losses may be differentiated one after
+// the other on the same graph. Every op keeps what its backward pass needs,
+// copying any caller-owned value (a parameter or constant) at forward time:
+// a graph can therefore still be differentiated after an optimizer has
+// changed the parameters, and the gradient is the one at the values the
+// forward pass saw (UniMoS's target discriminator step relies on this).
+//
+// A Tape is not safe for concurrent use.
+package nn
+
+import (
+	"fmt"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// Var is a matrix-valued node of a computation graph.
+type Var struct {
+	Value *tensor.Matrix
+	// Grad is d(loss)/d(Value). For an op result it is set by the latest
+	// Backward that reached the Var (nil otherwise); for a parameter it is
+	// persistent and accumulates across Backward calls until ZeroGrad.
+	Grad *tensor.Matrix
+
+	requiresGrad bool
+	// owned marks a Value that lives in a tape buffer, which nothing writes
+	// after the op that produced it. Other Values belong to the caller and
+	// may change, so ops copy them before relying on them in backward.
+	owned bool
+}
+
+// NewParam returns a trainable leaf holding value (compact: Stride == Cols),
+// with a zeroed gradient of the same shape. The Var takes ownership of value.
+func NewParam(value *tensor.Matrix) *Var {
+	if value.Stride != value.Cols {
+		panic(fmt.Sprintf("nn.NewParam: value must be compact, has stride %d for %d columns", value.Stride, value.Cols))
+	}
+	return &Var{Value: value, Grad: tensor.New(value.Rows, value.Cols), requiresGrad: true}
+}
+
+// NewConst returns a leaf that receives no gradient: input data, targets,
+// fixed class embeddings.
+func NewConst(value *tensor.Matrix) *Var { return &Var{Value: value} }
+
+// Detach returns v's value as a new leaf that receives no gradient
+// (stop-gradient): nothing computed from the result sends gradient back to v.
+func Detach(v *Var) *Var { return &Var{Value: v.Value, owned: v.owned} }
+
+// RequiresGrad reports whether a backward pass sends gradient to v, that is
+// whether v is a parameter or computed from one without a Detach in between.
+func (v *Var) RequiresGrad() bool { return v.requiresGrad }
+
+// ZeroGrad sets v's gradient to zero, if it has one.
+func (v *Var) ZeroGrad() {
+	if v.Grad != nil {
+		fill(v.Grad, 0)
+	}
+}
+
+// Scalar returns the value of a 1x1 Var, such as a loss.
+func (v *Var) Scalar() float32 {
+	if v.Value.Rows != 1 || v.Value.Cols != 1 {
+		panic(fmt.Sprintf("nn.Var.Scalar: value is %dx%d, not 1x1", v.Value.Rows, v.Value.Cols))
+	}
+	return v.Value.Data[0]
+}
+
+// step is one recorded op: its result and the function that, given the
+// result's gradient g, adds the op's contribution to its inputs' gradients.
+type step struct {
+	out      *Var
+	backward func(g *tensor.Matrix)
+}
+
+// Tape records ops in the order they run and differentiates them in reverse.
+// It also owns every op result's storage: Reset hands all of it back for
+// reuse, so a training loop that calls Reset once per batch stops allocating
+// large buffers after the first batch.
+type Tape struct {
+	// NoGrad makes the tape record nothing, as torch.no_grad(): results need
+	// no gradient, ops keep no copies for a backward pass, and Backward does
+	// nothing. Set it for evaluation.
+	NoGrad bool
+
+	steps []step
+	free  map[int][]*tensor.Matrix // unused buffers by element count
+	lent  []*tensor.Matrix         // buffers handed out since the last Reset
+}
+
+// NewTape returns an empty tape. The zero Tape is empty too.
+func NewTape() *Tape { return &Tape{} }
+
+// Reset forgets every recorded op and recycles all storage the tape handed
+// out. Every Var the tape produced becomes invalid: Clone values to keep them.
+func (t *Tape) Reset() {
+	if t.free == nil {
+		t.free = map[int][]*tensor.Matrix{}
+	}
+	for _, m := range t.lent {
+		n := len(m.Data)
+		t.free[n] = append(t.free[n], m)
+	}
+	t.lent = t.lent[:0]
+	clear(t.steps) // drop the closures' references
+	t.steps = t.steps[:0]
+}
+
+// Backward computes d(loss)/d(x) for every Var x recorded on the tape that
+// loss depends on, and adds it to the Grad of every parameter reached.
+// loss must be 1x1. Gradients of op results from an earlier Backward on the
+// same tape are discarded first; parameter gradients are not.
+func (t *Tape) Backward(loss *Var) {
+	if loss.Value.Rows != 1 || loss.Value.Cols != 1 {
+		panic(fmt.Sprintf("nn.Tape.Backward: loss is %dx%d, not 1x1", loss.Value.Rows, loss.Value.Cols))
+	}
+	seed := t.buffer(1, 1)
+	seed.Data[0] = 1
+	t.backward(loss, seed)
+}
+
+// backward runs the reverse pass from out with d(loss)/d(out) = seed.
+func (t *Tape) backward(out *Var, seed *tensor.Matrix) {
+	for _, s := range t.steps {
+		s.out.Grad = nil
+	}
+	if g := t.gradOf(out); g != nil {
+		addScaled(g, seed, 1)
+	}
+	for i := len(t.steps) - 1; i >= 0; i-- {
+		if s := t.steps[i]; s.out.Grad != nil {
+			s.backward(s.out.Grad)
+		}
+	}
+}
+
+// buffer returns a zeroed rows x cols matrix owned by the tape until Reset.
+func (t *Tape) buffer(rows, cols int) *tensor.Matrix {
+	n := rows * cols
+	list := t.free[n]
+	var m *tensor.Matrix
+	if len(list) > 0 {
+		m = list[len(list)-1]
+		t.free[n] = list[:len(list)-1]
+		m.Rows, m.Cols, m.Stride = rows, cols, cols
+		clear(m.Data)
+	} else {
+		m = tensor.New(rows, cols)
+	}
+	t.lent = append(t.lent, m)
+	return m
+}
+
+// result returns a new op result of the given shape; it needs a gradient
+// when any of the inputs does.
+func (t *Tape) result(rows, cols int, inputs ...*Var) *Var {
+	out := &Var{Value: t.buffer(rows, cols), owned: true}
+	for _, in := range inputs {
+		out.requiresGrad = out.requiresGrad || t.needsGrad(in)
+	}
+	return out
+}
+
+// needsGrad reports whether ops on t must prepare gradient for v.
+func (t *Tape) needsGrad(v *Var) bool { return v.requiresGrad && !t.NoGrad }
+
+// record appends out's backward function to the tape, unless no gradient
+// can flow through out.
+func (t *Tape) record(out *Var, backward func(g *tensor.Matrix)) {
+	if out.requiresGrad {
+		t.steps = append(t.steps, step{out: out, backward: backward})
+	}
+}
+
+// gradOf returns the gradient buffer that v's gradient is added to, creating
+// a zeroed one for an op result, or nil when v needs no gradient.
+func (t *Tape) gradOf(v *Var) *tensor.Matrix {
+	if !v.requiresGrad {
+		return nil
+	}
+	if v.Grad == nil {
+		v.Grad = t.buffer(v.Value.Rows, v.Value.Cols)
+	}
+	return v.Grad
+}
+
+// keep returns v's value as it is now, for a backward pass to use later: an
+// op result as is (nothing overwrites it), anything else as a tape-owned
+// copy, since the caller may change it (an optimizer step, a reused batch).
+func (t *Tape) keep(v *Var) *tensor.Matrix {
+	if v.owned {
+		return v.Value
+	}
+	m := t.buffer(v.Value.Rows, v.Value.Cols)
+	for i := range m.Rows {
+		copy(m.Row(i), v.Value.Row(i))
+	}
+	return m
+}
