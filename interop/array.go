@@ -1,0 +1,242 @@
+// Package interop reads feature matrices written by other tools, for
+// importing them into a feature store: NumPy .npy and .npz files, and the
+// .pth caches that the reference UniMoS code writes with torch.save.
+//
+// Every reader is strict and bounded. Pickles are interpreted by a small
+// unpickler that can rebuild tensors and nothing else: any other Python
+// global is refused (see ErrUnsafePickle). No allocation is made before the
+// input has been checked to hold the data it claims, so a crafted file
+// cannot make a reader allocate much more than its own size.
+package interop
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/unimos/unimos/safetensors"
+)
+
+// Array is an n-dimensional array in row-major (C) order. Exactly one of
+// Float32 and Int64 is non-nil, even for arrays with no elements.
+type Array struct {
+	// DType is the element type stored in the file: one of "float16",
+	// "bfloat16", "float32", "float64", "int8", "uint8", "int16", "uint16",
+	// "int32", "uint32" and "int64".
+	DType string
+	// Shape lists the dimensions, outermost first; empty for a scalar.
+	Shape []int
+	// Float32 holds the elements of floating-point arrays: float16 and
+	// bfloat16 widened exactly, float64 rounded to nearest.
+	Float32 []float32
+	// Int64 holds the elements of integer arrays.
+	Int64 []int64
+}
+
+// maxDims bounds the rank of an array, as NumPy does (NPY_MAXDIMS).
+const maxDims = 64
+
+// dtype describes one element type as stored in a file.
+type dtype struct {
+	name string
+	size int  // bytes per element
+	kind byte // 'f' IEEE 754 float, 'b' bfloat16, 'i' signed integer, 'u' unsigned integer
+}
+
+func (d dtype) isFloat() bool { return d.kind == 'f' || d.kind == 'b' }
+
+var (
+	dtFloat16  = dtype{"float16", 2, 'f'}
+	dtBfloat16 = dtype{"bfloat16", 2, 'b'}
+	dtFloat32  = dtype{"float32", 4, 'f'}
+	dtFloat64  = dtype{"float64", 8, 'f'}
+	dtInt8     = dtype{"int8", 1, 'i'}
+	dtUint8    = dtype{"uint8", 1, 'u'}
+	dtInt16    = dtype{"int16", 2, 'i'}
+	dtUint16   = dtype{"uint16", 2, 'u'}
+	dtInt32    = dtype{"int32", 4, 'i'}
+	dtUint32   = dtype{"uint32", 4, 'u'}
+	dtInt64    = dtype{"int64", 8, 'i'}
+)
+
+// decode converts len(raw)/dt.size contiguous elements, stored in the given
+// byte order, into a flat array.
+func decode(dt dtype, order binary.ByteOrder, raw []byte) *Array {
+	n := len(raw) / dt.size
+	a := &Array{DType: dt.name, Shape: []int{n}}
+	if dt.isFloat() {
+		out := make([]float32, n)
+		switch {
+		case dt.kind == 'b':
+			for k := range out {
+				out[k] = safetensors.BF16ToFloat32(order.Uint16(raw[2*k:]))
+			}
+		case dt.size == 2:
+			for k := range out {
+				out[k] = safetensors.F16ToFloat32(order.Uint16(raw[2*k:]))
+			}
+		case dt.size == 4:
+			for k := range out {
+				out[k] = math.Float32frombits(order.Uint32(raw[4*k:]))
+			}
+		default:
+			for k := range out {
+				out[k] = float32(math.Float64frombits(order.Uint64(raw[8*k:])))
+			}
+		}
+		a.Float32 = out
+		return a
+	}
+	out := make([]int64, n)
+	unused := uint(64 - 8*dt.size) // high bits beyond the stored width
+	for k := range out {
+		b := raw[k*dt.size:]
+		var u uint64
+		switch dt.size {
+		case 1:
+			u = uint64(b[0])
+		case 2:
+			u = uint64(order.Uint16(b))
+		case 4:
+			u = uint64(order.Uint32(b))
+		default:
+			u = order.Uint64(b)
+		}
+		if dt.kind == 'i' {
+			out[k] = int64(u<<unused) >> unused // sign-extend
+		} else {
+			out[k] = int64(u)
+		}
+	}
+	a.Int64 = out
+	return a
+}
+
+// numElements returns the product of shape, or an error when a dimension is
+// negative or the product overflows.
+func numElements(shape []int) (int, error) {
+	if len(shape) > maxDims {
+		return 0, fmt.Errorf("%d dimensions, more than the %d supported", len(shape), maxDims)
+	}
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, fmt.Errorf("shape %v has too many elements", shape)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// checkView verifies that the strided view (offset, shape, strides) of a
+// buffer of size elements stays inside it, and returns its element count.
+func checkView(size, offset int, shape, strides []int) (int, error) {
+	n, err := numElements(shape)
+	if err != nil {
+		return 0, err
+	}
+	if len(strides) != len(shape) {
+		return 0, fmt.Errorf("%d strides for %d dimensions", len(strides), len(shape))
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("negative storage offset %d", offset)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	last := offset // index of the view's last element
+	for k, d := range shape {
+		s := strides[k]
+		if s < 0 {
+			return 0, fmt.Errorf("negative stride in %v", strides)
+		}
+		if d > 1 && s > (math.MaxInt-last)/(d-1) {
+			return 0, fmt.Errorf("strides %v overflow", strides)
+		}
+		last += (d - 1) * s
+	}
+	if last >= size {
+		return 0, fmt.Errorf("view with offset %d, shape %v and strides %v reaches element %d of a storage of %d",
+			offset, shape, strides, last, size)
+	}
+	return n, nil
+}
+
+// isContiguous reports whether strides lay shape out in row-major order
+// without gaps. Dimensions of size 1 may have any stride.
+func isContiguous(shape, strides []int) bool {
+	want := 1
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] != 1 && strides[k] != want {
+			return false
+		}
+		want *= shape[k]
+	}
+	return true
+}
+
+// gather copies the strided view (offset, shape, strides) of src, whose
+// element (i0, i1, ...) is src[offset + Σ ik·strides[k]], into a new
+// row-major slice. The view must have passed checkView.
+func gather[T any](src []T, offset int, shape, strides []int) []T {
+	n, _ := numElements(shape)
+	out := make([]T, n)
+	if n == 0 {
+		return out
+	}
+	if len(shape) == 0 {
+		out[0] = src[offset]
+		return out
+	}
+	last := len(shape) - 1
+	inner, innerStride := shape[last], strides[last]
+	idx := make([]int, last) // position in the outer dimensions
+	pos := offset
+	for k := 0; k < n; k += inner {
+		row := out[k : k+inner]
+		if innerStride == 1 {
+			copy(row, src[pos:pos+inner])
+		} else {
+			for j, p := 0, pos; j < inner; j, p = j+1, p+innerStride {
+				row[j] = src[p]
+			}
+		}
+		for d := last - 1; d >= 0; d-- {
+			idx[d]++
+			pos += strides[d]
+			if idx[d] < shape[d] {
+				break
+			}
+			pos -= strides[d] * shape[d]
+			idx[d] = 0
+		}
+	}
+	return out
+}
+
+// view returns the strided view (offset, shape, strides) of the flat array
+// a as a new row-major array. The view must have passed checkView.
+func (a *Array) view(offset int, shape, strides []int) *Array {
+	v := &Array{DType: a.DType, Shape: append([]int{}, shape...)}
+	if a.Float32 != nil {
+		v.Float32 = gather(a.Float32, offset, shape, strides)
+	} else {
+		v.Int64 = gather(a.Int64, offset, shape, strides)
+	}
+	return v
+}
+
+// isFloatMatrix reports whether a is a 2-D floating-point array.
+func (a *Array) isFloatMatrix() bool { return a.Float32 != nil && len(a.Shape) == 2 }
+
+// missingArray is the error for a multi-array file that lacks name.
+func missingArray(name string, have []string) error {
+	if len(have) == 0 {
+		return fmt.Errorf("no array %q (the file holds no arrays)", name)
+	}
+	return fmt.Errorf("no array %q (has: %s)", name, strings.Join(have, ", "))
+}
