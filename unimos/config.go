@@ -1,0 +1,175 @@
+// Package unimos implements UniMoS ("Split to Merge: Unifying Separated
+// Modalities for Unsupervised Domain Adaptation", CVPR 2024) on cached CLIP
+// features, following the reference code's behaviour (the project's
+// specification is docs/unimos-method.md in the shared folder; section
+// numbers in comments refer to it), with the paper's variants as options.
+package unimos
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Config holds every hyperparameter of a run. The zero value is not useful:
+// start from a preset (Preset) or DefaultConfig and change fields.
+type Config struct {
+	Preset string `json:"preset"`
+	Seed   uint64 `json:"seed"`
+
+	Epochs       int     `json:"epochs"`
+	LR           float64 `json:"lr"`             // initial learning rate, every parameter group
+	Momentum     float64 `json:"momentum"`       // SGD momentum
+	BatchSize    int     `json:"batch_size"`     // source and target rows per iteration, each
+	MaxIters     int     `json:"max_iterations"` // cap on iterations per epoch
+	ScheduleGain float64 `json:"lr_gamma"`       // inverse schedule lr0·(1+gamma·it)^(−power)
+	SchedulePow  float64 `json:"lr_power"`
+
+	Alpha float64 `json:"alpha"` // source cross-entropy on the language-associated logits
+	Beta  float64 `json:"beta"`  // source cross-entropy on the vision-associated logits
+	Gamma float64 `json:"gamma"` // weight of the orthogonality and discriminator losses
+
+	Tau           float64 `json:"tau"`            // debiasing strength (ACDE)
+	PriorMomentum float64 `json:"prior_momentum"` // EMA momentum of the class prior p̂
+
+	// Evaluation and pseudo-label mixing weight of the vision-associated
+	// logits: RampStart falling linearly to RampEnd over RampEpochs epochs,
+	// or FixedMix when it is set (>= 0).
+	RampStart  float64 `json:"ramp_start"`
+	RampEnd    float64 `json:"ramp_end"`
+	RampEpochs int     `json:"ramp_epochs"`
+	FixedMix   float64 `json:"fixed_mix"` // < 0: use the ramp
+
+	BottleneckDim int     `json:"bottleneck_dim"`
+	LogitScale    float64 `json:"logit_scale"`
+	WeightReset   float64 `json:"weight_reset_probability"` // per-epoch re-init probability of each W tensor
+
+	Variants  Variants  `json:"variants"`
+	Ablations Ablations `json:"ablations"`
+}
+
+// Variants choose between the reference code's behaviour (the zero value)
+// and the paper's description where the two disagree (section 9).
+type Variants struct {
+	// CosineLAC scores the language-associated component by cosine (paper
+	// Eq. 4) instead of the unnormalised dot product of the code.
+	CosineLAC bool `json:"cosine_lac"`
+	// Ortho is the form of the orthogonality loss: "diagonal" (code HEAD),
+	// "elementwise" (code's first release) or "paper" (cross-Frobenius per domain).
+	Ortho string `json:"ortho"`
+	// CentroidLabelsOnly uses centroid pseudo-labels from epoch 2 on (the
+	// paper) instead of alternating them with the ensemble's argmax (the code).
+	CentroidLabelsOnly bool `json:"centroid_labels_only"`
+	// DebiasedEnsemble uses the debiased LAC logits in the training
+	// ensemble (paper Eq. 11) instead of the raw ones (the code).
+	DebiasedEnsemble bool `json:"debiased_ensemble"`
+}
+
+// Ablations switch off one part of the method each, as in the paper's Table 5.
+type Ablations struct {
+	NoOrtho         bool `json:"no_ortho"`
+	NoDebias        bool `json:"no_debias"`
+	NoEntropy       bool `json:"no_entropy"`
+	NoDistill       bool `json:"no_distill"`
+	FixedWeight     bool `json:"fixed_weight"` // w = 0.5 instead of the learned MET weight
+	NoDiscriminator bool `json:"no_discriminator"`
+}
+
+// Orthogonality loss forms accepted in Variants.Ortho.
+const (
+	OrthoDiagonal    = "diagonal"
+	OrthoElementwise = "elementwise"
+	OrthoPaper       = "paper"
+)
+
+// DefaultConfig is the reference code's default, which is its Office-Home
+// setting (section 4).
+func DefaultConfig() Config {
+	return Config{
+		Preset: "office-home", Seed: 2023,
+		Epochs: 50, LR: 3e-3, Momentum: 0.9, BatchSize: 32, MaxIters: 1500,
+		ScheduleGain: 0.001, SchedulePow: 0.75,
+		Alpha: 1, Beta: 1, Gamma: 0.01,
+		Tau: 0.5, PriorMomentum: 0.99,
+		RampStart: 0.8, RampEnd: 0.3, RampEpochs: 10, FixedMix: -1,
+		BottleneckDim: 256, LogitScale: 100, WeightReset: 0.5,
+		Variants: Variants{Ortho: OrthoDiagonal},
+	}
+}
+
+// presets are the per-dataset settings of section 4: Office-Home from the
+// code, VisDA and DomainNet from the paper (DomainNet's α and β are unstated
+// and taken as 1).
+var presets = map[string]func(*Config){
+	"office-home": func(c *Config) {},
+	"visda": func(c *Config) {
+		c.Epochs, c.LR, c.Alpha, c.Beta = 10, 9e-4, 0.001, 0.1
+	},
+	"domainnet":    func(c *Config) {},
+	"domainnet126": func(c *Config) {},
+}
+
+// PresetNames lists the presets accepted by Preset, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(presets))
+	for n := range presets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Preset returns DefaultConfig adjusted to a dataset's published settings.
+func Preset(name string) (Config, error) {
+	apply, ok := presets[name]
+	if !ok {
+		return Config{}, fmt.Errorf("unknown preset %q (choose from %s)", name, strings.Join(PresetNames(), ", "))
+	}
+	c := DefaultConfig()
+	c.Preset = name
+	apply(&c)
+	return c, nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
+	case c.LR <= 0:
+		return fmt.Errorf("learning rate must be positive, got %g", c.LR)
+	case c.BatchSize < 2:
+		return fmt.Errorf("batch size must be at least 2 (BatchNorm), got %d", c.BatchSize)
+	case c.MaxIters < 1:
+		return fmt.Errorf("iterations per epoch cap must be at least 1, got %d", c.MaxIters)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("momentum must be in [0, 1), got %g", c.Momentum)
+	case c.PriorMomentum < 0 || c.PriorMomentum >= 1:
+		return fmt.Errorf("prior momentum must be in [0, 1), got %g", c.PriorMomentum)
+	case c.FixedMix > 1:
+		return fmt.Errorf("fixed mixing weight must be at most 1, got %g", c.FixedMix)
+	case c.RampEpochs < 1:
+		return fmt.Errorf("ramp epochs must be at least 1, got %d", c.RampEpochs)
+	case c.BottleneckDim < 1:
+		return fmt.Errorf("bottleneck dim must be at least 1, got %d", c.BottleneckDim)
+	case c.WeightReset < 0 || c.WeightReset > 1:
+		return fmt.Errorf("weight reset probability must be in [0, 1], got %g", c.WeightReset)
+	}
+	switch c.Variants.Ortho {
+	case OrthoDiagonal, OrthoElementwise, OrthoPaper:
+	default:
+		return fmt.Errorf("unknown orthogonality form %q (choose from %s, %s, %s)", c.Variants.Ortho, OrthoDiagonal, OrthoElementwise, OrthoPaper)
+	}
+	return nil
+}
+
+// MixWeight is the weight l_e of the vision-associated logits in the
+// evaluation ensemble after epoch e (`cal_l` in the code): RampStart falling
+// by (RampStart−RampEnd)/RampEpochs per epoch, then RampEnd; FixedMix when set.
+func (c Config) MixWeight(epoch int) float64 {
+	if c.FixedMix >= 0 {
+		return c.FixedMix
+	}
+	step := (c.RampStart - c.RampEnd) / float64(c.RampEpochs)
+	return max(c.RampStart-step*float64(max(epoch, 0)), c.RampEnd)
+}

@@ -1,0 +1,149 @@
+package unimos
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/safetensors"
+)
+
+// Score is an accuracy pair in percent.
+type Score struct {
+	Accuracy          float64 `json:"accuracy"`
+	MeanClassAccuracy float64 `json:"mean_class_accuracy"`
+}
+
+// FinalScore is the last epoch's score with per-class accuracies.
+type FinalScore struct {
+	Score
+	PerClass []float64 `json:"per_class"`
+}
+
+// BestEpoch is the reference code's oracle selection: the epoch whose test
+// accuracy on the target labels is highest. It uses target labels, so it
+// is reported for comparison only.
+type BestEpoch struct {
+	Epoch    int     `json:"epoch"`
+	Accuracy float64 `json:"accuracy"`
+	Note     string  `json:"note"`
+}
+
+// Result is what `unimos adapt` writes to RUN_DIR/result.json. Scores are
+// absent when the target has no labels.
+type Result struct {
+	Task         string       `json:"task"`
+	Source       string       `json:"source"`
+	Target       string       `json:"target"`
+	Method       string       `json:"method"`
+	Seed         uint64       `json:"seed"`
+	Epochs       int          `json:"epochs"`
+	Preset       string       `json:"preset"`
+	ZeroShot     *Score       `json:"zero_shot,omitempty"`
+	Final        *FinalScore  `json:"final,omitempty"`
+	Best         *BestEpoch   `json:"best,omitempty"`
+	History      []Evaluation `json:"history"`
+	TrainSeconds float64      `json:"train_seconds"`
+	Config       Config       `json:"config"`
+}
+
+// NewResult summarises a run's history (the test before training first).
+func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot *Score, seconds float64) *Result {
+	r := &Result{
+		Task: source + "->" + target, Source: source, Target: target, Method: "unimos",
+		Seed: cfg.Seed, Epochs: cfg.Epochs, Preset: cfg.Preset,
+		ZeroShot: zeroShot, History: history, TrainSeconds: seconds, Config: cfg,
+	}
+	last := history[len(history)-1]
+	if last.Metrics == nil {
+		return r
+	}
+	r.Final = &FinalScore{Score: Score{last.Metrics.Accuracy, last.Metrics.MeanClassAccuracy}}
+	for _, c := range last.Metrics.PerClass {
+		r.Final.PerClass = append(r.Final.PerClass, c.Accuracy)
+	}
+	r.Best = &BestEpoch{Epoch: -1, Accuracy: -1, Note: "oracle: epoch chosen with target labels, as the reference code reports; not a valid UDA number"}
+	for _, e := range history {
+		if *e.Accuracy >= r.Best.Accuracy { // the reference keeps the latest of equal bests
+			r.Best.Epoch, r.Best.Accuracy = e.Epoch, *e.Accuracy
+		}
+	}
+	return r
+}
+
+// WriteJSON writes v as indented JSON to path, atomically.
+func WriteJSON(path string, v any) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
+
+// WritePredictions writes a CSV with one row per target row: the row index,
+// the image path when known, the predicted class name and its probability.
+func WritePredictions(path string, e Evaluation, classes, paths []string) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"row", "path", "class", "confidence"})
+		for i, c := range e.Predictions {
+			p := ""
+			if paths != nil {
+				p = paths[i]
+			}
+			cw.Write([]string{strconv.Itoa(i), p, classes[c], strconv.FormatFloat(float64(e.Confidences[i]), 'f', 6, 32)})
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}
+
+// SaveModel writes every trained tensor (parameters, BatchNorm running
+// statistics, the class prior p̂ and the text classifier) to a safetensors
+// file, with the configuration and class names in its metadata.
+func (tr *Trainer) SaveModel(path string, classes []string) error {
+	var tensors []*safetensors.Tensor
+	add := func(name string, shape []int, values []float32) error {
+		t, err := safetensors.FromFloat32(name, safetensors.F32, shape, values)
+		if err != nil {
+			return fmt.Errorf("saving %s: %w", name, err)
+		}
+		tensors = append(tensors, t)
+		return nil
+	}
+	m := tr.Model
+	for _, p := range m.Params() {
+		if err := add(p.Name, []int{p.Var.Value.Rows, p.Var.Value.Cols}, p.Var.Value.Data); err != nil {
+			return err
+		}
+	}
+	extra := []struct {
+		name   string
+		shape  []int
+		values []float32
+	}{
+		{"bottleneck_norm.running_mean", []int{len(m.BottleneckNorm.RunningMean)}, m.BottleneckNorm.RunningMean},
+		{"bottleneck_norm.running_var", []int{len(m.BottleneckNorm.RunningVar)}, m.BottleneckNorm.RunningVar},
+		{"class_prior", []int{len(tr.prior)}, tr.prior},
+		{"text_features", []int{m.Text.Rows, m.Text.Cols}, m.Text.Clone().Data},
+	}
+	for _, e := range extra {
+		if err := add(e.name, e.shape, e.values); err != nil {
+			return err
+		}
+	}
+	config, err := json.Marshal(tr.cfg)
+	if err != nil {
+		return err
+	}
+	names, err := json.Marshal(classes)
+	if err != nil {
+		return err
+	}
+	return safetensors.WriteFile(path, tensors, map[string]string{
+		"format": "unimos", "config": string(config), "classes": string(names),
+	})
+}

@@ -1,0 +1,410 @@
+package unimos
+
+import (
+	"fmt"
+
+	"github.com/unimos/unimos/eval"
+	"github.com/unimos/unimos/nn"
+	"github.com/unimos/unimos/tensor"
+)
+
+// Task is one adaptation problem: labelled source features, target features
+// (labels, when present, are used for evaluation only) and the target
+// domain's text classifier.
+type Task struct {
+	SourceFeatures *tensor.Matrix // [Ns, d], unit-norm rows
+	SourceLabels   []int          // [Ns], all known
+	TargetFeatures *tensor.Matrix // [Nt, d], unit-norm rows
+	TargetLabels   []int          // [Nt], -1 = unknown; never used for training
+	Text           *tensor.Matrix // [K, d], unit-norm rows: "a {target} photo of a {class}."
+}
+
+func (t Task) validate() error {
+	d, k := t.Text.Cols, t.Text.Rows
+	switch {
+	case t.SourceFeatures.Cols != d || t.TargetFeatures.Cols != d:
+		return fmt.Errorf("dimension mismatch: source %d, target %d, text %d", t.SourceFeatures.Cols, t.TargetFeatures.Cols, d)
+	case len(t.SourceLabels) != t.SourceFeatures.Rows:
+		return fmt.Errorf("source has %d rows but %d labels", t.SourceFeatures.Rows, len(t.SourceLabels))
+	case len(t.TargetLabels) != t.TargetFeatures.Rows:
+		return fmt.Errorf("target has %d rows but %d labels", t.TargetFeatures.Rows, len(t.TargetLabels))
+	case k < 2:
+		return fmt.Errorf("need at least 2 classes, got %d", k)
+	}
+	for i, y := range t.SourceLabels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("source row %d has label %d: every source row needs a label in [0, %d)", i, y, k)
+		}
+	}
+	for i, y := range t.TargetLabels {
+		if y < -1 || y >= k {
+			return fmt.Errorf("target row %d has label %d, outside [-1, %d)", i, y, k)
+		}
+	}
+	return nil
+}
+
+// Evaluation is the result of one end-of-epoch test on the whole target.
+type Evaluation struct {
+	Epoch int `json:"epoch"` // −1 for the test before training
+	// Mix is the weight l_e of the vision-associated logits in the ensemble.
+	Mix float64 `json:"mix"`
+	// Accuracies in percent (nil without target labels): the ensemble, the
+	// vision-associated classifier alone and the (debiased)
+	// language-associated classifier alone.
+	Accuracy         *float64 `json:"accuracy,omitempty"`
+	VisionAccuracy   *float64 `json:"vac_accuracy,omitempty"`
+	LanguageAccuracy *float64 `json:"lac_accuracy,omitempty"`
+	// W is the mean MET weight over the epoch's iterations, Loss the mean
+	// main loss (both 0 for the test before training).
+	W    float64 `json:"w"`
+	Loss float64 `json:"loss"`
+
+	// Predictions and Confidences are the ensemble's argmax and its
+	// softmax probability per target row.
+	Predictions []int         `json:"-"`
+	Confidences []float32     `json:"-"`
+	Metrics     *eval.Metrics `json:"-"`
+}
+
+// Trainer runs UniMoS on one task. Create it with NewTrainer and call Run.
+type Trainer struct {
+	cfg   Config
+	task  Task
+	Model *Model
+
+	teacher *tensor.Matrix // zero-shot teacher logits [Nt, K], fixed
+	prior   classPrior     // p̂ [K]
+	pseudo  []int          // target pseudo-labels of the current epoch [Nt]
+
+	optimizer          *nn.SGD // every module (`optimizer` in the reference)
+	separatorOptimizer *nn.SGD // G_txt and G_vis only (`optimizer_mos`)
+
+	resetRNG                     *nn.RNG
+	sourceBatches, targetBatches *batchStream
+	tape                         *nn.Tape
+	iteration                    int // global iteration, drives the lr schedule
+
+	// OnIteration, when set, is called after every training iteration.
+	OnIteration func(epoch, iteration, perEpoch int, loss float64)
+}
+
+// Random stream numbers: one per purpose, so that drawing more from one
+// leaves the others unchanged.
+const (
+	streamInit uint64 = iota + 1
+	streamDropout
+	streamSourceBatches
+	streamTargetBatches
+	streamWeightReset
+)
+
+// NewTrainer validates the configuration and the task and initialises the model.
+func NewTrainer(cfg Config, task Task) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := task.validate(); err != nil {
+		return nil, err
+	}
+	if iterationsPerEpoch(task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize, cfg.MaxIters) < 1 {
+		return nil, fmt.Errorf("source (%d rows) and target (%d rows) each need at least one batch of %d",
+			task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize)
+	}
+	model := newModel(cfg, task.Text, nn.NewRNG(cfg.Seed, streamInit), nn.NewRNG(cfg.Seed, streamDropout))
+	tr := &Trainer{
+		cfg: cfg, task: task, Model: model,
+		teacher:       teacherLogits(task.TargetFeatures, task.Text, float32(cfg.LogitScale)),
+		prior:         newClassPrior(task.Text.Rows),
+		resetRNG:      nn.NewRNG(cfg.Seed, streamWeightReset),
+		sourceBatches: newBatchStream(task.SourceFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamSourceBatches).Rand),
+		targetBatches: newBatchStream(task.TargetFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamTargetBatches).Rand),
+		tape:          nn.NewTape(),
+	}
+	var all []*nn.Var
+	for _, p := range model.Params() {
+		all = append(all, p.Var)
+	}
+	lr := float32(cfg.LR)
+	tr.optimizer = nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: all, LR: lr})
+	tr.separatorOptimizer = nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: model.separatorParams(), LR: lr})
+	return tr, nil
+}
+
+// Run trains for cfg.Epochs epochs and returns the test before training
+// followed by the test after every epoch. onEpoch, when not nil, sees each
+// evaluation as soon as it is made.
+func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
+	history := make([]Evaluation, 0, tr.cfg.Epochs+1)
+	record := func(e Evaluation) {
+		history = append(history, e)
+		if onEpoch != nil {
+			onEpoch(e)
+		}
+	}
+	initial, _ := tr.evaluate(-1)
+	tr.pseudo = argmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
+	record(initial)
+	perEpoch := iterationsPerEpoch(tr.task.SourceFeatures.Rows, tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
+	for epoch := range tr.cfg.Epochs {
+		tr.Model.resetWeightGenerator(tr.cfg.WeightReset, tr.resetRNG)
+		tr.Model.SetTrain(true)
+		var lossSum, wSum float64
+		for i := range perEpoch {
+			loss, w := tr.step()
+			lossSum += loss
+			wSum += w
+			if tr.OnIteration != nil {
+				tr.OnIteration(epoch, i, perEpoch, loss)
+			}
+		}
+		e, labels := tr.evaluate(epoch)
+		e.Loss, e.W = lossSum/float64(perEpoch), wSum/float64(perEpoch)
+		tr.pseudo = labels
+		record(e)
+	}
+	return history
+}
+
+// step runs one training iteration and returns the main loss and the MET
+// weight w.
+func (tr *Trainer) step() (loss, weight float64) {
+	lr := float32(nn.InvLR(tr.cfg.LR, tr.iteration, tr.cfg.ScheduleGain, tr.cfg.SchedulePow))
+	tr.optimizer.SetLR(lr)
+	tr.separatorOptimizer.SetLR(lr)
+	tr.iteration++
+
+	g := tr.forward()
+	tr.optimizer.ZeroGrad()
+	tr.tape.Backward(g.total)
+	tr.optimizer.Step()
+	if g.targetDiscriminator != nil {
+		// The separators also minimise the target BCE with D frozen, through
+		// their own optimizer; the tape evaluates this gradient at the
+		// parameters the forward pass saw, before the step above, as the
+		// reference does under autocast (section 3.5).
+		tr.optimizer.ZeroGrad()
+		tr.tape.Backward(g.targetDiscriminator)
+		tr.separatorOptimizer.Step()
+	}
+	return float64(g.total.Scalar()), float64(g.weight.Scalar())
+}
+
+// iterationGraph is one iteration's forward pass, recorded on the tape.
+type iterationGraph struct {
+	total               *nn.Var // the main loss (section 3.6)
+	targetDiscriminator *nn.Var // γ·BCE of D on the target; nil without the discriminator
+	weight              *nn.Var // the MET weight w [1, 1]
+}
+
+// forward draws the next source and target batches and records the losses
+// of sections 3.1-3.6 on a fresh tape. It also moves the class prior p̂.
+func (tr *Trainer) forward() iterationGraph {
+	cfg, m, t := tr.cfg, tr.Model, tr.tape
+	t.Reset()
+	src, tgt := tr.sourceBatches.Next(), tr.targetBatches.Next()
+	ns, nt := len(src), len(tgt)
+	x := gatherRows(rowSet{tr.task.SourceFeatures, src}, rowSet{tr.task.TargetFeatures, tgt}) // [ns+nt, d]
+	sourceLabels := pick(tr.task.SourceLabels, src)
+	pseudoLabels := pick(tr.pseudo, tgt)
+	teacher := nn.NewConst(gatherRows(rowSet{tr.teacher, tgt})) // [nt, K]
+
+	vac, lac := m.Separate(t, nn.NewConst(x)) // [ns+nt, d] each
+	vacLogits := m.VisionLogits(t, m.BottleneckFeatures(t, vac))
+	lacLogits := m.LanguageLogits(t, lac) // [ns+nt, K]
+	vacSource, vacTarget := t.SliceRows(vacLogits, 0, ns), t.SliceRows(vacLogits, ns, ns+nt)
+	lacSource, lacTarget := t.SliceRows(lacLogits, 0, ns), t.SliceRows(lacLogits, ns, ns+nt)
+
+	// MET: ensemble = w·VAC + (1−w)·stopgrad(LAC) on the target (section 3.2).
+	var w *nn.Var
+	if cfg.Ablations.FixedWeight {
+		w = nn.NewConst(scalar(0.5))
+	} else {
+		w = m.EnsembleWeight(t, t.SliceRows(vac, ns, ns+nt))
+	}
+	lacForEnsemble := nn.Detach(lacTarget)
+	if cfg.Variants.DebiasedEnsemble {
+		debiased := lacTarget.Value.Clone()
+		tr.prior.debias(debiased, debiased, float32(cfg.Tau))
+		lacForEnsemble = nn.NewConst(debiased)
+	}
+	ensemble := t.Add(t.MulScalar(vacTarget, w), t.MulScalar(lacForEnsemble, t.Sub(nn.NewConst(scalar(1)), w)))
+	tr.prior.update(lacTarget.Value, float32(cfg.PriorMomentum))
+
+	// L_vac: target CE on pseudo-labels + β·source CE (+ L_im below).
+	total := t.Add(t.CrossEntropy(ensemble, pseudoLabels), t.Scale(t.CrossEntropy(vacSource, sourceLabels), float32(cfg.Beta)))
+	// L_lac: α·source CE + distillation KL(student ‖ teacher).
+	total = t.Add(total, t.Scale(t.CrossEntropy(lacSource, sourceLabels), float32(cfg.Alpha)))
+	if !cfg.Ablations.NoDistill {
+		total = t.Add(total, t.KLWithLogits(lacTarget, teacher))
+	}
+	if !cfg.Ablations.NoEntropy {
+		total = t.Add(total, t.EntropyMinusDiversity(ensemble))
+	}
+	if !cfg.Ablations.NoOrtho {
+		total = t.Add(total, t.Scale(tr.orthogonality(vac, lac, ns), float32(cfg.Gamma)))
+	}
+	var targetDiscriminator *nn.Var
+	if !cfg.Ablations.NoDiscriminator {
+		// Label 0 = vision-associated, 1 = language-associated (section 3.5).
+		source := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, 0, ns), t.SliceRows(lac, 0, ns)))
+		target := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, ns, ns+nt), t.SliceRows(lac, ns, ns+nt)))
+		total = t.Add(total, t.Scale(t.BCEWithLogits(source, modalityTargets(ns)), float32(cfg.Gamma)))
+		targetDiscriminator = t.Scale(t.BCEWithLogits(target, modalityTargets(nt)), float32(cfg.Gamma))
+	}
+
+	return iterationGraph{total: total, targetDiscriminator: targetDiscriminator, weight: w}
+}
+
+// orthogonality returns the configured L_ortho between f_lac and f_vac of a
+// joint batch whose first ns rows are source (section 3.4).
+func (tr *Trainer) orthogonality(vac, lac *nn.Var, ns int) *nn.Var {
+	t := tr.tape
+	switch tr.cfg.Variants.Ortho {
+	case OrthoElementwise:
+		return t.Orthogonality(lac, vac, nn.OrthoElementwise)
+	case OrthoPaper:
+		n := vac.Value.Rows
+		source := t.Orthogonality(t.SliceRows(lac, 0, ns), t.SliceRows(vac, 0, ns), nn.OrthoCross)
+		target := t.Orthogonality(t.SliceRows(lac, ns, n), t.SliceRows(vac, ns, n), nn.OrthoCross)
+		return t.Add(source, target)
+	default:
+		return t.Orthogonality(lac, vac, nn.OrthoRowDot)
+	}
+}
+
+// evalChunk bounds the rows evaluated at once, and so the memory of the
+// [rows, d] intermediates; evaluation-mode BatchNorm treats rows independently.
+const evalChunk = 2048
+
+// evaluate tests the model on the whole target in evaluation mode after
+// epoch (−1: before training) and returns the evaluation and the
+// pseudo-labels for the next epoch (section 3.3).
+func (tr *Trainer) evaluate(epoch int) (Evaluation, []int) {
+	cfg, m := tr.cfg, tr.Model
+	m.SetTrain(false)
+	defer m.SetTrain(true)
+	x := tr.task.TargetFeatures
+	n, k, b := x.Rows, tr.task.Text.Rows, cfg.BottleneckDim
+	vision, language := tensor.New(n, k), tensor.New(n, k)
+	bottleneck := tensor.New(n, b)
+	t := &nn.Tape{NoGrad: true}
+	for lo := 0; lo < n; lo += evalChunk {
+		hi := min(lo+evalChunk, n)
+		t.Reset()
+		input := nn.NewConst(x.Slice(lo, hi, 0, x.Cols))
+		var vac *nn.Var
+		if epoch < 0 {
+			// The reference's first test feeds the raw features to the
+			// bottleneck, before any separation.
+			vac = input
+		} else {
+			var lac *nn.Var
+			vac, lac = m.Separate(t, input)
+			copyInto(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, lac).Value)
+		}
+		feats := m.BottleneckFeatures(t, vac)
+		copyInto(bottleneck.Slice(lo, hi, 0, b), feats.Value)
+		copyInto(vision.Slice(lo, hi, 0, k), m.VisionLogits(t, feats).Value)
+	}
+	switch {
+	case epoch <= 0:
+		// Until the end of epoch 0 the language term is the zero-shot teacher.
+		language = tr.teacher
+	case !cfg.Ablations.NoDebias:
+		tr.prior.debias(language, language, float32(cfg.Tau))
+	}
+
+	mix := cfg.MixWeight(epoch)
+	ensemble := tensor.New(n, k)
+	for i := range n {
+		e, v, l := ensemble.Row(i), vision.Row(i), language.Row(i)
+		for j := range e {
+			e[j] = float32(mix)*v[j] + float32(1-mix)*l[j]
+		}
+	}
+	tensor.Softmax(ensemble, ensemble)
+
+	result := Evaluation{Epoch: epoch, Mix: mix, Predictions: argmaxRows(ensemble)}
+	result.Confidences = make([]float32, n)
+	for i, c := range result.Predictions {
+		result.Confidences[i] = ensemble.At(i, c)
+	}
+	if eval.HasLabels(tr.task.TargetLabels) {
+		result.Metrics = mustEvaluate(result.Predictions, tr.task.TargetLabels, k)
+		result.Accuracy = &result.Metrics.Accuracy
+		result.VisionAccuracy = &mustEvaluate(argmaxRows(vision), tr.task.TargetLabels, k).Accuracy
+		result.LanguageAccuracy = &mustEvaluate(argmaxRows(language), tr.task.TargetLabels, k).Accuracy
+	}
+
+	var labels []int
+	switch {
+	case epoch <= 0:
+		labels = argmaxRows(tr.teacher)
+	case epoch%2 == 1 || cfg.Variants.CentroidLabelsOnly:
+		labels = centroidLabels(ensemble, bottleneck)
+	default:
+		labels = result.Predictions
+	}
+	return result, labels
+}
+
+// mustEvaluate computes metrics on inputs the trainer has already
+// validated, where an error would be a bug.
+func mustEvaluate(pred, labels []int, k int) *eval.Metrics {
+	m, err := eval.Evaluate(pred, labels, k)
+	if err != nil {
+		panic(fmt.Sprintf("unimos: evaluating validated labels: %v", err))
+	}
+	return &m
+}
+
+// rowSet names some rows of a matrix.
+type rowSet struct {
+	m   *tensor.Matrix
+	idx []int
+}
+
+// gatherRows copies the named rows of each set, one set after the other,
+// into a new matrix.
+func gatherRows(sets ...rowSet) *tensor.Matrix {
+	rows := 0
+	for _, s := range sets {
+		rows += len(s.idx)
+	}
+	out := tensor.New(rows, sets[0].m.Cols)
+	r := 0
+	for _, s := range sets {
+		for _, i := range s.idx {
+			copy(out.Row(r), s.m.Row(i))
+			r++
+		}
+	}
+	return out
+}
+
+func pick(values []int, idx []int) []int {
+	out := make([]int, len(idx))
+	for i, j := range idx {
+		out[i] = values[j]
+	}
+	return out
+}
+
+// modalityTargets are the discriminator targets of a batch [vac rows; lac
+// rows] with n rows each: n zeros then n ones.
+func modalityTargets(n int) []float32 {
+	t := make([]float32, 2*n)
+	for i := n; i < 2*n; i++ {
+		t[i] = 1
+	}
+	return t
+}
+
+func scalar(v float32) *tensor.Matrix { return tensor.FromSlice(1, 1, []float32{v}) }
+
+func copyInto(dst, src *tensor.Matrix) {
+	for i := range src.Rows {
+		copy(dst.Row(i), src.Row(i))
+	}
+}
