@@ -1,0 +1,206 @@
+package clip
+
+import (
+	"math"
+	"sync"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// featureMap is a batch of convolutional feature maps, channel-major so that
+// a convolution over the whole batch is one matrix product: m is
+// [C, B·H·W], row c holding channel c of every image, each image's H×W
+// plane row-major.
+type featureMap struct {
+	m             *tensor.Matrix
+	batch, height int
+	width         int
+}
+
+// plane returns channel c of image b, [H·W].
+func (f featureMap) plane(c, b int) []float32 {
+	hw := f.height * f.width
+	return f.m.Row(c)[b*hw : (b+1)*hw]
+}
+
+// imagesToFeatureMap rearranges images, each [C, n, n], into a featureMap.
+func imagesToFeatureMap(images [][]float32, channels, n int) featureMap {
+	hw := n * n
+	f := featureMap{m: tensor.New(channels, len(images)*hw), batch: len(images), height: n, width: n}
+	for b, img := range images {
+		for c := range channels {
+			copy(f.plane(c, b), img[c*hw:(c+1)*hw])
+		}
+	}
+	return f
+}
+
+// batchNormEps is torch.nn.BatchNorm2d's default epsilon, which CLIP keeps.
+const batchNormEps = 1e-5
+
+// conv2d is a bias-free convolution followed by an inference-mode
+// BatchNorm, folded into one affine map at load time: weights scaled per
+// output channel by γ/√(var+ε) and a bias β − mean·γ/√(var+ε).
+type conv2d struct {
+	w                       *tensor.Matrix // [out, in·k·k], columns ordered (in, ky, kx)
+	b                       []float32      // [out]
+	kernel, stride, padding int
+}
+
+// readConvBN reads the convolution convName [out, in, k, k] and the
+// BatchNorm bnPrefix.{weight,bias,running_mean,running_var} and folds them.
+func readConvBN(r *reader, convName, bnPrefix string, in, out, kernel, stride, padding int) conv2d {
+	w := r.matrix(convName, out, in*kernel*kernel, out, in, kernel, kernel)
+	gamma := r.floats(bnPrefix+".weight", out)
+	beta := r.floats(bnPrefix+".bias", out)
+	mean := r.floats(bnPrefix+".running_mean", out)
+	variance := r.floats(bnPrefix+".running_var", out)
+	b := make([]float32, out)
+	for o := range out {
+		scale := float64(gamma[o]) / math.Sqrt(float64(variance[o])+batchNormEps)
+		row := w.Row(o)
+		for j := range row {
+			row[j] = float32(float64(row[j]) * scale)
+		}
+		b[o] = float32(float64(beta[o]) - float64(mean[o])*scale)
+	}
+	return conv2d{w: w, b: b, kernel: kernel, stride: stride, padding: padding}
+}
+
+// im2colFloats bounds the im2col buffer of one convolution (64 MiB); larger
+// batches are convolved a group of images at a time.
+const im2colFloats = 16 << 20
+
+// apply convolves x and adds the bias, then applies ReLU when relu is set.
+// The product is out [Cout, B·Ho·Wo] = W [Cout, Cin·k·k] × columns
+// [Cin·k·k, B·Ho·Wo]; a 1×1 stride-1 convolution multiplies x directly.
+// buf holds the columns between calls, so that a forward pass allocates
+// them once.
+func (c *conv2d) apply(x featureMap, relu bool, buf *[]float32) featureMap {
+	ho := (x.height+2*c.padding-c.kernel)/c.stride + 1
+	wo := (x.width+2*c.padding-c.kernel)/c.stride + 1
+	out := featureMap{m: tensor.New(c.w.Rows, x.batch*ho*wo), batch: x.batch, height: ho, width: wo}
+	if c.kernel == 1 && c.stride == 1 && c.padding == 0 {
+		tensor.Gemm(false, false, 1, c.w, x.m, 0, out.m)
+	} else {
+		per := ho * wo
+		group := max(1, im2colFloats/(c.w.Cols*per))
+		if need := c.w.Cols * per * min(group, x.batch); cap(*buf) < need {
+			*buf = make([]float32, need)
+		}
+		for b0 := 0; b0 < x.batch; b0 += group {
+			b1 := min(x.batch, b0+group)
+			cols := tensor.FromSlice(c.w.Cols, (b1-b0)*per, (*buf)[:c.w.Cols*(b1-b0)*per])
+			c.im2col(cols, x, b0, b1, ho, wo)
+			tensor.Gemm(false, false, 1, c.w, cols, 0, out.m.Slice(0, out.m.Rows, b0*per, b1*per))
+		}
+	}
+	addChannelBias(out.m, c.b, relu)
+	return out
+}
+
+// im2col fills cols [Cin·k·k, (b1-b0)·Ho·Wo] with the input patches of
+// images [b0, b1): row (c, ky, kx), column (image, oy, ox) holds input
+// pixel (oy·s + ky − pad, ox·s + kx − pad) of channel c, 0 outside.
+func (c *conv2d) im2col(cols *tensor.Matrix, x featureMap, b0, b1, ho, wo int) {
+	k, s := c.kernel, c.stride
+	parallelRanges(cols.Rows, cols.Cols, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			ch, ky, kx := r/(k*k), r/k%k, r%k
+			shift := kx - c.padding // ix = ox·s + shift
+			// Outputs [lo, hi) read inside the row; the rest is padding.
+			lo := min(wo, max(0, (-shift+s-1)/s))
+			hi := max(lo, min(wo, (x.width-shift+s-1)/s))
+			dst := cols.Row(r)
+			for b := b0; b < b1; b++ {
+				src := x.plane(ch, b)
+				for oy := range ho {
+					out := dst[((b-b0)*ho+oy)*wo:][:wo]
+					iy := oy*s + ky - c.padding
+					if iy < 0 || iy >= x.height {
+						clear(out)
+						continue
+					}
+					line := src[iy*x.width : (iy+1)*x.width]
+					clear(out[:lo])
+					clear(out[hi:])
+					if s == 1 {
+						copy(out[lo:hi], line[lo+shift:])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						out[ox] = line[ox*s+shift]
+					}
+				}
+			}
+		}
+	})
+}
+
+// addChannelBias adds b[c] to row c of m and, with relu, clamps at zero.
+func addChannelBias(m *tensor.Matrix, b []float32, relu bool) {
+	parallelRanges(m.Rows, m.Cols, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			row, bias := m.Row(r), b[r]
+			if relu {
+				for j, v := range row {
+					row[j] = max(v+bias, 0)
+				}
+			} else {
+				for j := range row {
+					row[j] += bias
+				}
+			}
+		}
+	})
+}
+
+// avgPool is torch.nn.AvgPool2d(k): the mean of each k×k block, stride k,
+// partial blocks at the right and bottom edges dropped.
+func avgPool(x featureMap, k int) featureMap {
+	ho, wo := x.height/k, x.width/k
+	out := featureMap{m: tensor.New(x.m.Rows, x.batch*ho*wo), batch: x.batch, height: ho, width: wo}
+	inv := 1 / float32(k*k)
+	parallelRanges(x.m.Rows, x.m.Cols, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for b := range x.batch {
+				src, dst := x.plane(c, b), out.plane(c, b)
+				for oy := range ho {
+					for ox := range wo {
+						var sum float32
+						for dy := range k {
+							line := src[(oy*k+dy)*x.width+ox*k:][:k]
+							for _, v := range line {
+								sum += v
+							}
+						}
+						dst[oy*wo+ox] = sum * inv
+					}
+				}
+			}
+		}
+	})
+	return out
+}
+
+// parallelMinWork is the number of elements below which the memory-bound
+// loops around the GEMMs stay on one goroutine.
+const parallelMinWork = 1 << 15
+
+// parallelRanges calls fn on consecutive sub-ranges of [0, n), one per
+// thread of tensor.Threads(), when the n·rowWork elements are worth it. It
+// runs between GEMMs, never alongside one, so it does not compete with the
+// GEMM's own threads.
+func parallelRanges(n, rowWork int, fn func(lo, hi int)) {
+	parts := min(tensor.Threads(), n)
+	if n*rowWork < parallelMinWork || parts <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
+	}
+	fn(0, n/parts)
+	wg.Wait()
+}

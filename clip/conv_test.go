@@ -1,0 +1,96 @@
+package clip
+
+import (
+	"math"
+	"testing"
+)
+
+// naiveConv is a direct float64 convolution of image b of x, [out][oy][ox].
+func naiveConv(c conv2d, x featureMap, b int) [][][]float64 {
+	k := c.kernel
+	in := c.w.Cols / (k * k)
+	ho := (x.height+2*c.padding-k)/c.stride + 1
+	wo := (x.width+2*c.padding-k)/c.stride + 1
+	out := make([][][]float64, c.w.Rows)
+	for o := range out {
+		out[o] = make([][]float64, ho)
+		for oy := range ho {
+			out[o][oy] = make([]float64, wo)
+			for ox := range wo {
+				sum := float64(c.b[o])
+				for ch := range in {
+					plane := x.plane(ch, b)
+					for ky := range k {
+						for kx := range k {
+							iy, ix := oy*c.stride+ky-c.padding, ox*c.stride+kx-c.padding
+							if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+								sum += float64(c.w.At(o, (ch*k+ky)*k+kx)) * float64(plane[iy*x.width+ix])
+							}
+						}
+					}
+				}
+				out[o][oy][ox] = sum
+			}
+		}
+	}
+	return out
+}
+
+func TestConvAgainstNaive(t *testing.T) {
+	rng := newTestRand(3)
+	const batch, in, height, width = 3, 4, 7, 5 // odd sizes exercise padding and the floor
+	x := featureMap{m: randomMatrix(rng, in, batch*height*width), batch: batch, height: height, width: width}
+	for _, tc := range []struct{ kernel, stride, padding, out int }{
+		{3, 2, 1, 6}, {3, 1, 1, 5}, {1, 1, 0, 8},
+	} {
+		c := conv2d{w: randomMatrix(rng, tc.out, in*tc.kernel*tc.kernel), b: randomMatrix(rng, 1, tc.out).Data,
+			kernel: tc.kernel, stride: tc.stride, padding: tc.padding}
+		for _, relu := range []bool{false, true} {
+			var buf []float32
+			got := c.apply(x, relu, &buf)
+			for b := range batch {
+				want := naiveConv(c, x, b)
+				if got.height != len(want[0]) || got.width != len(want[0][0]) {
+					t.Fatalf("%+v: output %dx%d, want %dx%d", tc, got.height, got.width, len(want[0]), len(want[0][0]))
+				}
+				for o := range want {
+					plane := got.plane(o, b)
+					for oy := range want[o] {
+						for ox, w := range want[o][oy] {
+							if relu {
+								w = math.Max(w, 0)
+							}
+							if g := float64(plane[oy*got.width+ox]); math.Abs(g-w) > 1e-5 {
+								t.Fatalf("%+v relu=%v image %d out %d (%d,%d): got %g, want %g", tc, relu, b, o, oy, ox, g, w)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAvgPoolDropsPartialBlocks(t *testing.T) {
+	rng := newTestRand(4)
+	const batch, height, width = 2, 7, 5
+	x := featureMap{m: randomMatrix(rng, 3, batch*height*width), batch: batch, height: height, width: width}
+	got := avgPool(x, 2)
+	if got.height != 3 || got.width != 2 {
+		t.Fatalf("output %dx%d, want 3x2", got.height, got.width)
+	}
+	for c := range 3 {
+		for b := range batch {
+			src, dst := x.plane(c, b), got.plane(c, b)
+			for oy := range 3 {
+				for ox := range 2 {
+					at := func(y, x int) float64 { return float64(src[y*width+x]) }
+					want := (at(2*oy, 2*ox) + at(2*oy, 2*ox+1) + at(2*oy+1, 2*ox) + at(2*oy+1, 2*ox+1)) / 4
+					if g := float64(dst[oy*2+ox]); math.Abs(g-want) > 1e-6 {
+						t.Fatalf("channel %d image %d (%d,%d): got %g, want %g", c, b, oy, ox, g, want)
+					}
+				}
+			}
+		}
+	}
+}

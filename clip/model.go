@@ -1,0 +1,301 @@
+package clip
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/unimos/unimos/safetensors"
+	"github.com/unimos/unimos/tensor"
+)
+
+// Model is a CLIP model loaded for inference in float32. Its methods are
+// safe for concurrent use; each call allocates its own activations. Config
+// describes the loaded architecture and must not be modified.
+type Model struct {
+	Config Config
+
+	text       *textEncoder
+	vit        *visionTransformer // nil for a ModifiedResNet
+	resnet     *modifiedResNet    // nil for a ViT
+	logitScale float32            // the stored log of the logit multiplier
+
+	// Batches are encoded in groups that keep activations bounded: at most
+	// maxTokenRows transformer rows (token positions) or maxMapFloats floats
+	// in the largest ResNet feature map per group.
+	maxTokenRows int
+	maxMapFloats int
+}
+
+// Default group bounds: 4096 rows of a ViT-L/14 MLP (width 4096) take 64 MiB,
+// and 16 Mi floats are 64 MiB (20 images at RN50's widest map, 256×56×56).
+const (
+	defaultTokenRows = 4096
+	defaultMapFloats = 16 << 20
+)
+
+// Weight files a directory may hold, in order of preference.
+var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors"}
+
+// Load reads a CLIP model from a safetensors file or from a directory holding
+// model.safetensors or open_clip_model.safetensors.
+//
+// Parameter names may follow OpenAI's CLIP state dict (shared by open_clip)
+// or Hugging Face's CLIPModel, recognised by its tensor names. The
+// architecture is inferred from the tensor shapes as OpenAI's build_model
+// does (ViT when visual.proj exists, ModifiedResNet when
+// visual.attnpool.positional_embedding does; heads = width/64, QuickGELU),
+// and values stated beside the weights override the inferred ones:
+//
+//   - OpenAI naming: the safetensors __metadata__ keys embed_dim,
+//     image_resolution, vision_layers (an int, or 4 stage depths),
+//     vision_width, vision_patch_size, vision_heads, context_length,
+//     vocab_size, transformer_width, transformer_heads, transformer_layers,
+//     architecture ("ViT" or "ModifiedResNet") and hidden_act ("quick_gelu"
+//     or "gelu"), each a JSON value in a string; and open_clip's
+//     open_clip_config.json in the file's directory, whose models use GELU
+//     unless it sets quick_gelu.
+//   - Hugging Face naming: config.json in the file's directory
+//     (projection_dim, and per tower hidden_size, intermediate_size,
+//     num_hidden_layers, num_attention_heads, max_position_embeddings,
+//     vocab_size, image_size, patch_size, hidden_act, layer_norm_eps).
+//
+// Weights stored as F16, BF16, F32 or F64 are converted to float32, and
+// ResNet BatchNorms are folded into their convolutions.
+//
+// A missing tensor, a tensor of the wrong shape and a tensor that the
+// architecture does not have are errors naming the file and the tensor.
+func Load(path string) (*Model, error) {
+	file, err := weightsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := safetensors.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	defer f.Close()
+
+	dir := filepath.Dir(file)
+	if _, err := f.Tensor(hfTokenEmbedding); err == nil {
+		return buildModel(newHFSource(f), func(c *Config) error {
+			return ifExists(filepath.Join(dir, "config.json"), func(p string) error { return applyHFConfig(c, p) })
+		})
+	}
+	return buildModel(newFileSource(f), func(c *Config) error {
+		if err := applyMetadata(c, f.Metadata(), file); err != nil {
+			return err
+		}
+		return ifExists(filepath.Join(dir, openCLIPConfigName), func(p string) error { return applyOpenCLIPConfig(c, p) })
+	})
+}
+
+// weightSource is a checkpoint as Load sees it: shapes for inferring the
+// configuration, the weights, and the tensors left over afterwards.
+type weightSource interface {
+	shapeSource
+	tensorReader
+	// unused lists the tensors no read asked for, bookkeeping aside.
+	unused() []string
+}
+
+// buildModel infers the configuration from src's shapes, lets overlay apply the
+// values the checkpoint states, reads the model and rejects tensors the
+// architecture does not use.
+func buildModel(src weightSource, overlay func(*Config) error) (*Model, error) {
+	cfg, err := inferConfig(src)
+	if err != nil {
+		return nil, err
+	}
+	if err := overlay(&cfg); err != nil {
+		return nil, err
+	}
+	m, err := newModel(cfg, src, src.path())
+	if err != nil {
+		return nil, err
+	}
+	if err := unexpectedTensors(src.path(), src.unused()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// weightsFile returns path, or the model file inside the directory path.
+func weightsFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("clip: %w", err)
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	for _, name := range modelFileNames {
+		p := filepath.Join(path, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("clip: %s: directory holds none of %v", path, modelFileNames)
+}
+
+// ifExists calls apply(path) when the file exists.
+func ifExists(path string, apply func(string) error) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return apply(path)
+}
+
+// newModel validates cfg and builds the model from the weights r hands out
+// under OpenAI's names; path names the source in errors.
+func newModel(cfg Config, r tensorReader, path string) (*Model, error) {
+	if err := cfg.validate(path); err != nil {
+		return nil, err
+	}
+	rd := &reader{src: r}
+	m := &Model{Config: cfg, maxTokenRows: defaultTokenRows, maxMapFloats: defaultMapFloats}
+	m.text = readTextEncoder(rd, cfg.Text, cfg.EmbedDim)
+	if cfg.Vision.Architecture == ViT {
+		m.vit = readVisionTransformer(rd, cfg.Vision, cfg.EmbedDim)
+	} else {
+		m.resnet = readModifiedResNet(rd, cfg.Vision, cfg.EmbedDim)
+	}
+	m.logitScale = rd.floats("logit_scale")[0]
+	if rd.err != nil {
+		return nil, rd.err
+	}
+	return m, nil
+}
+
+// InputResolution returns the side n of the [3, n, n] images EncodeImages
+// takes (the n to pass to Preprocess).
+func (m *Model) InputResolution() int { return m.Config.Vision.ImageResolution }
+
+// EmbedDim returns the size of the image and text features.
+func (m *Model) EmbedDim() int { return m.Config.EmbedDim }
+
+// ContextLength returns the number of token positions of the text encoder
+// (the context length to pass to Tokenizer.Tokenize).
+func (m *Model) ContextLength() int { return m.Config.Text.ContextLength }
+
+// LogitScale returns the multiplier of the cosine similarities in the
+// model's logits, exp(logit_scale) (100 for the released OpenAI models).
+func (m *Model) LogitScale() float32 { return float32(math.Exp(float64(m.logitScale))) }
+
+// EncodeImages returns the image features [len(images), EmbedDim()], not
+// normalised, as OpenAI's encode_image. Each image is [3, n, n] with n =
+// InputResolution(), channel-major, as Preprocess returns it.
+func (m *Model) EncodeImages(images [][]float32) (*tensor.Matrix, error) {
+	return m.encodeImages(images, nil)
+}
+
+func (m *Model) encodeImages(images [][]float32, probe probe) (*tensor.Matrix, error) {
+	n := m.InputResolution()
+	for i, img := range images {
+		if len(img) != 3*n*n {
+			return nil, fmt.Errorf("clip: image %d has %d values, want 3×%d×%d = %d", i, len(img), n, n, 3*n*n)
+		}
+	}
+	encode, group := m.imageEncoder()
+	return encodeInGroups(len(images), m.EmbedDim(), group, func(lo, hi int) *tensor.Matrix {
+		return encode(images[lo:hi], probe)
+	}), nil
+}
+
+// imageEncoder returns the vision tower's encode function and how many
+// images it encodes at a time.
+func (m *Model) imageEncoder() (func([][]float32, probe) *tensor.Matrix, int) {
+	if m.vit != nil {
+		return m.vit.encode, max(1, m.maxTokenRows/(m.vit.grid*m.vit.grid+1))
+	}
+	side := m.InputResolution() / 4 // stage 1 keeps the stem's 1/4 resolution
+	widest := 4 * m.Config.Vision.Width * side * side
+	return m.resnet.encode, max(1, m.maxMapFloats/widest)
+}
+
+// EncodeText returns the text features [len(ids), EmbedDim()], not
+// normalised, as OpenAI's encode_text: each row is pooled at its largest id,
+// the end-of-text token of Tokenizer.Tokenize output. Rows hold 1 to
+// ContextLength() ids; a shorter row gives the same result as one padded
+// with zeros.
+func (m *Model) EncodeText(ids [][]int32) (*tensor.Matrix, error) {
+	return m.encodeText(ids, nil)
+}
+
+func (m *Model) encodeText(ids [][]int32, probe probe) (*tensor.Matrix, error) {
+	if err := m.text.check(ids); err != nil {
+		return nil, err
+	}
+	// Group rows so that each group's packed positions stay within the
+	// bound; a single long row still forms a group of its own.
+	var groups [][2]int
+	rows, lo := 0, 0
+	for i, row := range ids {
+		n := poolPosition(row) + 1
+		if rows+n > m.maxTokenRows && i > lo {
+			groups = append(groups, [2]int{lo, i})
+			lo, rows = i, 0
+		}
+		rows += n
+	}
+	groups = append(groups, [2]int{lo, len(ids)})
+	out := tensor.New(len(ids), m.EmbedDim())
+	for _, g := range groups {
+		if g[1] > g[0] {
+			copyRows(out, g[0], m.text.encode(ids[g[0]:g[1]], probe))
+		}
+	}
+	return out, nil
+}
+
+// encodeInGroups encodes n inputs group at a time into one [n, dim] matrix.
+func encodeInGroups(n, dim, group int, encode func(lo, hi int) *tensor.Matrix) *tensor.Matrix {
+	out := tensor.New(n, dim)
+	for lo := 0; lo < n; lo += group {
+		hi := min(n, lo+group)
+		copyRows(out, lo, encode(lo, hi))
+	}
+	return out
+}
+
+// copyRows copies src into dst starting at row r.
+func copyRows(dst *tensor.Matrix, r int, src *tensor.Matrix) {
+	for i := range src.Rows {
+		copy(dst.Row(r+i), src.Row(i))
+	}
+}
+
+// NormalizeRows divides each row of m by its L2 norm, in place. Rows of
+// zeros stay zero.
+func NormalizeRows(m *tensor.Matrix) {
+	for i := range m.Rows {
+		row := m.Row(i)
+		var sum float64
+		for _, v := range row {
+			sum += float64(v) * float64(v)
+		}
+		if sum == 0 {
+			continue
+		}
+		inv := float32(1 / math.Sqrt(sum))
+		for j := range row {
+			row[j] *= inv
+		}
+	}
+}
+
+// Logits returns CLIP's logits_per_image [Bi, Bt] for image features
+// [Bi, E] and text features [Bt, E]: LogitScale() times the cosine
+// similarity of every pair. The inputs are not modified; logits_per_text is
+// the transpose. It panics when the feature widths differ.
+func (m *Model) Logits(images, texts *tensor.Matrix) *tensor.Matrix {
+	img, txt := images.Clone(), texts.Clone()
+	NormalizeRows(img)
+	NormalizeRows(txt)
+	out := tensor.New(img.Rows, txt.Rows)
+	tensor.Gemm(false, true, m.LogitScale(), img, txt, 0, out)
+	return out
+}

@@ -1,0 +1,163 @@
+package clip
+
+import (
+	"fmt"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// modifiedResNet is CLIP's ResNet image tower: a three-convolution stem
+// with a 2×2 average pool, four stages of bottleneck blocks, and attention
+// pooling.
+type modifiedResNet struct {
+	cfg    VisionConfig
+	stem   [3]conv2d
+	stages [4][]bottleneck
+	pool   attentionPool
+}
+
+// bottleneck is a ResNet bottleneck block (expansion 4) whose stride is an
+// average pool before conv3 and before the downsampling convolution.
+type bottleneck struct {
+	conv1, conv2, conv3 conv2d
+	downsample          *conv2d // nil: the identity shortcut
+	stride              int
+}
+
+// attentionPool is multi-head attention from the mean token to all tokens
+// of the final feature map.
+type attentionPool struct {
+	positional *tensor.Matrix // [H·W+1, C]
+	attn       attention      // q, k, v stacked in attn.in; c_proj as attn.out
+}
+
+// resNetOutputSide returns the side of the final feature map for input
+// side n: the stem's stride-2 convolution and 2×2 pool, then a halving in
+// each of stages 2 to 4.
+func resNetOutputSide(n int) int {
+	side := (n-1)/2 + 1 // 3×3 convolution, stride 2, padding 1
+	for range 4 {
+		side /= 2
+	}
+	return side
+}
+
+func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet {
+	w := c.Width
+	m := &modifiedResNet{cfg: c}
+	m.stem = [3]conv2d{
+		readConvBN(r, "visual.conv1.weight", "visual.bn1", 3, w/2, 3, 2, 1),
+		readConvBN(r, "visual.conv2.weight", "visual.bn2", w/2, w/2, 3, 1, 1),
+		readConvBN(r, "visual.conv3.weight", "visual.bn3", w/2, w, 3, 1, 1),
+	}
+	inplanes := w
+	for s, blocks := range c.ResNetLayers {
+		planes := w << s
+		for j := range blocks {
+			stride := 1
+			if s > 0 && j == 0 {
+				stride = 2
+			}
+			p := fmt.Sprintf("visual.layer%d.%d.", s+1, j)
+			b := bottleneck{
+				conv1:  readConvBN(r, p+"conv1.weight", p+"bn1", inplanes, planes, 1, 1, 0),
+				conv2:  readConvBN(r, p+"conv2.weight", p+"bn2", planes, planes, 3, 1, 1),
+				conv3:  readConvBN(r, p+"conv3.weight", p+"bn3", planes, 4*planes, 1, 1, 0),
+				stride: stride,
+			}
+			if stride > 1 || inplanes != 4*planes {
+				d := readConvBN(r, p+"downsample.0.weight", p+"downsample.1", inplanes, 4*planes, 1, 1, 0)
+				b.downsample = &d
+			}
+			m.stages[s] = append(m.stages[s], b)
+			inplanes = 4 * planes
+		}
+	}
+
+	dim := 32 * w
+	side := resNetOutputSide(c.ImageResolution)
+	q := r.linear("visual.attnpool.q_proj", dim, dim)
+	k := r.linear("visual.attnpool.k_proj", dim, dim)
+	v := r.linear("visual.attnpool.v_proj", dim, dim)
+	in := linear{w: tensor.New(3*dim, dim), b: make([]float32, 0, 3*dim)}
+	for i, l := range []linear{q, k, v} {
+		copy(in.w.Data[i*dim*dim:], l.w.Data)
+		in.b = append(in.b, l.b...)
+	}
+	m.pool = attentionPool{
+		positional: r.matrix("visual.attnpool.positional_embedding", side*side+1, dim),
+		attn:       attention{heads: c.Heads, in: in, out: r.linear("visual.attnpool.c_proj", embedDim, dim)},
+	}
+	return m
+}
+
+// encode returns the features [B, E] of images, each [3, n, n].
+func (m *modifiedResNet) encode(images [][]float32, probe probe) *tensor.Matrix {
+	var buf []float32 // im2col columns
+	x := imagesToFeatureMap(images, 3, m.cfg.ImageResolution)
+	x = m.stem[0].apply(x, false, &buf)
+	probe.see("img_stem_conv1", x.m) // BatchNorm included: it is folded into the convolution
+	tensor.ReLU(x.m, x.m)
+	x = m.stem[1].apply(x, true, &buf)
+	x = m.stem[2].apply(x, true, &buf)
+	x = avgPool(x, 2)
+	probe.see("img_stem", x.m)
+	for s, blocks := range m.stages {
+		for i := range blocks {
+			x = blocks[i].forward(x, &buf)
+		}
+		probe.see(fmt.Sprintf("img_layer%d", s+1), x.m)
+	}
+	return m.pool.forward(x)
+}
+
+// forward runs the block; buf is the convolutions' column buffer.
+func (b *bottleneck) forward(x featureMap, buf *[]float32) featureMap {
+	out := b.conv1.apply(x, true, buf)
+	out = b.conv2.apply(out, true, buf)
+	if b.stride > 1 {
+		out = avgPool(out, b.stride)
+	}
+	out = b.conv3.apply(out, false, buf)
+	shortcut := x
+	if b.downsample != nil {
+		if b.stride > 1 {
+			shortcut = avgPool(shortcut, b.stride)
+		}
+		shortcut = b.downsample.apply(shortcut, false, buf)
+	}
+	tensor.Add(out.m, out.m, shortcut.m)
+	tensor.ReLU(out.m, out.m)
+	return out
+}
+
+// forward pools x [C, B·H·W] into [B, E]: per image, the tokens are the
+// mean of the H·W positions followed by the positions, plus the positional
+// embedding, and the mean token alone queries them.
+func (p *attentionPool) forward(x featureMap) *tensor.Matrix {
+	hw := x.height * x.width
+	tokens := hw + 1
+	channels := x.m.Rows
+	t := tensor.New(x.batch*tokens, channels) // [B·T, C]
+	for c := range channels {
+		for b := range x.batch {
+			plane := x.plane(c, b)
+			var sum float64
+			for i, v := range plane {
+				t.Data[(b*tokens+1+i)*channels+c] = v
+				sum += float64(v)
+			}
+			t.Data[b*tokens*channels+c] = float32(sum / float64(hw))
+		}
+	}
+	for b := range x.batch {
+		rows := t.Slice(b*tokens, (b+1)*tokens, 0, channels)
+		tensor.Add(rows, rows, p.positional)
+	}
+	seqs := make([]sequence, x.batch)
+	for b := range seqs {
+		seqs[b] = sequence{start: b * tokens, length: tokens, queries: 1}
+	}
+	var s scratch
+	return p.attn.forward(t, seqs, false, &s)
+}
