@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/unimos/unimos/features"
+)
+
+// domainReport describes one domain of a feature store.
+type domainReport struct {
+	Name     string `json:"name"`
+	Images   int    `json:"images"`
+	Labelled int    `json:"labelled"`
+	DType    string `json:"dtype"`
+	// ClassCounts[k] is the number of images labelled with class k.
+	ClassCounts []int `json:"class_counts"`
+	// ZeroShot is nil when the domain has no labels.
+	ZeroShot *accuracyJSON `json:"zero_shot,omitempty"`
+}
+
+// storeReport is what `unimos inspect --json` prints.
+type storeReport struct {
+	Dir      string         `json:"dir"`
+	Name     string         `json:"name"`
+	Backbone string         `json:"backbone"`
+	Dim      int            `json:"dim"`
+	Classes  []string       `json:"classes"`
+	Domains  []domainReport `json:"domains"`
+}
+
+func runInspect(ctx *context, args []string) error {
+	fs := newFlags(ctx, "inspect", "[--json] [--classes] DIR", `
+Describes the feature store in DIR: its backbone, embedding dimension and
+classes, and per domain the number of images, how many are labelled, the
+storage type, the images per class and the CLIP zero-shot accuracy.`)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	perClass := fs.Bool("classes", false, "also print the number of images of every class in every domain")
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	store, err := features.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	report, err := inspectStore(store)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(ctx.stdout, report)
+	}
+	printStoreReport(ctx, report, *perClass)
+	return nil
+}
+
+func inspectStore(store *features.Store) (*storeReport, error) {
+	meta := store.Meta
+	report := &storeReport{Dir: store.Dir, Name: meta.Name, Backbone: meta.Backbone, Dim: meta.Dim, Classes: meta.Classes}
+	for _, name := range meta.Domains {
+		d, err := store.Domain(name)
+		if err != nil {
+			return nil, err
+		}
+		r := domainReport{Name: name, Images: len(d.Labels), DType: string(d.DType), ClassCounts: make([]int, len(meta.Classes))}
+		for _, y := range d.Labels {
+			if y >= 0 {
+				r.ClassCounts[y]++
+				r.Labelled++
+			}
+		}
+		if r.Labelled > 0 {
+			m, err := zeroShotMetrics(store, d)
+			if err != nil {
+				return nil, err
+			}
+			r.ZeroShot = &accuracyJSON{m.Accuracy, m.MeanClassAccuracy}
+		}
+		report.Domains = append(report.Domains, r)
+	}
+	return report, nil
+}
+
+func printStoreReport(ctx *context, r *storeReport, perClass bool) {
+	fmt.Fprintf(ctx.stdout, "%s: %s, backbone %s, dim %d, %d classes\n\n", r.Dir, r.Name, r.Backbone, r.Dim, len(r.Classes))
+	tw := tabwriter.NewWriter(ctx.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "domain\timages\tlabelled\tdtype\timages/class min\tmedian\tmax\tzero-shot acc\tmean class acc\t")
+	for _, d := range r.Domains {
+		counts := slices.Clone(d.ClassCounts)
+		slices.Sort(counts)
+		zs, mca := "-", "-"
+		if d.ZeroShot != nil {
+			zs, mca = fmt.Sprintf("%.2f%%", d.ZeroShot.Accuracy), fmt.Sprintf("%.2f%%", d.ZeroShot.MeanClassAccuracy)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t\n", d.Name, d.Images, d.Labelled, d.DType,
+			counts[0], counts[len(counts)/2], counts[len(counts)-1], zs, mca)
+	}
+	tw.Flush()
+	if !perClass {
+		return
+	}
+	fmt.Fprintln(ctx.stdout)
+	tw = tabwriter.NewWriter(ctx.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "class\t")
+	for _, d := range r.Domains {
+		fmt.Fprintf(tw, "%s\t", d.Name)
+	}
+	fmt.Fprintln(tw)
+	for k, class := range r.Classes {
+		fmt.Fprintf(tw, "%s\t", class)
+		for _, d := range r.Domains {
+			fmt.Fprintf(tw, "%d\t", d.ClassCounts[k])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}
