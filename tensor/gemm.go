@@ -1,14 +1,31 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
-// Gemm computes C = alpha*op(A)*op(B) + beta*C, where op(X) is X or its
-// transpose as transA/transB say. Shapes: op(A) is m x k, op(B) is k x n,
-// C is m x n. All three may be strided views. C must not alias A or B.
+// Gemm computes C = alpha·op(A)·op(B) + beta·C, where op(X) is X or its
+// transpose as transA/transB say. Shapes: op(A) is [m, k], op(B) is [k, n],
+// C is [m, n]. All three may be strided views (see Slice); their strides are
+// passed to the backend, so views cost no copies. As in BLAS, beta == 0
+// overwrites C without reading it (NaN or Inf already there is ignored), and
+// alpha == 0 or k == 0 leaves beta·C without reading A and B.
+//
+// C must not share elements with A or B; Gemm panics if it does, and on a
+// shape mismatch or a Matrix whose Data is shorter than its shape requires.
+// It runs on the backend chosen by Init/UseBackend, on up to Threads()
+// threads.
 //
 // Weights are stored [out, in] as in PyTorch, so a Linear layer's forward
 // pass is Gemm(false, true, 1, x, w, 0, y).
 func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
+	gemmWith(*currentBackend(), 0, transA, transB, alpha, a, b, beta, c)
+}
+
+// gemmWith is Gemm on a given backend and number of threads (0: the
+// threadsFor policy).
+func gemmWith(be gemmBackend, threads int, transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
 	m, k := a.Rows, a.Cols
 	if transA {
 		m, k = k, m
@@ -20,38 +37,85 @@ func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Mat
 	if k != kb || c.Rows != m || c.Cols != n {
 		panic(fmt.Sprintf("tensor.Gemm: op(A) %dx%d, op(B) %dx%d, C %dx%d", m, k, kb, n, c.Rows, c.Cols))
 	}
-	gemmNaive(transA, transB, alpha, a, b, beta, c)
+	a.mustBeValid("tensor.Gemm: A")
+	b.mustBeValid("tensor.Gemm: B")
+	c.mustBeValid("tensor.Gemm: C")
+	if overlaps(c, a) || overlaps(c, b) {
+		panic("tensor.Gemm: C shares elements with A or B")
+	}
+	switch {
+	case m == 0 || n == 0:
+	case alpha == 0 || k == 0:
+		scaleInPlace(c, beta)
+	default:
+		if threads == 0 {
+			threads = threadsFor(be, m, n, k)
+		}
+		be.gemm(transA, transB, alpha, a, b, beta, c, threads)
+	}
 }
 
-// gemmNaive is the reference implementation: a plain triple loop.
-func gemmNaive(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
-	at := func(i, p int) float32 {
-		if transA {
-			return a.At(p, i)
+// scaleInPlace sets C = beta·C, writing zeros without reading C when beta
+// is 0 (the BLAS convention, so NaN garbage in C does not survive).
+func scaleInPlace(c *Matrix, beta float32) {
+	if beta == 1 {
+		return
+	}
+	for i := range c.Rows {
+		row := c.Row(i)
+		if beta == 0 {
+			clear(row)
+			continue
 		}
-		return a.At(i, p)
-	}
-	bt := func(p, j int) float32 {
-		if transB {
-			return b.At(j, p)
-		}
-		return b.At(p, j)
-	}
-	k := a.Cols
-	if transA {
-		k = a.Rows
-	}
-	for i := 0; i < c.Rows; i++ {
-		for j := 0; j < c.Cols; j++ {
-			var s float32
-			for p := 0; p < k; p++ {
-				s += at(i, p) * bt(p, j)
-			}
-			if beta == 0 {
-				c.Set(i, j, alpha*s)
-			} else {
-				c.Set(i, j, alpha*s+beta*c.At(i, j))
-			}
+		for j := range row {
+			row[j] *= beta
 		}
 	}
+}
+
+// mustBeValid panics unless m's Stride and Data can hold its shape, which
+// keeps the OpenBLAS backend from reading or writing outside Data.
+func (m *Matrix) mustBeValid(what string) {
+	if m.Rows < 0 || m.Cols < 0 || m.Stride < m.Cols {
+		panic(fmt.Sprintf("%s: %dx%d matrix with stride %d", what, m.Rows, m.Cols, m.Stride))
+	}
+	if m.Rows > 0 && m.Cols > 0 && len(m.Data) < (m.Rows-1)*m.Stride+m.Cols {
+		panic(fmt.Sprintf("%s: %dx%d matrix with stride %d needs %d values, has %d",
+			what, m.Rows, m.Cols, m.Stride, (m.Rows-1)*m.Stride+m.Cols, len(m.Data)))
+	}
+}
+
+// overlaps reports whether x and y share an element. Views of one parent
+// (equal strides) are compared as rectangles, so disjoint column blocks of a
+// matrix do not count as overlapping; for unequal strides any overlap of the
+// address ranges counts.
+func overlaps(x, y *Matrix) bool {
+	if x.Rows == 0 || x.Cols == 0 || y.Rows == 0 || y.Cols == 0 {
+		return false
+	}
+	const size = int(unsafe.Sizeof(float32(0)))
+	xStart := uintptr(unsafe.Pointer(&x.Data[0]))
+	yStart := uintptr(unsafe.Pointer(&y.Data[0]))
+	xEnd := xStart + uintptr(((x.Rows-1)*x.Stride+x.Cols)*size)
+	yEnd := yStart + uintptr(((y.Rows-1)*y.Stride+y.Cols)*size)
+	if xEnd <= yStart || yEnd <= xStart {
+		return false
+	}
+	if x.Stride != y.Stride || (yStart-xStart)%uintptr(size) != 0 {
+		return true
+	}
+	if yStart < xStart {
+		x, y = y, x
+		xStart, yStart = yStart, xStart
+	}
+	// y's element (i, j) is x's element (i+dr, j+dc), wrapping into the next
+	// row of x when j+dc passes the stride.
+	d := int(yStart-xStart) / size
+	dr, dc := d/x.Stride, d%x.Stride
+	rowsMeet := func(r0 int) bool { return r0 < x.Rows && r0+y.Rows > 0 }
+	if rowsMeet(dr) && dc < x.Cols {
+		return true
+	}
+	wrapped := dc + y.Cols - x.Stride // columns of y that land in x's next row
+	return wrapped > 0 && rowsMeet(dr+1)
 }

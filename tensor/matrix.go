@@ -1,6 +1,36 @@
 // Package tensor provides row-major float32 matrices, the matrix-multiply
 // seam (OpenBLAS loaded at run time where present, pure Go otherwise) and the
 // element-wise kernels that the network layers and CLIP encoders are built on.
+//
+// # GEMM backends
+//
+// Gemm runs on one of two implementations, chosen when the package first
+// needs one (see Init):
+//
+//   - "openblas": sgemm from libopenblas.so.0, opened at run time through
+//     purego, so that neither building nor running needs cgo or OpenBLAS.
+//     Strides go to the library as leading dimensions, so views are not
+//     copied. Unless OPENBLAS_CORETYPE is set, the kernels are chosen by the
+//     CPU's instruction set (old OpenBLAS releases misdetect new CPUs and
+//     fall back to SSE3 kernels several times slower).
+//   - "go": a blocked GEMM in Go with AVX-512 or AVX2 assembly micro-kernels
+//     on amd64 CPUs that have them and a portable Go micro-kernel elsewhere.
+//
+// The environment variable UNIMOS_BLAS=go|openblas|auto forces one (auto,
+// the default, prefers OpenBLAS); UseBackend switches at run time and
+// Backend describes the one in use. The OpenBLAS loader makes the binary
+// link the system's C library dynamically even with CGO_ENABLED=0; build
+// with the noopenblas tag for a fully static binary that always uses Go.
+//
+// # Threads
+//
+// SetThreads bounds the threads of both backends and of the element-wise
+// kernels (default GOMAXPROCS). Each GEMM below a measured size runs on one
+// thread, where waking a second costs more than it saves, and the
+// element-wise kernels split only inputs large enough to repay a goroutine.
+// Calls run one at a time from one goroutine never have OpenBLAS threads and
+// Go workers competing for cores; a caller that runs several GEMMs
+// concurrently should lower SetThreads accordingly.
 package tensor
 
 import "fmt"

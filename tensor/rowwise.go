@@ -1,0 +1,93 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// Softmax sets each row of dst to the softmax of the same row of a,
+// exp(x - max)/Σ exp(x - max), which cannot overflow. A row holding NaN or
+// +Inf gives NaN, as in PyTorch.
+func Softmax(dst, a *Matrix) {
+	mapSegments("Softmax", costSoftmax, true, func(s [][]float32) {
+		d, x := s[0], s[1]
+		m := rowMax(x)
+		for j, v := range x {
+			d[j] = v - m
+		}
+		expSlice(d, d)
+		var sum float64
+		for _, v := range d {
+			sum += float64(v)
+		}
+		inv := float32(1 / sum)
+		for j := range d {
+			d[j] *= inv
+		}
+	}, dst, a)
+}
+
+// LogSoftmax sets each row of dst to the log-softmax of the same row of a,
+// x - max - log Σ exp(x - max): finite for finite input however far the
+// logits spread, where log(Softmax) would give -Inf.
+func LogSoftmax(dst, a *Matrix) {
+	mapSegments("LogSoftmax", costSoftmax, true, func(s [][]float32) {
+		d, x := s[0], s[1]
+		m := rowMax(x)
+		for j, v := range x {
+			d[j] = v - m
+		}
+		var e [chunk]float32
+		var sum float64
+		for lo := 0; lo < len(d); lo += chunk {
+			part := e[:min(chunk, len(d)-lo)]
+			expSlice(part, d[lo:lo+len(part)])
+			for _, v := range part {
+				sum += float64(v)
+			}
+		}
+		logSum := float32(math.Log(sum))
+		for j := range d {
+			d[j] -= logSum
+		}
+	}, dst, a)
+}
+
+// rowMax returns the largest element of a non-empty row (NaN if any is NaN).
+func rowMax(x []float32) float32 {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > m || v != v {
+			m = v
+		}
+	}
+	return m
+}
+
+// LayerNorm normalises each row of a to zero mean and unit variance and
+// applies the per-column affine map: dst[i, j] = (a[i, j] - μᵢ)/√(σᵢ² + eps) ·
+// gamma[j] + beta[j], with the biased variance σᵢ², as torch.nn.LayerNorm
+// over the last dimension. Sums are accumulated in float64.
+func LayerNorm(dst, a *Matrix, gamma, beta []float32, eps float32) {
+	if len(gamma) != a.Cols || len(beta) != a.Cols {
+		panic(fmt.Sprintf("tensor.LayerNorm: gamma of %d and beta of %d for %d columns", len(gamma), len(beta), a.Cols))
+	}
+	mapSegments("LayerNorm", costNorm, true, func(s [][]float32) {
+		d, x := s[0], s[1]
+		gamma, beta := gamma[:len(x)], beta[:len(x)]
+		var sum float64
+		for _, v := range x {
+			sum += float64(v)
+		}
+		mean := sum / float64(len(x))
+		var sq float64
+		for _, v := range x {
+			sq += (float64(v) - mean) * (float64(v) - mean)
+		}
+		rstd := float32(1 / math.Sqrt(sq/float64(len(x))+float64(eps)))
+		mean32 := float32(mean)
+		for j, v := range x {
+			d[j] = (v-mean32)*rstd*gamma[j] + beta[j]
+		}
+	}, dst, a)
+}
