@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/unimos/unimos/eval"
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -70,4 +72,25 @@ func Classes(preds []Prediction) []int {
 		c[i] = p.Class
 	}
 	return c
+}
+
+// EvaluateZeroShot scores CLIP zero-shot on a loaded, labelled domain of a
+// feature store, against that domain's text features.
+func EvaluateZeroShot(store *features.Store, d *features.Domain) (eval.Metrics, error) {
+	if !eval.HasLabels(d.Labels) {
+		return eval.Metrics{}, fmt.Errorf("domain %s has no labels (all -1): accuracy cannot be measured", d.Name)
+	}
+	text, err := store.Text(d.Name)
+	if err != nil {
+		return eval.Metrics{}, err
+	}
+	preds, err := ZeroShot(d.Features, text)
+	if err != nil {
+		return eval.Metrics{}, fmt.Errorf("domain %s: %w", d.Name, err)
+	}
+	m, err := eval.Evaluate(Classes(preds), d.Labels, len(store.Meta.Classes))
+	if err != nil {
+		return eval.Metrics{}, fmt.Errorf("domain %s: %w", d.Name, err)
+	}
+	return m, nil
 }

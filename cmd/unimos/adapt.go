@@ -3,12 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/progress"
 	"github.com/unimos/unimos/unimos"
@@ -90,6 +87,9 @@ Flags set explicitly override the preset.`)
 	if err := requireFlags(fs, "features", "source", "target", "out"); err != nil {
 		return err
 	}
+	if *source == *target {
+		return usagef("--source and --target are both %q", *source)
+	}
 	cfg, err := adaptConfig(fs, *preset)
 	if err != nil {
 		return err
@@ -106,76 +106,28 @@ Flags set explicitly override the preset.`)
 	return nil
 }
 
-// adapt trains UniMoS on one task of a store and writes the run directory.
+// adapt trains UniMoS on one task of a store, reporting progress on
+// stderr unless quiet, and writes the run directory.
 func adapt(ctx *context, store *features.Store, source, target string, cfg unimos.Config, out string, quiet bool) (*unimos.Result, error) {
-	if source == target {
-		return nil, usagef("source and target are both %q", source)
-	}
-	src, err := store.Domain(source)
-	if err != nil {
-		return nil, err
-	}
-	for i, y := range src.Labels {
-		if y < 0 {
-			return nil, fmt.Errorf("source domain %s: row %d has no label (-1); UniMoS needs every source image labelled", source, i)
-		}
-	}
-	tgt, err := store.Domain(target)
-	if err != nil {
-		return nil, err
-	}
-	text, err := store.Text(target)
-	if err != nil {
-		return nil, err
-	}
-	var zeroShot *unimos.Score
-	if eval.HasLabels(tgt.Labels) {
-		m, err := zeroShotMetrics(store, tgt)
-		if err != nil {
-			return nil, err
-		}
-		zeroShot = &unimos.Score{Accuracy: m.Accuracy, MeanClassAccuracy: m.MeanClassAccuracy}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the run directory: %w", err)
-	}
-	trainer, err := unimos.NewTrainer(cfg, unimos.Task{
-		SourceFeatures: src.Features, SourceLabels: src.Labels,
-		TargetFeatures: tgt.Features, TargetLabels: tgt.Labels, Text: text,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s->%s: %w", source, target, err)
+	if quiet {
+		return unimos.AdaptStore(store, source, target, cfg, out, unimos.RunOptions{})
 	}
 	var bar *progress.Bar
-	if !quiet {
-		trainer.OnIteration = func(epoch, i, perEpoch int, loss float64) {
+	start := time.Now()
+	return unimos.AdaptStore(store, source, target, cfg, out, unimos.RunOptions{
+		OnIteration: func(epoch, i, perEpoch int, loss float64) {
 			if i == 0 {
 				bar = progress.New(ctx.stderr, fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), "it", perEpoch)
 			}
 			bar.Update(i+1, fmt.Sprintf("loss %.3f", loss))
-		}
-	}
-	start := time.Now()
-	history := trainer.Run(func(e unimos.Evaluation) {
-		if bar != nil {
-			bar.Clear()
-		}
-		if !quiet {
+		},
+		OnEpoch: func(e unimos.Evaluation) {
+			if bar != nil {
+				bar.Clear()
+			}
 			fmt.Fprintln(ctx.stderr, epochLine(e, cfg.Epochs, time.Since(start)))
-		}
+		},
 	})
-	seconds := time.Since(start).Seconds()
-	result := unimos.NewResult(source, target, cfg, history, zeroShot, seconds)
-	if err := unimos.WriteJSON(filepath.Join(out, "result.json"), result); err != nil {
-		return nil, err
-	}
-	if err := trainer.SaveModel(filepath.Join(out, "model.safetensors"), store.Meta.Classes); err != nil {
-		return nil, err
-	}
-	if err := unimos.WritePredictions(filepath.Join(out, "predictions.csv"), history[len(history)-1], store.Meta.Classes, tgt.Paths); err != nil {
-		return nil, err
-	}
-	return result, nil
 }
 
 // epochLine is the one-line account of an evaluation.

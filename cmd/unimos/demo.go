@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/unimos/unimos/baseline"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -54,7 +55,7 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 		if err != nil {
 			return err
 		}
-		m, err := zeroShotMetrics(store, d)
+		m, err := baseline.EvaluateZeroShot(store, d)
 		if err != nil {
 			return err
 		}

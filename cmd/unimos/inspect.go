@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/unimos/unimos/baseline"
 	"slices"
 	"text/tabwriter"
 
@@ -71,7 +72,7 @@ func inspectStore(store *features.Store) (*storeReport, error) {
 			}
 		}
 		if r.Labelled > 0 {
-			m, err := zeroShotMetrics(store, d)
+			m, err := baseline.EvaluateZeroShot(store, d)
 			if err != nil {
 				return nil, err
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/unimos/unimos/baseline"
-	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
 )
 
@@ -39,7 +38,7 @@ in percent; the domain must have labels.`)
 	if err != nil {
 		return err
 	}
-	m, err := zeroShotMetrics(store, d)
+	m, err := baseline.EvaluateZeroShot(store, d)
 	if err != nil {
 		return err
 	}
@@ -49,26 +48,6 @@ in percent; the domain must have labels.`)
 	fmt.Fprintf(ctx.stdout, "zero-shot on %s (%d labelled images, %d classes)\n", *target, m.Labelled, len(store.Meta.Classes))
 	fmt.Fprintf(ctx.stdout, "accuracy            %6.2f%%\nmean class accuracy %6.2f%%\n", m.Accuracy, m.MeanClassAccuracy)
 	return nil
-}
-
-// zeroShotMetrics evaluates CLIP zero-shot on a loaded domain of a store.
-func zeroShotMetrics(store *features.Store, d *features.Domain) (eval.Metrics, error) {
-	if !eval.HasLabels(d.Labels) {
-		return eval.Metrics{}, fmt.Errorf("domain %s has no labels (all -1): accuracy cannot be measured", d.Name)
-	}
-	text, err := store.Text(d.Name)
-	if err != nil {
-		return eval.Metrics{}, err
-	}
-	preds, err := baseline.ZeroShot(d.Features, text)
-	if err != nil {
-		return eval.Metrics{}, fmt.Errorf("domain %s: %w", d.Name, err)
-	}
-	m, err := eval.Evaluate(baseline.Classes(preds), d.Labels, len(store.Meta.Classes))
-	if err != nil {
-		return eval.Metrics{}, fmt.Errorf("domain %s: %w", d.Name, err)
-	}
-	return m, nil
 }
 
 func writeJSON(w io.Writer, v any) error {
