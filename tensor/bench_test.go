@@ -117,23 +117,29 @@ func BenchmarkKernels(b *testing.B) {
 	}
 }
 
-// BenchmarkKernelThreads compares one goroutine with two on growing inputs
-// of the cheapest (Add) and a costly (GELU) kernel; it is where
-// elementwiseParallelMin comes from.
+// BenchmarkKernelThreads compares one goroutine with two, bypassing the
+// elementwiseParallelMin threshold, on growing inputs of a cheap
+// memory-bound kernel (Add, cost 1) and of the costliest (GELU, cost 14);
+// it is where the threshold comes from.
 func BenchmarkKernelThreads(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	defer SetThreads(0)
 	for _, n := range []int{1 << 12, 1 << 14, 1 << 16, 1 << 18} {
-		x, dst := randomCompact(rng, 1, n), New(1, n)
-		for _, threads := range []int{1, 2} {
-			for _, k := range []struct {
-				name string
-				run  func()
-			}{{"Add", func() { Add(dst, x, x) }}, {"GELU", func() { GELU(dst, x) }}} {
+		x, y, dst := randomCompact(rng, 1, n).Data, randomCompact(rng, 1, n).Data, make([]float32, n)
+		for _, k := range []struct {
+			name string
+			run  func(lo, hi int)
+		}{
+			{"Add", func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					dst[i] = x[i] + y[i]
+				}
+			}},
+			{"GELU", func(lo, hi int) { geluSlice(dst[lo:hi], x[lo:hi]) }},
+		} {
+			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/n=%d/threads=%d", k.name, n, threads), func(b *testing.B) {
-					SetThreads(threads)
 					for b.Loop() {
-						k.run()
+						parallel(threads, func(p int) { k.run(p*n/threads, (p+1)*n/threads) })
 					}
 				})
 			}
