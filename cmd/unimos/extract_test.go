@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/unimos"
+)
+
+// callCommand runs one command function and returns its error and output.
+func callCommand(fn func(*context, []string) error, args ...string) (err error, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	err = fn(&context{stdout: &out, stderr: &errOut}, args)
+	return err, out.String(), errOut.String()
+}
+
+// extractSharedData returns <repo>/../shared/data/<sub>, or skips the test
+// when it is absent.
+func extractSharedData(t *testing.T, sub string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("go.mod not found above the test folder")
+		}
+		dir = parent
+	}
+	path := filepath.Join(dir, "..", "shared", "data", sub)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("shared test data %s not available: %v", path, err)
+	}
+	return path
+}
+
+// officeSubset builds ROOT/<Domain>/<Class>/ of symbolic links to the first
+// perClass Office-Caltech-10 photographs of each class of amazon and
+// webcam, renaming webcam to Web_Cam and backpack to back_pack so that the
+// prompts show the '_' handling. It returns ROOT and the linked names by
+// domain, sorted as extract orders them.
+func officeSubset(t *testing.T, perClass int) (string, map[string][]string) {
+	t.Helper()
+	src := filepath.Join(extractSharedData(t, "office_caltech10"), "images")
+	root := filepath.Join(t.TempDir(), "office10")
+	names := map[string][]string{}
+	for dom, from := range map[string]string{"amazon": "amazon", "Web_Cam": "webcam"} {
+		classes, err := os.ReadDir(filepath.Join(src, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range classes {
+			class := strings.ReplaceAll(c.Name(), "backpack", "back_pack")
+			files, err := os.ReadDir(filepath.Join(src, from, c.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(root, dom, class)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files[:perClass] {
+				if err := os.Symlink(filepath.Join(src, from, c.Name(), f.Name()), filepath.Join(dir, f.Name())); err != nil {
+					t.Fatal(err)
+				}
+				names[dom] = append(names[dom], dom+"/"+class+"/"+f.Name())
+			}
+		}
+		slices.Sort(names[dom]) // "back_pack" sorts first, as "backpack" did
+	}
+	return root, names
+}
+
+// TestExtractOfficeThenAdapt extracts real photographs, checks the store
+// against independent computations, and trains UniMoS on it.
+func TestExtractOfficeThenAdapt(t *testing.T) {
+	weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	perClass := 4
+	if testing.Short() {
+		perClass = 2
+	}
+	root, wantPaths := officeSubset(t, perClass)
+	out := filepath.Join(t.TempDir(), "store")
+	err, stdout, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--out", out, "--batch", "16", "--workers", "2")
+	if err != nil {
+		t.Fatalf("extract: %v\nstderr:\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("F16 features [32] of %d images in 2 domains, 10 classes", 20*perClass)) {
+		t.Errorf("stdout %q", stdout)
+	}
+	for _, d := range []string{"amazon", "Web_Cam"} {
+		if !strings.Contains(stderr, fmt.Sprintf("%-12s %6d images", d, 10*perClass)) {
+			t.Errorf("stderr has no summary line for %s:\n%s", d, stderr)
+		}
+	}
+
+	store, err := features.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClasses := []string{"back_pack", "bike", "calculator", "headphones", "keyboard", "laptop", "monitor", "mouse", "mug", "projector"}
+	if m := store.Meta; m.Name != "office10" || m.Dim != 32 || !slices.Equal(m.Classes, wantClasses) || !slices.Equal(m.Domains, []string{"Web_Cam", "amazon"}) {
+		t.Errorf("dataset.json: %+v", m)
+	}
+	model, err := clip.Load(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains := map[string]*features.Domain{}
+	for _, name := range store.Meta.Domains {
+		d, err := store.Domain(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		domains[name] = d
+		if !slices.Equal(d.Paths, wantPaths[name]) {
+			t.Errorf("%s paths:\n%q\nwant\n%q", name, d.Paths, wantPaths[name])
+		}
+		for i, p := range d.Paths {
+			if class := strings.Split(p, "/")[1]; store.Meta.Classes[d.Labels[i]] != class {
+				t.Errorf("%s row %d (%s): label %d", name, i, p, d.Labels[i])
+			}
+			var ss float64
+			for _, v := range d.Features.Row(i) {
+				ss += float64(v) * float64(v)
+			}
+			if math.Abs(math.Sqrt(ss)-1) > 1e-3 {
+				t.Errorf("%s row %d: norm %g", name, i, math.Sqrt(ss))
+			}
+		}
+	}
+	// One row recomputed from the photograph.
+	px, err := clip.PreprocessFile(filepath.Join(root, filepath.FromSlash(wantPaths["Web_Cam"][5])), model.InputResolution())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := model.EncodeImages([][]float32{px})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.NormalizeRows(img)
+	for j, v := range img.Row(0) {
+		if d := math.Abs(float64(v - domains["Web_Cam"].Features.At(5, j))); d > 1e-3 {
+			t.Fatalf("Web_Cam row 5 differs from the photograph encoded alone by %g at %d", d, j)
+		}
+	}
+	// The text features of the first class, from the prompt written out.
+	tok, err := clip.DefaultTokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := tok.Tokenize([]string{"a web cam photo of a back pack."}, clip.ContextLength, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := model.EncodeText(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.NormalizeRows(want)
+	text, err := store.Text("Web_Cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, v := range want.Row(0) {
+		if d := math.Abs(float64(v - text.At(0, j))); d > 1e-6 {
+			t.Fatalf("Web_Cam text row 0 differs from the embedding of the prompt by %g", d)
+		}
+	}
+
+	// The store feeds the trainer. The weights are random, so accuracy
+	// means nothing; the run must complete with valid predictions.
+	cfg := unimos.DefaultConfig()
+	cfg.Epochs, cfg.BatchSize = 2, 8
+	tr, err := unimos.NewTrainer(cfg, unimos.Task{
+		SourceFeatures: domains["amazon"].Features, SourceLabels: domains["amazon"].Labels,
+		TargetFeatures: domains["Web_Cam"].Features, TargetLabels: domains["Web_Cam"].Labels, Text: text,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := tr.Run(nil)
+	last := history[len(history)-1]
+	if len(history) != 3 || len(last.Predictions) != 10*perClass || last.Accuracy == nil {
+		t.Fatalf("history of %d evaluations, %d predictions", len(history), len(last.Predictions))
+	}
+	for i, p := range last.Predictions {
+		if p < 0 || p >= 10 {
+			t.Errorf("prediction %d = %d, outside [0, 10)", i, p)
+		}
+	}
+}
+
+// TestExtractListMatchesFolders extracts the same photographs from an image
+// list in the reference format: the features and labels must be those of
+// the folder run, byte for byte; the paths are as the list writes them.
+func TestExtractListMatchesFolders(t *testing.T) {
+	weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	root, paths := officeSubset(t, 2)
+	folders := filepath.Join(t.TempDir(), "folders")
+	if err, _, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--domains", "amazon", "--out", folders, "--batch", "8"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var list strings.Builder
+	classes := map[string]int{}
+	for _, p := range paths["amazon"] {
+		class := strings.Split(p, "/")[1]
+		if _, ok := classes[class]; !ok {
+			classes[class] = len(classes)
+		}
+		fmt.Fprintf(&list, "./%s %d\n", p, classes[class])
+	}
+	listFile := filepath.Join(t.TempDir(), "amazon.txt")
+	if err := os.WriteFile(listFile, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromList := filepath.Join(t.TempDir(), "list")
+	if err, _, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--list", listFile, "--out", fromList, "--batch", "8", "--name", "office10"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, f := range []string{"amazon.safetensors", "dataset.json", "text/amazon.safetensors"} {
+		a, errA := os.ReadFile(filepath.Join(folders, f))
+		b, errB := os.ReadFile(filepath.Join(fromList, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the folder and the list run (%v, %v)", f, errA, errB)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(fromList, "amazon.paths.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(raw), "./amazon/back_pack/") {
+		t.Errorf("paths.txt starts %q, want the list's paths", string(raw)[:40])
+	}
+}
+
+func TestExtractUsageErrors(t *testing.T) {
+	w := []string{"--weights", "m.safetensors", "--out", "o"}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--weights is required"},
+		{[]string{"--weights", "m"}, "--out is required"},
+		{w, "--images or --list is required"},
+		{append(w, "--images", "r", "--dtype", "bf16"), `--dtype "bf16"`},
+		{append(w, "--images", "r", "--shard", "2/2"), "--shard"},
+		{append(w, "--images", "r", "--shard", "x"), "--shard"},
+		{append(w, "--images", "r", "--batch", "0"), "--batch 0"},
+		{append(w, "--images", "r", "--workers", "0"), "--workers 0"},
+		{append(w, "--images", "r", "--threads", "-1"), "--threads -1"},
+		{append(w, "--images", "r", "--prompt", "a photo of a {domain}"), "no {class} placeholder"},
+		{append(w, "--list", "a.txt", "--domains", "x"), "--domains selects folders"},
+		{append(w, "--list", "=a.txt"), "want DOMAIN=FILE"},
+		{append(w, "--images", "r", "extra"), "unexpected argument"},
+		{append(w, "--bogus"), "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		err, _, _ := callCommand(runExtract, c.args...)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("extract %q: err = %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	// Problems with the inputs themselves are runtime errors (status 1).
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		append(w, "--images", filepath.Join(dir, "absent")),
+		append(w, "--images", dir, "--classes", filepath.Join(dir, "absent.txt")),
+	} {
+		err, _, _ := callCommand(runExtract, args...)
+		var usage usageError
+		if err == nil || errors.As(err, &usage) {
+			t.Errorf("extract %q: err = %v, want a runtime error", args, err)
+		}
+	}
+	if err, _, _ := callCommand(runExtract, "-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}

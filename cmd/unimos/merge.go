@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/unimos/unimos/extract"
+)
+
+func runMerge(ctx *context, args []string) error {
+	fs := newFlags(ctx, "merge", "--out DIR SHARD_DIR...", `
+Joins the shards written by 'unimos extract --shard i/n' into the feature
+store DIR, the same, byte for byte, as an unsharded extraction. Every shard
+0/n ... n-1/n must be given exactly once, finished, and from the same model,
+images, classes, prompt, dtype and batch size; merge says which differs.
+Flags come before the shard folders.`)
+	out := fs.String("out", "", "output feature store `DIR`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if err := requireFlags(fs, "out"); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("no shard folders given")
+	}
+	sum, err := extract.Merge(*out, fs.Args())
+	if err != nil {
+		return err
+	}
+	printStoreSummary(ctx.stdout, *out, fmt.Sprintf("feature store merged from %d shards", fs.NArg()), sum)
+	return nil
+}
