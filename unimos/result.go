@@ -32,6 +32,16 @@ type BestEpoch struct {
 	Note     string  `json:"note"`
 }
 
+// Selection is the trained epoch a label-free criterion picks from a run's
+// history: a number a user without target labels could quote.
+type Selection struct {
+	Criterion string  `json:"criterion"`
+	Epoch     int     `json:"epoch"`
+	Value     float64 `json:"value"` // the criterion's measure at that epoch
+	// Score is the picked epoch's accuracy; nil without target labels.
+	Score *Score `json:"score,omitempty"`
+}
+
 // Result is what `unimos adapt` writes to RUN_DIR/result.json. Scores are
 // absent when the target has no labels.
 type Result struct {
@@ -45,6 +55,7 @@ type Result struct {
 	ZeroShot     *Score       `json:"zero_shot,omitempty"`
 	Final        *FinalScore  `json:"final,omitempty"`
 	Best         *BestEpoch   `json:"best,omitempty"`
+	Selections   []Selection  `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
 	History      []Evaluation `json:"history"`
 	TrainSeconds float64      `json:"train_seconds"`
 	Config       Config       `json:"config"`
@@ -56,6 +67,16 @@ func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot
 		Task: source + "->" + target, Source: source, Target: target, Method: "unimos",
 		Seed: cfg.Seed, Epochs: cfg.Epochs, Preset: cfg.Preset,
 		ZeroShot: zeroShot, History: history, TrainSeconds: seconds, Config: cfg,
+	}
+	for _, c := range Criteria() {
+		if i := c.Select(history); i >= 0 {
+			e := history[i]
+			s := Selection{Criterion: c.Name, Epoch: e.Epoch, Value: c.Value(e.LabelFree)}
+			if e.Accuracy != nil {
+				s.Score = &Score{*e.Accuracy, *e.MeanClassAccuracy}
+			}
+			r.Selections = append(r.Selections, s)
+		}
 	}
 	last := history[len(history)-1]
 	if last.Metrics == nil {
@@ -83,22 +104,28 @@ func WriteJSON(path string, v any) error {
 	})
 }
 
-// WritePredictions writes a CSV with one row per target row: the row index,
-// the image path when known, the predicted class name and its probability.
+// WritePredictions writes EncodePredictions' CSV to path, atomically.
 func WritePredictions(path string, e Evaluation, classes, paths []string) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"row", "path", "class", "confidence"})
-		for i, c := range e.Predictions {
-			p := ""
-			if paths != nil {
-				p = paths[i]
-			}
-			cw.Write([]string{strconv.Itoa(i), p, classes[c], strconv.FormatFloat(float64(e.Confidences[i]), 'f', 6, 32)})
-		}
-		cw.Flush()
-		return cw.Error()
+		return EncodePredictions(w, e, classes, paths)
 	})
+}
+
+// EncodePredictions writes a CSV with one row per target row: the row
+// index, the image path when known (paths may be nil), the predicted class
+// name and its probability.
+func EncodePredictions(w io.Writer, e Evaluation, classes, paths []string) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"row", "path", "class", "confidence"})
+	for i, c := range e.Predictions {
+		p := ""
+		if paths != nil {
+			p = paths[i]
+		}
+		cw.Write([]string{strconv.Itoa(i), p, classes[c], strconv.FormatFloat(float64(e.Confidences[i]), 'f', 6, 32)})
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // SaveModel writes every trained tensor (parameters, BatchNorm running

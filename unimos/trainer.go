@@ -55,10 +55,15 @@ type Evaluation struct {
 	Accuracy         *float64 `json:"accuracy,omitempty"`
 	VisionAccuracy   *float64 `json:"vac_accuracy,omitempty"`
 	LanguageAccuracy *float64 `json:"lac_accuracy,omitempty"`
+	// MeanClassAccuracy is the ensemble's mean per-class accuracy in
+	// percent (the VisDA-2017 headline), nil without target labels.
+	MeanClassAccuracy *float64 `json:"mean_class_accuracy,omitempty"`
 	// W is the mean MET weight over the epoch's iterations, Loss the mean
 	// main loss (both 0 for the test before training).
 	W    float64 `json:"w"`
 	Loss float64 `json:"loss"`
+	// LabelFree holds the selection criteria that use no target label.
+	LabelFree LabelFree `json:"label_free"`
 
 	// Predictions and Confidences are the ensemble's argmax and its
 	// softmax probability per target row.
@@ -281,68 +286,14 @@ const evalChunk = 2048
 // epoch (−1: before training) and returns the evaluation and the
 // pseudo-labels for the next epoch (section 3.3).
 func (tr *Trainer) evaluate(epoch int) (Evaluation, []int) {
-	cfg, m := tr.cfg, tr.Model
-	m.SetTrain(false)
-	defer m.SetTrain(true)
-	x := tr.task.TargetFeatures
-	n, k, b := x.Rows, tr.task.Text.Rows, cfg.BottleneckDim
-	vision, language := tensor.New(n, k), tensor.New(n, k)
-	bottleneck := tensor.New(n, b)
-	t := &nn.Tape{NoGrad: true}
-	for lo := 0; lo < n; lo += evalChunk {
-		hi := min(lo+evalChunk, n)
-		t.Reset()
-		input := nn.NewConst(x.Slice(lo, hi, 0, x.Cols))
-		var vac *nn.Var
-		if epoch < 0 {
-			// The reference's first test feeds the raw features to the
-			// bottleneck, before any separation.
-			vac = input
-		} else {
-			var lac *nn.Var
-			vac, lac = m.Separate(t, input)
-			copyInto(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, lac).Value)
-		}
-		feats := m.BottleneckFeatures(t, vac)
-		copyInto(bottleneck.Slice(lo, hi, 0, b), feats.Value)
-		copyInto(vision.Slice(lo, hi, 0, k), m.VisionLogits(t, feats).Value)
-	}
-	switch {
-	case epoch <= 0:
-		// Until the end of epoch 0 the language term is the zero-shot teacher.
-		language = tr.teacher
-	case !cfg.Ablations.NoDebias:
-		tr.prior.debias(language, language, float32(cfg.Tau))
-	}
-
-	mix := cfg.MixWeight(epoch)
-	ensemble := tensor.New(n, k)
-	for i := range n {
-		e, v, l := ensemble.Row(i), vision.Row(i), language.Row(i)
-		for j := range e {
-			e[j] = float32(mix)*v[j] + float32(1-mix)*l[j]
-		}
-	}
-	tensor.Softmax(ensemble, ensemble)
-
-	result := Evaluation{Epoch: epoch, Mix: mix, Predictions: argmaxRows(ensemble)}
-	result.Confidences = make([]float32, n)
-	for i, c := range result.Predictions {
-		result.Confidences[i] = ensemble.At(i, c)
-	}
-	if eval.HasLabels(tr.task.TargetLabels) {
-		result.Metrics = mustEvaluate(result.Predictions, tr.task.TargetLabels, k)
-		result.Accuracy = &result.Metrics.Accuracy
-		result.VisionAccuracy = &mustEvaluate(argmaxRows(vision), tr.task.TargetLabels, k).Accuracy
-		result.LanguageAccuracy = &mustEvaluate(argmaxRows(language), tr.task.TargetLabels, k).Accuracy
-	}
-
+	out := infer(tr.Model, tr.cfg, tr.prior, tr.task.TargetFeatures, tr.teacher, epoch)
+	result := out.evaluation(tr.task.TargetLabels, tr.cfg.Seed)
 	var labels []int
 	switch {
 	case epoch <= 0:
 		labels = argmaxRows(tr.teacher)
-	case epoch%2 == 1 || cfg.Variants.CentroidLabelsOnly:
-		labels = centroidLabels(ensemble, bottleneck)
+	case epoch%2 == 1 || tr.cfg.Variants.CentroidLabelsOnly:
+		labels = centroidLabels(out.probs, out.bottleneck)
 	default:
 		labels = result.Predictions
 	}
