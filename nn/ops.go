@@ -21,7 +21,7 @@ func (t *Tape) MatMul(transA, transB bool, a, b *Var) *Var {
 	if transB {
 		n = b.Value.Rows
 	}
-	out := t.result(m, n, a, b)
+	out := t.newResult(m, n, false, []*Var{a, b}) // Gemm with beta 0 overwrites every element
 	tensor.Gemm(transA, transB, 1, a.Value, b.Value, 0, out.Value)
 	// Each input's gradient needs the other input's value.
 	var aKept, bKept *tensor.Matrix
@@ -33,18 +33,18 @@ func (t *Tape) MatMul(transA, transB bool, a, b *Var) *Var {
 	}
 	t.record(out, func(g *tensor.Matrix) {
 		// d op(a) = g·op(b)ᵀ and d op(b) = op(a)ᵀ·g, transposed back where op transposed.
-		if ga := t.gradOf(a); ga != nil {
+		if ga, beta := t.gradInto(a); ga != nil {
 			if transA {
-				tensor.Gemm(transB, true, 1, bKept, g, 1, ga)
+				tensor.Gemm(transB, true, 1, bKept, g, beta, ga)
 			} else {
-				tensor.Gemm(false, !transB, 1, g, bKept, 1, ga)
+				tensor.Gemm(false, !transB, 1, g, bKept, beta, ga)
 			}
 		}
-		if gb := t.gradOf(b); gb != nil {
+		if gb, beta := t.gradInto(b); gb != nil {
 			if transB {
-				tensor.Gemm(true, transA, 1, g, aKept, 1, gb)
+				tensor.Gemm(true, transA, 1, g, aKept, beta, gb)
 			} else {
-				tensor.Gemm(!transA, false, 1, aKept, g, 1, gb)
+				tensor.Gemm(!transA, false, 1, aKept, g, beta, gb)
 			}
 		}
 	})

@@ -100,8 +100,13 @@ type Tape struct {
 	NoGrad bool
 
 	steps []step
-	free  map[int][]*tensor.Matrix // unused buffers by element count
-	lent  []*tensor.Matrix         // buffers handed out since the last Reset
+	// params are the parameters that recorded ops read, in first-use order;
+	// fresh marks those whose gradient BackwardFresh has yet to write.
+	params []*Var
+	seen   map[*Var]bool
+	fresh  map[*Var]bool
+	free   map[int][]*tensor.Matrix // unused buffers by element count
+	lent   []*tensor.Matrix         // buffers handed out since the last Reset
 }
 
 // NewTape returns an empty tape. The zero Tape is empty too.
@@ -120,6 +125,9 @@ func (t *Tape) Reset() {
 	t.lent = t.lent[:0]
 	clear(t.steps) // drop the closures' references
 	t.steps = t.steps[:0]
+	clear(t.params)
+	t.params = t.params[:0]
+	clear(t.seen)
 }
 
 // Backward computes d(loss)/d(x) for every Var x recorded on the tape that
@@ -133,6 +141,26 @@ func (t *Tape) Backward(loss *Var) {
 	seed := t.buffer(1, 1)
 	seed.Data[0] = 1
 	t.backward(loss, seed)
+}
+
+// BackwardFresh is Backward with parameter gradients overwritten instead of
+// accumulated: afterwards every parameter that an op on the tape read holds
+// exactly d(loss)/d(parameter), zero where loss does not depend on it. It
+// saves the caller a ZeroGrad, and a matrix product that computes a weight's
+// gradient writes it without first reading the old one: a pass and a half
+// over every weight's memory per call.
+func (t *Tape) BackwardFresh(loss *Var) {
+	if t.fresh == nil {
+		t.fresh = map[*Var]bool{}
+	}
+	for _, p := range t.params {
+		t.fresh[p] = true
+	}
+	t.Backward(loss)
+	for p := range t.fresh {
+		fill(p.Grad, 0)
+	}
+	clear(t.fresh)
 }
 
 // backward runs the reverse pass from out with d(loss)/d(out) = seed.
@@ -151,7 +179,12 @@ func (t *Tape) backward(out *Var, seed *tensor.Matrix) {
 }
 
 // buffer returns a zeroed rows x cols matrix owned by the tape until Reset.
-func (t *Tape) buffer(rows, cols int) *tensor.Matrix {
+func (t *Tape) buffer(rows, cols int) *tensor.Matrix { return t.take(rows, cols, true) }
+
+// take returns a rows x cols matrix owned by the tape until Reset, zeroed
+// when zero is set; otherwise a recycled buffer keeps old values, which
+// saves a pass over memory where the caller overwrites every element.
+func (t *Tape) take(rows, cols int, zero bool) *tensor.Matrix {
 	n := rows * cols
 	list := t.free[n]
 	var m *tensor.Matrix
@@ -159,7 +192,9 @@ func (t *Tape) buffer(rows, cols int) *tensor.Matrix {
 		m = list[len(list)-1]
 		t.free[n] = list[:len(list)-1]
 		m.Rows, m.Cols, m.Stride = rows, cols, cols
-		clear(m.Data)
+		if zero {
+			clear(m.Data)
+		}
 	} else {
 		m = tensor.New(rows, cols)
 	}
@@ -167,14 +202,36 @@ func (t *Tape) buffer(rows, cols int) *tensor.Matrix {
 	return m
 }
 
-// result returns a new op result of the given shape; it needs a gradient
-// when any of the inputs does.
+// result returns a new, zeroed op result of the given shape; it needs a
+// gradient when any of the inputs does.
 func (t *Tape) result(rows, cols int, inputs ...*Var) *Var {
-	out := &Var{Value: t.buffer(rows, cols), owned: true}
+	return t.newResult(rows, cols, true, inputs)
+}
+
+// newResult is result, leaving a recycled buffer's old values in place
+// unless zero is set.
+func (t *Tape) newResult(rows, cols int, zero bool, inputs []*Var) *Var {
+	out := &Var{Value: t.take(rows, cols, zero), owned: true}
+	if !t.NoGrad {
+		t.noteParams(inputs)
+	}
 	for _, in := range inputs {
 		out.requiresGrad = out.requiresGrad || t.needsGrad(in)
 	}
 	return out
+}
+
+// noteParams remembers the parameters among an op's inputs, for BackwardFresh.
+func (t *Tape) noteParams(inputs []*Var) {
+	for _, in := range inputs {
+		if in.requiresGrad && !in.owned && !t.seen[in] {
+			if t.seen == nil {
+				t.seen = map[*Var]bool{}
+			}
+			t.seen[in] = true
+			t.params = append(t.params, in)
+		}
+	}
 }
 
 // needsGrad reports whether ops on t must prepare gradient for v.
@@ -191,13 +248,29 @@ func (t *Tape) record(out *Var, backward func(g *tensor.Matrix)) {
 // gradOf returns the gradient buffer that v's gradient is added to, creating
 // a zeroed one for an op result, or nil when v needs no gradient.
 func (t *Tape) gradOf(v *Var) *tensor.Matrix {
+	g, beta := t.gradInto(v)
+	if g != nil && beta == 0 {
+		fill(g, 0)
+	}
+	return g
+}
+
+// gradInto returns v's gradient buffer (nil when v needs no gradient) and
+// the factor its contents keep when v's gradient is added: 0 for a
+// parameter's first contribution in BackwardFresh, whose stale contents the
+// caller must overwrite, else 1.
+func (t *Tape) gradInto(v *Var) (*tensor.Matrix, float32) {
 	if !v.requiresGrad {
-		return nil
+		return nil, 0
 	}
 	if v.Grad == nil {
 		v.Grad = t.buffer(v.Value.Rows, v.Value.Cols)
 	}
-	return v.Grad
+	if t.fresh[v] {
+		delete(t.fresh, v)
+		return v.Grad, 0
+	}
+	return v.Grad, 1
 }
 
 // keep returns v's value as it is now, for a backward pass to use later: an
@@ -207,7 +280,7 @@ func (t *Tape) keep(v *Var) *tensor.Matrix {
 	if v.owned {
 		return v.Value
 	}
-	m := t.buffer(v.Value.Rows, v.Value.Cols)
+	m := t.take(v.Value.Rows, v.Value.Cols, false)
 	for i := range m.Rows {
 		copy(m.Row(i), v.Value.Row(i))
 	}

@@ -164,10 +164,11 @@ func TestGemmAgainstNaive(t *testing.T) {
 	shapes := [][3]int{ // m, k, n
 		{0, 0, 0}, {0, 3, 4}, {3, 0, 4}, {3, 4, 0},
 		{1, 1, 1}, {1, 9, 1}, {1, 7, 9}, {9, 7, 1}, {7, 13, 5}, {33, 65, 17},
-		{40, 70, 70}, // whole and cut register tiles of every kernel
-		{5, 3, 3100}, // more columns than one nc block of either kernel
-		{3, 600, 5},  // more steps than one kc block
-		{300, 4, 3},  // more rows than one mc block
+		{40, 70, 70},  // whole and cut register tiles of every kernel
+		{5, 3, 3100},  // more columns than one nc block of either kernel
+		{3, 600, 5},   // more steps than one kc block
+		{64, 33, 300}, // a training batch's A·Bᵀ: OpenBLAS computes it as (B·Aᵀ)ᵀ
+		{300, 4, 3},   // more rows than one mc block
 	}
 	if !testing.Short() {
 		shapes = append(shapes, [3]int{256, 300, 200}) // several mc and kc blocks
