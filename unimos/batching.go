@@ -1,6 +1,6 @@
 package unimos
 
-import "math/rand/v2"
+import "github.com/unimos/unimos/nn"
 
 // batchStream yields mini-batches of row indices the way the reference
 // code's index_generator does: each pass over [0, n) is a fresh shuffle cut
@@ -10,12 +10,12 @@ import "math/rand/v2"
 // across epochs, so an epoch may begin in the middle of a pass.
 type batchStream struct {
 	n, b int
-	rng  *rand.Rand
+	rng  *nn.RNG
 	perm []int // the current pass's order
 	next int   // position in perm of the next batch
 }
 
-func newBatchStream(n, b int, rng *rand.Rand) *batchStream {
+func newBatchStream(n, b int, rng *nn.RNG) *batchStream {
 	return &batchStream{n: n, b: b, rng: rng, next: n}
 }
 

@@ -1,9 +1,10 @@
 package unimos
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/unimos/unimos/nn"
 )
 
 // TestBatchStreamPasses walks three passes in batches of 32: 70 rows are cut
@@ -20,7 +21,7 @@ func TestBatchStreamPasses(t *testing.T) {
 		{66, []int{32, 32, 2}},
 		{5, []int{5}},
 	} {
-		s := newBatchStream(c.n, 32, rand.New(rand.NewPCG(1, 2)))
+		s := newBatchStream(c.n, 32, nn.NewRNG(1, 2))
 		for pass := 0; pass < 3; pass++ {
 			var seen []int
 			for _, want := range c.sizes {
@@ -39,7 +40,7 @@ func TestBatchStreamPasses(t *testing.T) {
 }
 
 func TestBatchStreamReshuffles(t *testing.T) {
-	s := newBatchStream(64, 64, rand.New(rand.NewPCG(3, 4)))
+	s := newBatchStream(64, 64, nn.NewRNG(3, 4))
 	first := slices.Clone(s.Next())
 	second := s.Next()
 	if slices.Equal(first, second) {

@@ -1,9 +1,11 @@
 package unimos
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/unimos/unimos/baseline"
@@ -11,19 +13,34 @@ import (
 	"github.com/unimos/unimos/features"
 )
 
-// RunOptions observe a run as it goes.
+// RunOptions observe and control a run.
 type RunOptions struct {
 	// OnIteration, when set, is called after every training iteration.
 	OnIteration func(epoch, iteration, perEpoch int, loss float64)
 	// OnEpoch, when set, sees the test before training and each epoch's test.
 	OnEpoch func(Evaluation)
+	// Stop, when set, is asked before every iteration whether to stop (on
+	// SIGINT, say): the run then saves CheckpointFile in the run directory
+	// and AdaptStore returns ErrStopped.
+	Stop func() bool
+	// CheckpointEvery > 0 also saves CheckpointFile after every that many
+	// epochs, so that a crash loses little.
+	CheckpointEvery int
+	// Resume continues the run saved in the run directory's CheckpointFile
+	// (its configuration replaces cfg).
+	Resume bool
 }
+
+// ErrStopped is returned by AdaptStore when RunOptions.Stop stopped the
+// run; the run directory then holds a checkpoint to resume from.
+var ErrStopped = errors.New("stopped before the last epoch")
 
 // Output files of a run directory.
 const (
 	ResultFile      = "result.json"
 	ModelFile       = "model.safetensors"
 	PredictionsFile = "predictions.csv"
+	CheckpointFile  = "checkpoint.safetensors"
 )
 
 // AdaptStore trains UniMoS from the source to the target domain of a feature
@@ -62,17 +79,62 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
-	trainer, err := NewTrainer(cfg, Task{
+	task := Task{
 		SourceFeatures: src.Features, SourceLabels: src.Labels,
 		TargetFeatures: tgt.Features, TargetLabels: tgt.Labels, Text: text,
-	})
-	if err != nil {
+	}
+	checkpoint := filepath.Join(out, CheckpointFile)
+	var trainer *Trainer
+	var seconds float64 // training time of earlier sessions of a resumed run
+	if opts.Resume {
+		meta, err := CheckpointMetadata(checkpoint)
+		if err != nil {
+			return nil, err
+		}
+		if meta["source"] != source || meta["target"] != target {
+			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, meta["source"], meta["target"], source, target)
+		}
+		seconds, _ = strconv.ParseFloat(meta["train_seconds"], 64)
+		trainer, err = ResumeTrainer(checkpoint, task)
+		if err != nil {
+			return nil, err
+		}
+		cfg = trainer.cfg
+	} else if trainer, err = NewTrainer(cfg, task); err != nil {
 		return nil, fmt.Errorf("%s->%s: %w", source, target, err)
 	}
-	trainer.OnIteration = opts.OnIteration
 	start := time.Now()
-	history := trainer.Run(opts.OnEpoch)
-	result := NewResult(source, target, cfg, history, zeroShot, time.Since(start).Seconds())
+	save := func() error {
+		abs, err := filepath.Abs(store.Dir)
+		if err != nil {
+			return err
+		}
+		return trainer.SaveCheckpoint(checkpoint, map[string]string{
+			"features": abs, "source": source, "target": target,
+			"train_seconds": strconv.FormatFloat(seconds+time.Since(start).Seconds(), 'g', -1, 64),
+		})
+	}
+	trainer.OnIteration = opts.OnIteration
+	trainer.Stop = opts.Stop
+	var saveErr error
+	history := trainer.Run(func(e Evaluation) {
+		if opts.OnEpoch != nil {
+			opts.OnEpoch(e)
+		}
+		if opts.CheckpointEvery > 0 && e.Epoch >= 0 && (e.Epoch+1)%opts.CheckpointEvery == 0 && !trainer.Done() && saveErr == nil {
+			saveErr = save()
+		}
+	})
+	if saveErr != nil {
+		return nil, fmt.Errorf("saving a checkpoint: %w", saveErr)
+	}
+	if !trainer.Done() {
+		if err := save(); err != nil {
+			return nil, fmt.Errorf("saving a checkpoint: %w", err)
+		}
+		return nil, ErrStopped
+	}
+	result := NewResult(source, target, cfg, history, zeroShot, seconds+time.Since(start).Seconds())
 	if err := WriteJSON(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
 	}
@@ -80,6 +142,10 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, err
 	}
 	if err := WritePredictions(filepath.Join(out, PredictionsFile), history[len(history)-1], store.Meta.Classes, tgt.Paths); err != nil {
+		return nil, err
+	}
+	// The run is complete: a checkpoint from an earlier epoch would only mislead.
+	if err := os.Remove(checkpoint); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	return result, nil

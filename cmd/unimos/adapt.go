@@ -1,9 +1,16 @@
 package main
 
 import (
+	stdcontext "context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/unimos/unimos/features"
@@ -79,10 +86,34 @@ Flags set explicitly override the preset.`)
 	out := fs.String("out", "", "`RUN_DIR` for the results")
 	preset := fs.String("preset", "office-home", "hyperparameter preset `NAME`")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "save RUN_DIR/checkpoint.safetensors every `E` epochs (a stopped run always saves one)")
+	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` (its features, task and configuration are taken from its checkpoint)")
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet}
+	if *resume != "" {
+		meta, err := unimos.CheckpointMetadata(filepath.Join(*resume, unimos.CheckpointFile))
+		if err != nil {
+			return fmt.Errorf("cannot resume %s: %w", *resume, err)
+		}
+		store, err := features.Open(meta["features"])
+		if err != nil {
+			return err
+		}
+		var saved unimos.Config // for the progress display; the run reads it from the checkpoint
+		if err := json.Unmarshal([]byte(meta["config"]), &saved); err != nil {
+			return fmt.Errorf("cannot resume %s: configuration: %w", *resume, err)
+		}
+		opts.resume = true
+		run, err := adapt(ctx, store, meta["source"], meta["target"], saved, *resume, opts)
+		if err != nil {
+			return err
+		}
+		printAdaptSummary(ctx, run)
+		return nil
 	}
 	if err := requireFlags(fs, "features", "source", "target", "out"); err != nil {
 		return err
@@ -98,7 +129,7 @@ Flags set explicitly override the preset.`)
 	if err != nil {
 		return err
 	}
-	run, err := adapt(ctx, store, *source, *target, cfg, *out, *quiet)
+	run, err := adapt(ctx, store, *source, *target, cfg, *out, opts)
 	if err != nil {
 		return err
 	}
@@ -106,28 +137,45 @@ Flags set explicitly override the preset.`)
 	return nil
 }
 
-// adapt trains UniMoS on one task of a store, reporting progress on
-// stderr unless quiet, and writes the run directory.
-func adapt(ctx *context, store *features.Store, source, target string, cfg unimos.Config, out string, quiet bool) (*unimos.Result, error) {
-	if quiet {
-		return unimos.AdaptStore(store, source, target, cfg, out, unimos.RunOptions{})
+// runOptions are adapt's command-line controls of a run.
+type runOptions struct {
+	quiet           bool
+	checkpointEvery int
+	resume          bool
+}
+
+// adapt trains UniMoS on one task of a store, reporting progress on stderr
+// unless quiet, and writes the run directory. SIGINT or SIGTERM stops the
+// run between two iterations and leaves a checkpoint to resume from.
+func adapt(ctx *context, store *features.Store, source, target string, cfg unimos.Config, out string, o runOptions) (*unimos.Result, error) {
+	interrupted, stop := signal.NotifyContext(stdcontext.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := unimos.RunOptions{
+		Stop:            func() bool { return interrupted.Err() != nil },
+		CheckpointEvery: o.checkpointEvery,
+		Resume:          o.resume,
 	}
-	var bar *progress.Bar
-	start := time.Now()
-	return unimos.AdaptStore(store, source, target, cfg, out, unimos.RunOptions{
-		OnIteration: func(epoch, i, perEpoch int, loss float64) {
-			if i == 0 {
+	if !o.quiet {
+		var bar *progress.Bar
+		start := time.Now()
+		opts.OnIteration = func(epoch, i, perEpoch int, loss float64) {
+			if i == 0 || bar == nil {
 				bar = progress.New(ctx.stderr, fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), "it", perEpoch)
 			}
 			bar.Update(i+1, fmt.Sprintf("loss %.3f", loss))
-		},
-		OnEpoch: func(e unimos.Evaluation) {
+		}
+		opts.OnEpoch = func(e unimos.Evaluation) {
 			if bar != nil {
 				bar.Clear()
 			}
 			fmt.Fprintln(ctx.stderr, epochLine(e, cfg.Epochs, time.Since(start)))
-		},
-	})
+		}
+	}
+	result, err := unimos.AdaptStore(store, source, target, cfg, out, opts)
+	if errors.Is(err, unimos.ErrStopped) {
+		return nil, fmt.Errorf("interrupted: the run is saved in %s; continue it with: unimos adapt --resume %s", filepath.Join(out, unimos.CheckpointFile), out)
+	}
+	return result, err
 }
 
 // epochLine is the one-line account of an evaluation.

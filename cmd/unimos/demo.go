@@ -71,7 +71,7 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 	}
 	cfg.Seed, cfg.Epochs = *seed, *epochs
 	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%d epochs; progress on stderr) ...\n", *source, *target, cfg.Epochs)
-	run, err := adapt(ctx, store, *source, *target, cfg, filepath.Join(dir, "run"), false)
+	run, err := adapt(ctx, store, *source, *target, cfg, filepath.Join(dir, "run"), runOptions{})
 	if err != nil {
 		return err
 	}

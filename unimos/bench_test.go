@@ -1,0 +1,32 @@
+package unimos
+
+import "testing"
+
+// benchTrainer is a trainer on an Office-Home-sized task (d = 1024 as CLIP
+// RN50, K = 65, 4365 target rows) of random features.
+func benchTrainer(b *testing.B) *Trainer {
+	b.Helper()
+	tr, err := NewTrainer(DefaultConfig(), tinyTask(1, 4365, 1024, 65))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr.pseudo = argmaxRows(tr.teacher)
+	return tr
+}
+
+// BenchmarkTrainingStep times one UniMoS iteration (32 source + 32 target
+// rows): forward, both backward passes and both optimizer steps.
+func BenchmarkTrainingStep(b *testing.B) {
+	tr := benchTrainer(b)
+	for b.Loop() {
+		tr.step()
+	}
+}
+
+// BenchmarkEvaluate times one end-of-epoch test on the 4365 target rows.
+func BenchmarkEvaluate(b *testing.B) {
+	tr := benchTrainer(b)
+	for b.Loop() {
+		tr.evaluate(3)
+	}
+}
