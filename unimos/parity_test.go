@@ -8,21 +8,8 @@ import (
 	"testing"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/shareddata"
 )
-
-// parityKit is ../shared/data/parity_kit: a feature store with the
-// reference implementation's per-epoch results on it.
-func parityKit(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../../shared/data/parity_kit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "reference_runs.json")); err != nil {
-		t.Skipf("parity kit not available (%v): skipping the comparison with the reference implementation", err)
-	}
-	return dir
-}
 
 type referenceRuns struct {
 	Runs []struct {
@@ -44,7 +31,7 @@ func TestParityShortSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("parity run takes several seconds")
 	}
-	dir := parityKit(t)
+	dir := shareddata.Dir(t, "parity_kit")
 	raw, err := os.ReadFile(filepath.Join(dir, "reference_runs.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ func commands() []command {
 		{"adapt", "adapt from a labelled source domain to a target domain with UniMoS", runAdapt},
 		{"extract", "encode image folders with CLIP into a feature store", runExtract},
 		{"merge", "join extract shards into a feature store", runMerge},
+		{"import", "add a domain from .npy/.npz/.pth features to a feature store", runImport},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},
 		{"zeroshot", "CLIP zero-shot baseline on one domain of a feature store", runZeroShot},
 		{"synth", "write a synthetic CLIP-like domain-shift feature store", runSynth},
