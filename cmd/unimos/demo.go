@@ -5,6 +5,8 @@ import (
 	"github.com/unimos/unimos/baseline"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/unimos/unimos/features"
@@ -26,6 +28,25 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	p, err := synth.PresetByName("office-home")
+	if err != nil {
+		return err
+	}
+	var domains []string
+	for _, d := range p.Domains {
+		domains = append(domains, d.Name)
+	}
+	for _, d := range []string{*source, *target} {
+		if !slices.Contains(domains, d) {
+			return usagef("domain %q is not in the demo benchmark (choose from %s)", d, strings.Join(domains, ", "))
+		}
+	}
+	if *source == *target {
+		return usagef("--source and --target are both %q", *source)
+	}
+	if *epochs < 1 {
+		return usagef("--epochs must be at least 1, got %d", *epochs)
+	}
 	dir := *keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "unimos-demo-")
@@ -34,10 +55,6 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
-	}
-	p, err := synth.PresetByName("office-home")
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(ctx.stdout, "Generating a synthetic %s benchmark (seed %d) in %s ...\n", p.Name, *seed, dir)
 	if err := synth.Write(dir, p, *seed); err != nil {
