@@ -26,6 +26,11 @@ const (
 //   - .npz: the float array "features" and the integer array "labels".
 //   - .pth or .pt: the entries "fea" and "label" of a dict saved by
 //     torch.save, as the reference UniMoS code caches features.
+//
+// A .npz or .pth file that holds the features alone gives nil labels (an
+// unlabelled domain); one that holds other arrays but no labels is an
+// error listing them, so that a misnamed labels array is not mistaken for
+// their absence.
 func ReadFeatures(path string) (features, labels *Array, err error) {
 	format, data, err := readByFormat(path)
 	if err != nil {
@@ -55,8 +60,10 @@ func parseFeatures(format string, data []byte) (features, labels *Array, err err
 		if features, err = src.get(featuresName); err != nil {
 			return nil, nil, err
 		}
-		if labels, err = src.get(labelsName); err != nil {
-			return nil, nil, err
+		if len(src.names) > 1 || !slices.Contains(src.names, featuresName) {
+			if labels, err = src.get(labelsName); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if !features.isFloatMatrix() {

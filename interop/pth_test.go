@@ -136,11 +136,18 @@ func TestReadFeaturesAndMatrixDispatch(t *testing.T) {
 		t.Errorf("got %v %v", features.Float32, labels.Int64)
 	}
 
-	// A dict without 'label'.
+	// A dict with the features alone: an unlabelled domain.
 	noLabel := newPickle(2).raw('}').str("fea").tensor("HalfStorage", "0", 4, 0, []int{2, 2}, []int{2, 1}).raw('s').done()
 	path := write("nolabel.pth", buildPTH(t, "nolabel", noLabel, st, ""))
-	if _, _, err := ReadFeatures(path); err == nil || !strings.Contains(err.Error(), `no array "label" (has: fea)`) {
-		t.Errorf("missing label: got %v", err)
+	if f, l, err := ReadFeatures(path); err != nil || l != nil || !slices.Equal(f.Shape, []int{2, 2}) {
+		t.Errorf("features alone: got %v, %v, %v; want features and nil labels", f, l, err)
+	}
+	// A dict with the features and a misnamed labels entry is an error.
+	misnamed := newPickle(2).raw('}').str("fea").tensor("HalfStorage", "0", 4, 0, []int{2, 2}, []int{2, 1}).raw('s').
+		str("labels").tensor("LongStorage", "1", 2, 0, []int{2}, []int{1}).raw('s').done()
+	if _, _, err := ReadFeatures(write("misnamed.pth", buildPTH(t, "misnamed", misnamed, st, ""))); err == nil ||
+		!strings.Contains(err.Error(), `no array "label" (has: fea, labels)`) {
+		t.Errorf("misnamed labels: got %v", err)
 	}
 	// ...which ReadMatrix accepts as the only tensor.
 	if m, err := ReadMatrix(path); err != nil || !slices.Equal(m.Shape, []int{2, 2}) {
