@@ -88,10 +88,19 @@ type Trainer struct {
 	resetRNG                     *nn.RNG
 	sourceBatches, targetBatches *batchStream
 	tape                         *nn.Tape
-	iteration                    int // global iteration, drives the lr schedule
+
+	// Progress: the global iteration (it drives the lr schedule), the epoch
+	// being trained, the iterations done in it and their summed loss and w,
+	// and the evaluations so far.
+	iteration, epoch, epochIteration int
+	lossSum, weightSum               float64
+	history                          []Evaluation
 
 	// OnIteration, when set, is called after every training iteration.
 	OnIteration func(epoch, iteration, perEpoch int, loss float64)
+	// Stop, when set, is asked before every iteration whether to stop; Run
+	// then returns and the trainer can be saved with SaveCheckpoint.
+	Stop func() bool
 }
 
 // Random stream numbers: one per purpose, so that drawing more from one
@@ -122,8 +131,8 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 		teacher:       teacherLogits(task.TargetFeatures, task.Text, float32(cfg.LogitScale)),
 		prior:         newClassPrior(task.Text.Rows),
 		resetRNG:      nn.NewRNG(cfg.Seed, streamWeightReset),
-		sourceBatches: newBatchStream(task.SourceFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamSourceBatches).Rand),
-		targetBatches: newBatchStream(task.TargetFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamTargetBatches).Rand),
+		sourceBatches: newBatchStream(task.SourceFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamSourceBatches)),
+		targetBatches: newBatchStream(task.TargetFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamTargetBatches)),
 		tape:          nn.NewTape(),
 	}
 	var all []*nn.Var
@@ -136,40 +145,54 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 	return tr, nil
 }
 
-// Run trains for cfg.Epochs epochs and returns the test before training
-// followed by the test after every epoch. onEpoch, when not nil, sees each
-// evaluation as soon as it is made.
+// Run trains until cfg.Epochs epochs are done, or until Stop asks it to
+// stop, and returns the history so far: the test before training followed
+// by the test after every finished epoch. onEpoch, when not nil, sees each
+// evaluation as soon as it is made. A stopped or restored trainer's Run
+// continues where it left off (see Done, SaveCheckpoint, ResumeTrainer).
 func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
-	history := make([]Evaluation, 0, tr.cfg.Epochs+1)
 	record := func(e Evaluation) {
-		history = append(history, e)
+		tr.history = append(tr.history, e)
 		if onEpoch != nil {
 			onEpoch(e)
 		}
 	}
-	initial, _ := tr.evaluate(-1)
-	tr.pseudo = argmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
-	record(initial)
+	if len(tr.history) == 0 {
+		initial, _ := tr.evaluate(-1)
+		tr.pseudo = argmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
+		record(initial)
+	}
 	perEpoch := iterationsPerEpoch(tr.task.SourceFeatures.Rows, tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
-	for epoch := range tr.cfg.Epochs {
-		tr.Model.resetWeightGenerator(tr.cfg.WeightReset, tr.resetRNG)
+	for tr.epoch < tr.cfg.Epochs {
 		tr.Model.SetTrain(true)
-		var lossSum, wSum float64
-		for i := range perEpoch {
+		for tr.epochIteration < perEpoch {
+			if tr.Stop != nil && tr.Stop() {
+				return tr.history
+			}
+			if tr.epochIteration == 0 {
+				tr.Model.resetWeightGenerator(tr.cfg.WeightReset, tr.resetRNG)
+				tr.lossSum, tr.weightSum = 0, 0
+			}
 			loss, w := tr.step()
-			lossSum += loss
-			wSum += w
+			tr.lossSum += loss
+			tr.weightSum += w
+			tr.epochIteration++
 			if tr.OnIteration != nil {
-				tr.OnIteration(epoch, i, perEpoch, loss)
+				tr.OnIteration(tr.epoch, tr.epochIteration-1, perEpoch, loss)
 			}
 		}
-		e, labels := tr.evaluate(epoch)
-		e.Loss, e.W = lossSum/float64(perEpoch), wSum/float64(perEpoch)
+		e, labels := tr.evaluate(tr.epoch)
+		e.Loss, e.W = tr.lossSum/float64(perEpoch), tr.weightSum/float64(perEpoch)
 		tr.pseudo = labels
+		tr.epoch++
+		tr.epochIteration = 0
 		record(e)
 	}
-	return history
+	return tr.history
 }
+
+// Done reports whether every epoch has been trained.
+func (tr *Trainer) Done() bool { return tr.epoch >= tr.cfg.Epochs }
 
 // step runs one training iteration and returns the main loss and the MET
 // weight w.
@@ -180,16 +203,14 @@ func (tr *Trainer) step() (loss, weight float64) {
 	tr.iteration++
 
 	g := tr.forward()
-	tr.optimizer.ZeroGrad()
-	tr.tape.Backward(g.total)
+	tr.tape.BackwardFresh(g.total) // overwrites every gradient: no ZeroGrad needed
 	tr.optimizer.Step()
 	if g.targetDiscriminator != nil {
 		// The separators also minimise the target BCE with D frozen, through
 		// their own optimizer; the tape evaluates this gradient at the
 		// parameters the forward pass saw, before the step above, as the
 		// reference does under autocast (section 3.5).
-		tr.optimizer.ZeroGrad()
-		tr.tape.Backward(g.targetDiscriminator)
+		tr.tape.BackwardFresh(g.targetDiscriminator)
 		tr.separatorOptimizer.Step()
 	}
 	return float64(g.total.Scalar()), float64(g.weight.Scalar())

@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/unimos/unimos/unimos"
+)
+
+// record is a finished run read back from a bench directory.
+type record struct {
+	method    string
+	task      Task
+	seed      uint64
+	dir       string          // relative to the bench directory
+	result    *unimos.Result  // result.json
+	raw       json.RawMessage // result.json as written
+	confusion *Confusion      // nil when the run has none
+}
+
+// protocolRuns are the finished runs of one protocol in a bench directory.
+type protocolRuns struct {
+	protocol Protocol
+	store    storeRecord
+	records  []record // by method, task, then seed
+}
+
+// loadBench reads every finished run under out/runs, protocol by protocol
+// in Protocols order; protocols without runs are left out.
+func loadBench(out string) ([]protocolRuns, error) {
+	var all []protocolRuns
+	for _, p := range Protocols() {
+		dir := filepath.Join(out, RunsDir, p.Name)
+		raw, err := os.ReadFile(filepath.Join(dir, StoreFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the bench directory: %w", err)
+		}
+		pr := protocolRuns{protocol: p}
+		if err := json.Unmarshal(raw, &pr.store); err != nil {
+			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, StoreFile), err)
+		}
+		for _, m := range MethodNames() {
+			for _, t := range p.Tasks {
+				recs, err := loadTask(out, p, m, t)
+				if err != nil {
+					return nil, err
+				}
+				pr.records = append(pr.records, recs...)
+			}
+		}
+		if len(pr.records) > 0 {
+			all = append(all, pr)
+		}
+	}
+	return all, nil
+}
+
+// loadTask reads the finished runs of one method on one task, in seed order.
+func loadTask(out string, p Protocol, method string, t Task) ([]record, error) {
+	dirs := []string{runDir(out, p, method, t, 0)}
+	if method != ZeroShot {
+		dirs, _ = filepath.Glob(filepath.Join(filepath.Dir(dirs[0]), "seed-*"))
+	}
+	var recs []record
+	for _, dir := range dirs {
+		if strings.HasSuffix(dir, ".partial") {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, unimos.ResultFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec := record{method: method, task: t, raw: raw, result: new(unimos.Result)}
+		if err := json.Unmarshal(raw, rec.result); err != nil {
+			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, unimos.ResultFile), err)
+		}
+		if rec.result.Final == nil {
+			return nil, fmt.Errorf("%s: the run has no scores (its target has no labels)", dir)
+		}
+		rec.seed = rec.result.Seed
+		rec.dir, _ = filepath.Rel(out, dir)
+		if raw, err := os.ReadFile(filepath.Join(dir, ConfusionFile)); err == nil {
+			rec.confusion = new(Confusion)
+			if err := json.Unmarshal(raw, rec.confusion); err != nil {
+				return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, ConfusionFile), err)
+			}
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, func(a, b record) int { return compareUint(a.seed, b.seed) })
+	return recs, nil
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// of returns the records of one method.
+func (pr protocolRuns) of(method string) []record {
+	var out []record
+	for _, r := range pr.records {
+		if r.method == method {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tasks are the protocol's tasks that have at least one run, in order.
+func (pr protocolRuns) tasks() []Task {
+	var out []Task
+	for _, t := range pr.protocol.Tasks {
+		if slices.ContainsFunc(pr.records, func(r record) bool { return r.task == t }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Headline is the protocol's number for a score: mean class accuracy for
+// VisDA-2017, accuracy otherwise.
+func (p Protocol) Headline(s unimos.Score) float64 {
+	if p.MeanClass {
+		return s.MeanClassAccuracy
+	}
+	return s.Accuracy
+}
+
+// epochHeadline is the headline number of one test of a run's history.
+func (p Protocol) epochHeadline(e unimos.Evaluation) float64 {
+	v := e.Accuracy
+	if p.MeanClass {
+		v = e.MeanClassAccuracy
+	}
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// Selections of an epoch from a UniMoS run's history.
+const (
+	selectLast   = "last"   // the last epoch: the headline
+	selectOracle = "oracle" // the best epoch by target labels
+)
+
+// selectEpoch returns the index in the history of the epoch a rule
+// picks: selectLast, selectOracle (the latest of equal bests, as the
+// reference) or a label-free criterion's name; −1 when none.
+func (p Protocol) selectEpoch(h []unimos.Evaluation, rule string) int {
+	switch rule {
+	case selectLast:
+		return len(h) - 1
+	case selectOracle:
+		best := -1
+		for i, e := range h {
+			if v := p.epochHeadline(e); best < 0 || v >= p.epochHeadline(h[best]) {
+				best = i
+			}
+		}
+		return best
+	}
+	c, err := unimos.CriterionByName(rule)
+	if err != nil {
+		panic(err) // rules are checked where they enter
+	}
+	return c.Select(h)
+}
+
+// Oracle returns the best headline number of a UniMoS run's history and
+// the number of epochs trained when it was reached (0: before training),
+// the selection with target labels that the reference code reports.
+func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epochsTrained int) {
+	i := p.selectEpoch(h, selectOracle)
+	if i < 0 {
+		return math.NaN(), 0
+	}
+	return p.epochHeadline(h[i]), h[i].Epoch + 1
+}
+
+// picked returns the headline number and the epoch (1-based: epochs
+// trained) that a rule picks from a UniMoS run.
+func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bool) {
+	h := r.result.History
+	i := p.selectEpoch(h, rule)
+	if i < 0 {
+		return 0, 0, false
+	}
+	v := p.epochHeadline(h[i])
+	return v, h[i].Epoch + 1, !math.IsNaN(v)
+}
+
+// meanStd returns the mean and the sample standard deviation (0 for one value).
+func meanStd(v []float64) (mean, std float64) {
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
+}

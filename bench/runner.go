@@ -1,0 +1,388 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/unimos/unimos/baseline"
+	"github.com/unimos/unimos/eval"
+	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/unimos"
+)
+
+// Methods a bench can run.
+const (
+	// ZeroShot is CLIP zero-shot classification of the target; it depends
+	// on neither the source nor the seed, so it runs once per task.
+	ZeroShot = "zeroshot"
+	// SourceOnly is a linear probe trained on the labelled source.
+	SourceOnly = "source-only"
+	// UniMoS is the method itself, with the protocol's preset.
+	UniMoS = "unimos"
+)
+
+// MethodNames lists the methods in report order.
+func MethodNames() []string { return []string{ZeroShot, SourceOnly, UniMoS} }
+
+// Files of a bench directory.
+const (
+	RunsDir       = "runs"
+	StoreFile     = "store.json"     // per protocol: the dataset its runs were made on
+	ConfusionFile = "confusion.json" // per run: the final predictions' confusion matrix
+	ReportFile    = "report.md"
+	ResultsCSV    = "results.csv"
+	ResultsJSON   = "results.json"
+	PlotsDir      = "plots"
+)
+
+// Options say what a bench runs and where it keeps the runs.
+type Options struct {
+	Protocol Protocol
+	Tasks    []Task   // nil: every task of the protocol
+	Seeds    []uint64 // nil: 2023, the reference code's seed
+	Methods  []string // nil: every method
+	// Epochs, when positive, replaces the preset's number of UniMoS
+	// epochs (for quick runs).
+	Epochs int
+	Out    string // the bench directory
+
+	// OnStart, when set, is called before each run (index i of n) and
+	// returns the options that observe its training.
+	OnStart func(r Run, i, n int) unimos.RunOptions
+	// OnEnd, when set, is called after each run, finished, skipped or failed.
+	OnEnd func(Outcome)
+}
+
+// Run is one (method, task, seed) of a bench.
+type Run struct {
+	Protocol Protocol
+	Method   string
+	Task     Task
+	Seed     uint64 // unused by ZeroShot
+	Dir      string // where the run is kept
+	// Config is UniMoS's configuration: the protocol's preset with the
+	// run's seed and the bench's epochs; zero for the baselines.
+	Config unimos.Config
+}
+
+// Name is a one-line description, e.g. "unimos A->C seed 2023".
+func (r Run) Name() string {
+	s := r.Method + " " + r.Protocol.TaskName(r.Task)
+	if r.Method != ZeroShot {
+		s += fmt.Sprintf(" seed %d", r.Seed)
+	}
+	return s
+}
+
+// Outcome is what became of a run.
+type Outcome struct {
+	Run     Run
+	Result  *unimos.Result // nil when the run failed
+	Skipped bool           // finished by an earlier bench
+	Err     error
+}
+
+// Execute runs every (method, task, seed) of opts on the store that is not
+// already finished in opts.Out, one after the other. A run that fails is
+// reported through OnEnd and the others go on; the error returned names
+// how many failed. Runs are written to a scratch directory and moved into
+// place when complete, so an interrupted bench leaves no half-finished run.
+func Execute(store *features.Store, opts Options) ([]Outcome, error) {
+	p := opts.Protocol
+	tasks := orDefault(opts.Tasks, p.Tasks)
+	seeds := orDefault(opts.Seeds, []uint64{2023})
+	methods := orDefault(opts.Methods, MethodNames())
+	for _, m := range methods {
+		if !slices.Contains(MethodNames(), m) {
+			return nil, fmt.Errorf("unknown method %q (choose from %s)", m, strings.Join(MethodNames(), ", "))
+		}
+	}
+	for _, t := range tasks {
+		if !slices.Contains(p.Tasks, t) {
+			return nil, fmt.Errorf("protocol %s has no task %s->%s", p.Name, t.Source, t.Target)
+		}
+	}
+	if opts.Out == "" {
+		return nil, fmt.Errorf("no bench directory given")
+	}
+	if err := p.CheckStore(store, tasks); err != nil {
+		return nil, err
+	}
+	if err := claimProtocolDir(filepath.Join(opts.Out, RunsDir, p.Name), store); err != nil {
+		return nil, err
+	}
+
+	var runs []Run
+	for _, m := range methods {
+		for _, t := range tasks {
+			for i, seed := range seeds {
+				if m == ZeroShot && i > 0 {
+					break
+				}
+				r := Run{Protocol: p, Method: m, Task: t, Seed: seed, Dir: runDir(opts.Out, p, m, t, seed)}
+				var err error
+				if r.Config, err = runConfig(r, opts.Epochs); err != nil {
+					return nil, err
+				}
+				runs = append(runs, r)
+			}
+		}
+	}
+	var outcomes []Outcome
+	failed := 0
+	for i, r := range runs {
+		var observe unimos.RunOptions
+		if opts.OnStart != nil {
+			observe = opts.OnStart(r, i, len(runs))
+		}
+		o := execute(store, r, observe)
+		if o.Err != nil {
+			failed++
+		}
+		if opts.OnEnd != nil {
+			opts.OnEnd(o)
+		}
+		outcomes = append(outcomes, o)
+	}
+	if failed > 0 {
+		return outcomes, fmt.Errorf("%d of %d runs failed", failed, len(runs))
+	}
+	return outcomes, nil
+}
+
+func orDefault[T any](v, fallback []T) []T {
+	if len(v) == 0 {
+		return fallback
+	}
+	return v
+}
+
+// runDir is BENCH/runs/<protocol>/<method>/<Source>_to_<Target>[/seed-<n>].
+func runDir(out string, p Protocol, method string, t Task, seed uint64) string {
+	dir := filepath.Join(out, RunsDir, p.Name, method, t.Source+"_to_"+t.Target)
+	if method == ZeroShot {
+		return dir
+	}
+	return filepath.Join(dir, fmt.Sprintf("seed-%d", seed))
+}
+
+// storeRecord is BENCH/runs/<protocol>/store.json: the dataset the
+// protocol's runs were made on, so that a later bench does not mix stores.
+type storeRecord struct {
+	Dir     string           `json:"dir"`
+	Dataset features.Dataset `json:"dataset"`
+}
+
+// claimProtocolDir records the store in dir, or checks that the runs
+// already there were made on the same dataset (name, backbone, dimension
+// and classes).
+func claimProtocolDir(dir string, store *features.Store) error {
+	path := filepath.Join(dir, StoreFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating the bench directory: %w", err)
+		}
+		return unimos.WriteJSON(path, storeRecord{Dir: store.Dir, Dataset: store.Meta})
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	var rec storeRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	a, b := rec.Dataset, store.Meta
+	if a.Name != b.Name || a.Backbone != b.Backbone || a.Dim != b.Dim || !slices.Equal(a.Classes, b.Classes) {
+		return fmt.Errorf("%s holds runs made on dataset %q (%s, dim %d, %d classes, store %s), not on %q (%s, dim %d, %d classes, store %s): bench into another --out",
+			filepath.Dir(path), a.Name, a.Backbone, a.Dim, len(a.Classes), rec.Dir, b.Name, b.Backbone, b.Dim, len(b.Classes), store.Dir)
+	}
+	return nil
+}
+
+// execute makes one run, or reads it back when an earlier bench finished it.
+func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
+	if res, err := readResult(r.Dir); err == nil {
+		if err := sameRun(res, r); err != nil {
+			return Outcome{Run: r, Err: fmt.Errorf("%s: %w; remove it or bench into another --out", r.Dir, err)}
+		}
+		return Outcome{Run: r, Result: res, Skipped: true}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Outcome{Run: r, Err: err}
+	}
+
+	scratch := r.Dir + ".partial"
+	if err := os.RemoveAll(scratch); err != nil {
+		return Outcome{Run: r, Err: fmt.Errorf("removing an interrupted run: %w", err)}
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return Outcome{Run: r, Err: fmt.Errorf("creating the run directory: %w", err)}
+	}
+	res, err := makeRun(store, r, scratch, observe)
+	if err == nil {
+		err = os.Rename(scratch, r.Dir)
+	}
+	if err != nil {
+		os.RemoveAll(scratch)
+		return Outcome{Run: r, Err: fmt.Errorf("%s: %w", r.Name(), err)}
+	}
+	return Outcome{Run: r, Result: res}
+}
+
+// runConfig is the UniMoS configuration of a run: the protocol's preset
+// with the run's seed and the epochs override; zero for the baselines.
+func runConfig(r Run, epochs int) (unimos.Config, error) {
+	if r.Method != UniMoS {
+		return unimos.Config{}, nil
+	}
+	cfg, err := unimos.Preset(r.Protocol.Preset)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Seed = r.Seed
+	if epochs > 0 {
+		cfg.Epochs = epochs
+	}
+	return cfg, nil
+}
+
+// sameRun checks that a finished run is the one asked for.
+func sameRun(res *unimos.Result, r Run) error {
+	cfg := r.Config
+	switch {
+	case res.Method != r.Method || res.Source != r.Task.Source || res.Target != r.Task.Target:
+		return fmt.Errorf("holds a %s run of %s, not %s", res.Method, res.Task, r.Name())
+	case r.Method != ZeroShot && res.Seed != r.Seed:
+		return fmt.Errorf("holds seed %d, not %d", res.Seed, r.Seed)
+	case r.Method == UniMoS && !reflect.DeepEqual(res.Config, cfg):
+		return fmt.Errorf("was trained with another configuration (%d epochs, preset %s) than this bench asks for (%d epochs, preset %s)",
+			res.Config.Epochs, res.Config.Preset, cfg.Epochs, cfg.Preset)
+	}
+	return nil
+}
+
+// readResult reads DIR/result.json.
+func readResult(dir string) (*unimos.Result, error) {
+	path := filepath.Join(dir, unimos.ResultFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res unimos.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	return &res, nil
+}
+
+// makeRun runs r into dir: result.json, predictions.csv and the confusion
+// matrix (and the model, for UniMoS).
+func makeRun(store *features.Store, r Run, dir string, observe unimos.RunOptions) (*unimos.Result, error) {
+	tgt, err := store.Domain(r.Task.Target)
+	if err != nil {
+		return nil, err
+	}
+	if !eval.HasLabels(tgt.Labels) {
+		return nil, fmt.Errorf("target domain %s has no labels: a bench needs them to score the runs", r.Task.Target)
+	}
+	var res *unimos.Result
+	var final unimos.Evaluation
+	switch r.Method {
+	case UniMoS:
+		res, err = unimos.AdaptStore(store, r.Task.Source, r.Task.Target, r.Config, dir, observe)
+		if err != nil {
+			return nil, err
+		}
+		final = res.History[len(res.History)-1]
+	default:
+		res, final, err = runBaseline(store, r, tgt)
+		if err != nil {
+			return nil, err
+		}
+		if err := unimos.WriteJSON(filepath.Join(dir, unimos.ResultFile), res); err != nil {
+			return nil, err
+		}
+		if err := unimos.WritePredictions(filepath.Join(dir, unimos.PredictionsFile), final, store.Meta.Classes, tgt.Paths); err != nil {
+			return nil, err
+		}
+	}
+	confusion := newConfusion(store.Meta.Classes, final.Predictions, tgt.Labels)
+	return res, unimos.WriteJSON(filepath.Join(dir, ConfusionFile), confusion)
+}
+
+// runBaseline scores CLIP zero-shot or the source-only probe on the target
+// and returns the result (in the form UniMoS runs have, without a history)
+// and the predictions.
+func runBaseline(store *features.Store, r Run, tgt *features.Domain) (*unimos.Result, unimos.Evaluation, error) {
+	start := time.Now()
+	var preds []baseline.Prediction
+	res := &unimos.Result{
+		Task: r.Task.Source + "->" + r.Task.Target, Source: r.Task.Source, Target: r.Task.Target,
+		Method: r.Method, Preset: r.Protocol.Preset,
+	}
+	switch r.Method {
+	case ZeroShot:
+		text, err := store.Text(r.Task.Target)
+		if err != nil {
+			return nil, unimos.Evaluation{}, err
+		}
+		if preds, err = baseline.ZeroShot(tgt.Features, text); err != nil {
+			return nil, unimos.Evaluation{}, err
+		}
+	case SourceOnly:
+		src, err := store.Domain(r.Task.Source)
+		if err != nil {
+			return nil, unimos.Evaluation{}, err
+		}
+		cfg := baseline.DefaultProbeConfig()
+		cfg.Seed = r.Seed
+		probe, err := baseline.TrainProbe(src.Features, src.Labels, len(store.Meta.Classes), cfg)
+		if err != nil {
+			return nil, unimos.Evaluation{}, fmt.Errorf("source %s: %w", r.Task.Source, err)
+		}
+		preds = baseline.Predict(probe.Logits(tgt.Features))
+		res.Seed, res.Epochs = r.Seed, cfg.Epochs
+	}
+	e := unimos.Evaluation{Predictions: baseline.Classes(preds), Confidences: make([]float32, len(preds))}
+	for i, p := range preds {
+		e.Confidences[i] = p.Confidence
+	}
+	m, err := eval.Evaluate(e.Predictions, tgt.Labels, len(store.Meta.Classes))
+	if err != nil {
+		return nil, e, fmt.Errorf("target %s: %w", r.Task.Target, err)
+	}
+	res.Final = &unimos.FinalScore{Score: unimos.Score{Accuracy: m.Accuracy, MeanClassAccuracy: m.MeanClassAccuracy}}
+	for _, c := range m.PerClass {
+		res.Final.PerClass = append(res.Final.PerClass, c.Accuracy)
+	}
+	res.TrainSeconds = time.Since(start).Seconds()
+	return res, e, nil
+}
+
+// Confusion counts a run's final predictions by true class (rows) and
+// predicted class (columns), over the labelled target rows.
+type Confusion struct {
+	Classes []string `json:"classes"`
+	Counts  [][]int  `json:"counts"` // [K true][K predicted]
+}
+
+func newConfusion(classes []string, pred, labels []int) Confusion {
+	c := Confusion{Classes: classes, Counts: make([][]int, len(classes))}
+	for i := range c.Counts {
+		c.Counts[i] = make([]int, len(classes))
+	}
+	for i, y := range labels {
+		if y >= 0 {
+			c.Counts[y][pred[i]]++
+		}
+	}
+	return c
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/unimos/unimos/bench"
+	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/progress"
+	"github.com/unimos/unimos/unimos"
+)
+
+func runBench(ctx *context, args []string) error {
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--epochs E] [--select CRITERION]", `
+Runs a benchmark protocol of the UniMoS paper on a feature store: every
+(method, task, seed), one after the other, each kept in
+BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
+zero-shot runs once per task). A rerun skips the finished runs, so an
+interrupted bench resumes; a run that fails is reported, the others go on,
+and the exit status is 1 at the end.
+
+Then writes BENCH_DIR/report.md (per protocol: methods x tasks with mean +-
+std over seeds, the last epoch as the headline, the oracle best epoch in its
+own row, the paper's published numbers beside them, label-free model
+selection, plots), results.csv, results.json and plots/*.png, from every
+finished run in BENCH_DIR (several protocols may share one).
+
+Protocols: `+strings.Join(bench.ProtocolNames(), ", ")+`; the store must have
+the protocol's domain names. Methods: `+strings.Join(bench.MethodNames(), ", ")+`.
+Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+`.`)
+	dir := fs.String("features", "", "feature store `DIR`")
+	protocolName := fs.String("protocol", "", "benchmark `NAME`")
+	out := fs.String("out", "", "`BENCH_DIR` for the runs and the report")
+	seedList := fs.String("seeds", "2023", "comma-separated random `SEEDS`")
+	methodList := fs.String("methods", strings.Join(bench.MethodNames(), ","), "comma-separated `METHODS`")
+	taskList := fs.String("tasks", "", "comma-separated `TASKS`, quoted for the shell: 'A->C,P->R' (default: every task of the protocol)")
+	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
+	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick gets its own row in the tables")
+	reportOnly := fs.Bool("report-only", false, "only rewrite the report from the finished runs in BENCH_DIR")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "out"); err != nil {
+		return err
+	}
+	if *selectRule != "" {
+		if _, err := unimos.CriterionByName(*selectRule); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	if *reportOnly {
+		return writeBenchReport(ctx, *out, *selectRule)
+	}
+	if err := requireFlags(fs, "features", "protocol"); err != nil {
+		return err
+	}
+	opts, err := benchOptions(*protocolName, *seedList, *methodList, *taskList, *epochs)
+	if err != nil {
+		return err
+	}
+	opts.Out = *out
+	store, err := features.Open(*dir)
+	if err != nil {
+		return err
+	}
+	observeBench(ctx, &opts)
+	_, runErr := bench.Execute(store, opts)
+	if err := writeBenchReport(ctx, *out, *selectRule); err != nil {
+		if runErr != nil {
+			return fmt.Errorf("%w; writing the report: %v", runErr, err)
+		}
+		return err
+	}
+	return runErr
+}
+
+// benchOptions checks and converts the command-line lists.
+func benchOptions(protocolName, seedList, methodList, taskList string, epochs int) (bench.Options, error) {
+	p, err := bench.ProtocolByName(protocolName)
+	if err != nil {
+		return bench.Options{}, usageError{err.Error()}
+	}
+	opts := bench.Options{Protocol: p, Epochs: epochs}
+	if epochs < 0 {
+		return opts, usagef("--epochs must be positive, got %d", epochs)
+	}
+	for _, s := range splitList(seedList) {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return opts, usagef("--seeds: %q is not a non-negative integer", s)
+		}
+		opts.Seeds = append(opts.Seeds, seed)
+	}
+	if len(opts.Seeds) == 0 {
+		return opts, usagef("--seeds is empty")
+	}
+	for _, m := range splitList(methodList) {
+		if !contains(bench.MethodNames(), m) {
+			return opts, usagef("--methods: unknown method %q (choose from %s)", m, strings.Join(bench.MethodNames(), ", "))
+		}
+		opts.Methods = append(opts.Methods, m)
+	}
+	if len(opts.Methods) == 0 {
+		return opts, usagef("--methods is empty")
+	}
+	if opts.Tasks, err = p.ParseTasks(taskList); err != nil {
+		return opts, usageError{err.Error()}
+	}
+	return opts, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// observeBench reports each run on stderr: a progress bar while UniMoS
+// trains (on a terminal) and one line when the run ends.
+func observeBench(ctx *context, opts *bench.Options) {
+	var bar *progress.Bar
+	var head string
+	opts.OnStart = func(r bench.Run, i, n int) unimos.RunOptions {
+		head = fmt.Sprintf("[%d/%d] %s", i+1, n, r.Name())
+		bar = nil
+		var status string
+		return unimos.RunOptions{
+			OnIteration: func(epoch, it, perEpoch int, loss float64) {
+				if bar == nil {
+					bar = progress.New(ctx.stderr, head, "it", perEpoch*r.Config.Epochs)
+				}
+				bar.Update(epoch*perEpoch+it+1, fmt.Sprintf("epoch %d/%d%s", epoch+1, r.Config.Epochs, status))
+			},
+			OnEpoch: func(e unimos.Evaluation) {
+				if e.Accuracy != nil {
+					status = fmt.Sprintf("  acc %.2f%%", *e.Accuracy)
+				}
+			},
+		}
+	}
+	opts.OnEnd = func(o bench.Outcome) {
+		if bar != nil {
+			bar.Clear()
+		}
+		switch {
+		case o.Err != nil:
+			fmt.Fprintf(ctx.stderr, "%s: FAILED: %v\n", head, o.Err)
+		case o.Skipped:
+			fmt.Fprintf(ctx.stderr, "%s: finished earlier, %s\n", head, outcomeScore(o))
+		default:
+			fmt.Fprintf(ctx.stderr, "%s: %s  (%.1f s)\n", head, outcomeScore(o), o.Result.TrainSeconds)
+		}
+	}
+}
+
+// outcomeScore is the run's headline number, with the oracle for UniMoS.
+func outcomeScore(o bench.Outcome) string {
+	r, p := o.Result, o.Run.Protocol
+	metric := "accuracy"
+	if p.MeanClass {
+		metric = "mean class accuracy"
+	}
+	s := fmt.Sprintf("%s %.2f%%", metric, p.Headline(r.Final.Score))
+	if len(r.History) > 0 {
+		best, epoch := p.Oracle(r.History)
+		s += fmt.Sprintf(" at the last epoch (oracle best %.2f%% after %d epochs)", best, epoch)
+	}
+	return s
+}
+
+func writeBenchReport(ctx *context, out, selectRule string) error {
+	if err := bench.WriteReport(out, selectRule); err != nil {
+		return err
+	}
+	fmt.Fprintf(ctx.stdout, "report: %s\n", filepath.Join(out, bench.ReportFile))
+	return nil
+}

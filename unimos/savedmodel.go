@@ -1,0 +1,134 @@
+package unimos
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/unimos/unimos/nn"
+	"github.com/unimos/unimos/safetensors"
+	"github.com/unimos/unimos/tensor"
+)
+
+// SavedModel is a trained model read back from a ModelFile: everything the
+// test after its last epoch used.
+type SavedModel struct {
+	Config  Config
+	Classes []string // class names in label order
+	model   *Model
+	prior   classPrior
+}
+
+// Dim is the image embedding dimension the model takes.
+func (s *SavedModel) Dim() int { return s.model.Text.Cols }
+
+// LoadModel reads a model that Trainer.SaveModel wrote. Every tensor the
+// model needs must be present with its saved shape, and the file may hold
+// no other tensor.
+func LoadModel(path string) (*SavedModel, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading the model: %w", err)
+	}
+	defer f.Close()
+	meta := f.Metadata()
+	if meta["format"] != "unimos" {
+		return nil, fmt.Errorf("%s: not a unimos model (metadata format %q, want \"unimos\")", path, meta["format"])
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
+		return nil, fmt.Errorf("%s: the config in the metadata: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: the config in the metadata: %w", path, err)
+	}
+	var classes []string
+	if err := json.Unmarshal([]byte(meta["classes"]), &classes); err != nil {
+		return nil, fmt.Errorf("%s: the class names in the metadata: %w", path, err)
+	}
+
+	used := map[string]bool{}
+	read := func(name string, shape []int, dst []float32) error {
+		t, err := f.Tensor(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if !slices.Equal(t.Shape, shape) {
+			return fmt.Errorf("%s: tensor %s has shape %v, want %v", path, name, t.Shape, shape)
+		}
+		used[name] = true
+		if err := t.Float32Into(dst); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+	textInfo, err := f.Tensor("text_features")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(textInfo.Shape) != 2 || textInfo.Shape[0] != len(classes) || textInfo.Shape[0] < 2 {
+		return nil, fmt.Errorf("%s: text_features has shape %v, want [%d classes, dim]", path, textInfo.Shape, len(classes))
+	}
+	text := tensor.New(textInfo.Shape[0], textInfo.Shape[1])
+	if err := read("text_features", textInfo.Shape, text.Data); err != nil {
+		return nil, err
+	}
+	// The initial values are overwritten below; the generators only fill them.
+	model := newModel(cfg, text, nn.NewRNG(cfg.Seed, streamInit), nn.NewRNG(cfg.Seed, streamDropout))
+	for _, p := range model.Params() {
+		v := p.Var.Value
+		if err := read(p.Name, []int{v.Rows, v.Cols}, v.Data); err != nil {
+			return nil, err
+		}
+	}
+	prior := make(classPrior, len(classes))
+	for _, x := range []struct {
+		name string
+		dst  []float32
+	}{
+		{"bottleneck_norm.running_mean", model.BottleneckNorm.RunningMean},
+		{"bottleneck_norm.running_var", model.BottleneckNorm.RunningVar},
+		{"class_prior", prior},
+	} {
+		if err := read(x.name, []int{len(x.dst)}, x.dst); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range f.Names() {
+		if !used[name] {
+			return nil, fmt.Errorf("%s: unexpected tensor %s (not part of a unimos model)", path, name)
+		}
+	}
+	return &SavedModel{Config: cfg, Classes: classes, model: model, prior: prior}, nil
+}
+
+// Predict classifies image embeddings x [N, d] (unit-norm rows) exactly as
+// the training run's test after its last epoch did: the ensemble of the
+// vision-associated logits and the debiased language-associated logits with
+// the final mixing weight. labels [N] (nil, or −1 for unknown rows) only
+// score the predictions.
+func (s *SavedModel) Predict(x *tensor.Matrix, labels []int) (Evaluation, error) {
+	if x.Cols != s.Dim() {
+		return Evaluation{}, fmt.Errorf("features have dimension %d but the model takes %d", x.Cols, s.Dim())
+	}
+	if x.Rows == 0 {
+		return Evaluation{}, fmt.Errorf("no rows to classify")
+	}
+	if labels != nil {
+		if len(labels) != x.Rows {
+			return Evaluation{}, fmt.Errorf("%d rows but %d labels", x.Rows, len(labels))
+		}
+		for i, y := range labels {
+			if y < -1 || y >= len(s.Classes) {
+				return Evaluation{}, fmt.Errorf("row %d has label %d, outside [-1, %d)", i, y, len(s.Classes))
+			}
+		}
+	}
+	epoch := s.Config.Epochs - 1
+	var teacher *tensor.Matrix
+	if epoch <= 0 {
+		teacher = teacherLogits(x, s.model.Text, s.model.logitScale)
+	}
+	out := infer(s.model, s.Config, s.prior, x, teacher, epoch)
+	return out.evaluation(labels, s.Config.Seed), nil
+}

@@ -1,0 +1,137 @@
+package unimos
+
+import (
+	"bytes"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unimos/unimos/safetensors"
+	"github.com/unimos/unimos/tensor"
+)
+
+// TestSavedModelPredictsAsTheLastTest saves the model after training and
+// checks that the reloaded model reproduces the last test bit for bit,
+// also for a one-epoch run, whose last test mixes in the zero-shot teacher.
+func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
+	for _, epochs := range []int{1, 3} {
+		task := tinyTask(6, 128, 12, 4)
+		cfg := smallConfig()
+		cfg.Epochs = epochs
+		tr, err := NewTrainer(cfg, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := tr.Run(nil)[epochs]
+		path := filepath.Join(t.TempDir(), ModelFile)
+		classes := []string{"a", "b", "c", "d"}
+		if err := tr.SaveModel(path, classes); err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadModel(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.Classes, classes) || m.Config != cfg || m.Dim() != 12 {
+			t.Errorf("loaded classes %v, config %+v, dim %d", m.Classes, m.Config, m.Dim())
+		}
+		got, err := m.Predict(task.TargetFeatures, task.TargetLabels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Predictions, last.Predictions) || !slices.Equal(got.Confidences, last.Confidences) {
+			t.Errorf("%d epochs: predictions differ from the last test", epochs)
+		}
+		if got.LabelFree != last.LabelFree || *got.Accuracy != *last.Accuracy || got.Mix != last.Mix {
+			t.Errorf("%d epochs: evaluation %+v, last test %+v", epochs, got, last)
+		}
+		unlabelled, err := m.Predict(task.TargetFeatures, nil)
+		if err != nil || unlabelled.Accuracy != nil || !slices.Equal(unlabelled.Predictions, last.Predictions) {
+			t.Errorf("%d epochs: without labels: accuracy %v, err %v", epochs, unlabelled.Accuracy, err)
+		}
+	}
+}
+
+func TestPredictRejectsBadInput(t *testing.T) {
+	task := tinyTask(7, 64, 12, 4)
+	tr, err := NewTrainer(smallConfig(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), ModelFile)
+	if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Predict(tensor.New(3, 11), nil); err == nil || !strings.Contains(err.Error(), "dimension 11") {
+		t.Errorf("wrong dimension: %v", err)
+	}
+	if _, err := m.Predict(tensor.New(3, 12), []int{0, 1}); err == nil {
+		t.Error("2 labels for 3 rows accepted")
+	}
+	if _, err := m.Predict(tensor.New(2, 12), []int{0, 4}); err == nil {
+		t.Error("label 4 of 4 classes accepted")
+	}
+}
+
+// TestLoadModelRejectsBadFiles rewrites a saved model without a tensor,
+// with an extra one, with a wrong shape and with foreign metadata.
+func TestLoadModelRejectsBadFiles(t *testing.T) {
+	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var tensors []*safetensors.Tensor
+	for _, name := range f.Names() {
+		x, _ := f.Tensor(name)
+		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
+	}
+	meta := f.Metadata()
+	extra, _ := safetensors.FromFloat32("extra", safetensors.F32, []int{1}, []float32{0})
+	cases := []struct {
+		name    string
+		tensors []*safetensors.Tensor
+		meta    map[string]string
+		want    string
+	}{
+		{"missing", tensors[1:], meta, tensors[0].Name},
+		{"extra", append(slices.Clone(tensors), extra), meta, "unexpected tensor extra"},
+		{"shape", reshaped(tensors, "class_prior", []int{2, 2}), meta, "class_prior has shape [2 2]"},
+		{"format", tensors, map[string]string{"format": "pt"}, "not a unimos model"},
+	}
+	for _, c := range cases {
+		path := filepath.Join(dir, c.name+".safetensors")
+		if err := safetensors.WriteFile(path, c.tensors, c.meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadModel(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.want)
+		}
+	}
+}
+
+func reshaped(tensors []*safetensors.Tensor, name string, shape []int) []*safetensors.Tensor {
+	out := slices.Clone(tensors)
+	for i, x := range out {
+		if x.Name == name {
+			y := *x
+			y.Shape = shape
+			out[i] = &y
+		}
+	}
+	return out
+}

@@ -1,0 +1,215 @@
+package unimos
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/unimos/unimos/tensor"
+)
+
+// LabelFree holds measures of one test's target predictions that use no
+// target label, for choosing an epoch without labels (section 9.9 asks for
+// last-epoch numbers; these criteria are what a user without target labels
+// can do better). All are computed on the ensemble that the test reports.
+type LabelFree struct {
+	// Entropy is the mean Shannon entropy (nats) of the ensemble's softmax
+	// rows: low when predictions are confident.
+	Entropy float64 `json:"entropy"`
+	// InfoMax is the information-maximisation score H(mean p) − mean H(p)
+	// (nats), the mutual information between input and predicted class:
+	// high when predictions are both confident and diverse.
+	InfoMax float64 `json:"infomax"`
+	// Agreement is the percentage of rows where the vision-associated and
+	// the (debiased) language-associated classifiers predict the same class.
+	Agreement float64 `json:"agreement"`
+	// SND is the soft neighbourhood density of Saito et al. (ICCV 2021):
+	// the mean entropy of each row's softmax over its scaled cosine
+	// similarities to the other rows' predictions; high when predictions
+	// form dense, consistent neighbourhoods. Computed on at most
+	// SNDSampleSize rows.
+	SND float64 `json:"snd"`
+}
+
+// SND settings: the temperature of Saito et al.'s code, and the number of
+// target rows the [S, S] similarity matrix is built from. The sample is drawn
+// with the run's seed and is the same at every epoch, so values compare
+// across epochs.
+const (
+	SNDTemperature = 0.05
+	SNDSampleSize  = 2048
+)
+
+// labelFree computes every criterion from the ensemble's probabilities
+// [N, K] and the two classifiers' logits [N, K]. seed draws the SND sample.
+func labelFree(probs, vision, language *tensor.Matrix, seed uint64) LabelFree {
+	entropy, infoMax := PredictionEntropy(probs)
+	return LabelFree{
+		Entropy:   entropy,
+		InfoMax:   infoMax,
+		Agreement: Agreement(argmaxRows(vision), argmaxRows(language)),
+		SND:       SoftNeighborhoodDensity(sampleRows(probs, SNDSampleSize, seed), SNDTemperature),
+	}
+}
+
+// PredictionEntropy returns, for probability rows p [N, K], the mean entropy
+// mean_i H(p_i) and the information-maximisation score H(mean_i p_i) −
+// mean_i H(p_i), both in nats (0·log 0 = 0).
+func PredictionEntropy(p *tensor.Matrix) (meanEntropy, infoMax float64) {
+	mean := make([]float64, p.Cols)
+	for i := range p.Rows {
+		row := p.Row(i)
+		for k, v := range row {
+			mean[k] += float64(v)
+		}
+		meanEntropy += entropy64(row)
+	}
+	meanEntropy /= float64(p.Rows)
+	var marginal float64
+	for _, v := range mean {
+		v /= float64(p.Rows)
+		if v > 0 {
+			marginal -= v * math.Log(v)
+		}
+	}
+	return meanEntropy, marginal - meanEntropy
+}
+
+func entropy64(p []float32) float64 {
+	var h float64
+	for _, v := range p {
+		if v > 0 {
+			h -= float64(v) * math.Log(float64(v))
+		}
+	}
+	return h
+}
+
+// Agreement returns the percentage of positions where a and b hold the
+// same class. They must have the same length.
+func Agreement(a, b []int) float64 {
+	if len(a) != len(b) {
+		panic(fmt.Sprintf("unimos: agreement of %d and %d predictions", len(a), len(b)))
+	}
+	same := 0
+	for i := range a {
+		if a[i] == b[i] {
+			same++
+		}
+	}
+	return 100 * float64(same) / float64(len(a))
+}
+
+// SoftNeighborhoodDensity is SND (Saito et al., "Tune it the Right Way:
+// Unsupervised Validation of Domain Adaptation via Soft Neighborhood
+// Density", ICCV 2021), as their code computes it from prediction rows p
+// [N, K]: with f_i = p_i/‖p_i‖, s_ij = f_i·f_j / T for j ≠ i and s_ii = −1/T
+// (the self-similarity masked to the least possible cosine), q_i =
+// softmax(s_i), SND = mean_i −Σ_j q_ij·log(q_ij + 1e-5). Higher is better.
+func SoftNeighborhoodDensity(p *tensor.Matrix, temperature float64) float64 {
+	n := p.Rows
+	f := p.Clone()
+	for i := range n {
+		normalize(f.Row(i), 1e-12) // F.normalize's eps
+	}
+	sim := tensor.New(n, n) // cosine similarities [N, N]
+	tensor.Gemm(false, true, 1, f, f, 0, sim)
+	q := make([]float64, n)
+	var total float64
+	for i := range n {
+		row := sim.Row(i)
+		peak := math.Inf(-1)
+		for j, v := range row {
+			q[j] = float64(v) / temperature
+			if j == i {
+				q[j] = -1 / temperature
+			}
+			peak = max(peak, q[j])
+		}
+		var z float64
+		for j := range q {
+			q[j] = math.Exp(q[j] - peak)
+			z += q[j]
+		}
+		var h float64
+		for _, v := range q {
+			v /= z
+			h -= v * math.Log(v+1e-5)
+		}
+		total += h
+	}
+	return total / float64(n)
+}
+
+// sampleRows returns at most limit rows of m, drawn without replacement by
+// a generator seeded with seed (m itself when it has no more rows).
+func sampleRows(m *tensor.Matrix, limit int, seed uint64) *tensor.Matrix {
+	if m.Rows <= limit {
+		return m
+	}
+	idx := rand.New(rand.NewPCG(seed, sndStream)).Perm(m.Rows)[:limit]
+	slices.Sort(idx)
+	return gatherRows(rowSet{m, idx})
+}
+
+// sndStream separates the SND sample's generator from the trainer's streams.
+const sndStream = 0x534e44 // "SND"
+
+// Criterion is a rule for picking an epoch by a label-free measure.
+type Criterion struct {
+	Name           string
+	Description    string
+	HigherIsBetter bool
+	value          func(LabelFree) float64
+}
+
+// Value returns the criterion's measure in l.
+func (c Criterion) Value(l LabelFree) float64 { return c.value(l) }
+
+// Criteria lists the label-free selection criteria, in report order.
+func Criteria() []Criterion {
+	return []Criterion{
+		{"entropy", "lowest mean prediction entropy", false, func(l LabelFree) float64 { return l.Entropy }},
+		{"infomax", "highest information maximisation H(mean p) − mean H(p)", true, func(l LabelFree) float64 { return l.InfoMax }},
+		{"agreement", "highest agreement between the VAC and LAC predictions", true, func(l LabelFree) float64 { return l.Agreement }},
+		{"snd", "highest soft neighbourhood density (Saito et al. 2021)", true, func(l LabelFree) float64 { return l.SND }},
+	}
+}
+
+// CriterionNames lists the names Criteria accepts, in report order.
+func CriterionNames() []string {
+	var names []string
+	for _, c := range Criteria() {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// CriterionByName returns the criterion called name.
+func CriterionByName(name string) (Criterion, error) {
+	for _, c := range Criteria() {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return Criterion{}, fmt.Errorf("unknown selection criterion %q (choose from %s)", name, strings.Join(CriterionNames(), ", "))
+}
+
+// Select returns the index in history of the trained epoch (Epoch >= 0)
+// that the criterion prefers, the latest one on ties, or −1 when history
+// has no trained epoch with a finite measure.
+func (c Criterion) Select(history []Evaluation) int {
+	best, bestValue := -1, 0.0
+	for i, e := range history {
+		v := c.value(e.LabelFree)
+		if e.Epoch < 0 || math.IsNaN(v) {
+			continue // the test before training is not a trained model
+		}
+		if best < 0 || v == bestValue || (v > bestValue) == c.HigherIsBetter {
+			best, bestValue = i, v
+		}
+	}
+	return best
+}
