@@ -1,7 +1,15 @@
 package clip
 
 import (
+	"bytes"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"testing"
+
+	"github.com/unimos/unimos/safetensors"
 )
 
 // Full-size configurations of released OpenAI models (ViT-B/16, RN50).
@@ -24,9 +32,14 @@ func randomModel(b *testing.B, cfg Config) *Model {
 }
 
 func benchmarkImages(b *testing.B, cfg Config) {
-	m := randomModel(b, cfg)
+	encodeBatches(b, randomModel(b, cfg))
+}
+
+// encodeBatches times m encoding a batch of 8 random images and reports the
+// images per second and the milliseconds per image.
+func encodeBatches(b *testing.B, m *Model) {
 	rng := newTestRand(2)
-	n := cfg.Vision.ImageResolution
+	n := m.InputResolution()
 	images := make([][]float32, 8)
 	for i := range images {
 		images[i] = randomMatrix(rng, 3*n, n).Data
@@ -37,7 +50,9 @@ func benchmarkImages(b *testing.B, cfg Config) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(images)*b.N)/b.Elapsed().Seconds(), "images/s")
+	perImage := b.Elapsed().Seconds() / float64(len(images)*b.N)
+	b.ReportMetric(1/perImage, "images/s")
+	b.ReportMetric(1000*perImage, "ms/image")
 }
 
 // BenchmarkEncodeImagesViTB16 encodes a batch of 8 images at 224 px.
@@ -45,6 +60,74 @@ func BenchmarkEncodeImagesViTB16(b *testing.B) { benchmarkImages(b, benchViTB16)
 
 // BenchmarkEncodeImagesRN50 encodes a batch of 8 images at 224 px.
 func BenchmarkEncodeImagesRN50(b *testing.B) { benchmarkImages(b, benchRN50) }
+
+// BenchmarkEncodeImagesViTB16FromF16 loads a ViT-B/16 checkpoint stored in
+// F16, as the released ones are, and encodes batches of 8 images at 224 px.
+// On Linux it also reports the process's peak resident memory from the
+// start of Load to the last batch: the mapped file, the float32 weights of
+// both towers and the activations.
+func BenchmarkEncodeImagesViTB16FromF16(b *testing.B) {
+	i := slices.IndexFunc(releasedModels, func(r releasedModel) bool { return r.name == "ViT-B/16" })
+	path := writeRandomCheckpoint(b, releasedModels[i], safetensors.F16)
+	peak := resetPeakRSS()
+	m, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	encodeBatches(b, m)
+	if peak {
+		b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
+	}
+}
+
+// writeRandomCheckpoint writes random weights of the released model r in
+// OpenAI naming and the given dtype, and returns the file's path.
+func writeRandomCheckpoint(b *testing.B, r releasedModel, dtype safetensors.DType) string {
+	b.Helper()
+	src := randomSource{newTestRand(3)}
+	var ts []*safetensors.Tensor
+	for name, shape := range r.shapes() {
+		if bookkeeping(name) {
+			continue
+		}
+		v, _ := src.read(name, shape)
+		t, err := safetensors.FromFloat32(name, dtype, shape, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(x, y *safetensors.Tensor) int { return bytes.Compare([]byte(x.Name), []byte(y.Name)) })
+	return writeModel(b, "model.safetensors", ts, nil, nil)
+}
+
+// resetPeakRSS returns the memory the process has freed to the kernel and
+// resets the kernel's peak resident set size (VmHWM), so that the peak
+// measures what comes next. It reports whether the kernel allowed the reset.
+func resetPeakRSS() bool {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSSMiB returns VmHWM from /proc/self/status, in MiB.
+func peakRSSMiB(b *testing.B) float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range bytes.Lines(status) {
+		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			kb, err := strconv.Atoi(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
 
 // officeHomeClasses are the 65 Office-Home categories, for prompts of
 // realistic length.

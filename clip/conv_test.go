@@ -36,18 +36,31 @@ func naiveConv(c conv2d, x featureMap, b int) [][][]float64 {
 	return out
 }
 
+// TestConvAgainstNaive checks apply, with and without ReLU, and product
+// accumulating onto an existing map (beta = 1, as the residual sum uses it)
+// against a direct convolution. Outputs go back to one workspace after each
+// case, so later cases run on reused storage holding stale values.
 func TestConvAgainstNaive(t *testing.T) {
 	rng := newTestRand(3)
 	const batch, in, height, width = 3, 4, 7, 5 // odd sizes exercise padding and the floor
 	x := featureMap{m: randomMatrix(rng, in, batch*height*width), batch: batch, height: height, width: width}
+	var ws workspace
 	for _, tc := range []struct{ kernel, stride, padding, out int }{
 		{3, 2, 1, 6}, {3, 1, 1, 5}, {1, 1, 0, 8},
 	} {
 		c := conv2d{w: randomMatrix(rng, tc.out, in*tc.kernel*tc.kernel), b: randomMatrix(rng, 1, tc.out).Data,
 			kernel: tc.kernel, stride: tc.stride, padding: tc.padding}
-		for _, relu := range []bool{false, true} {
-			var buf []float32
-			got := c.apply(x, relu, &buf)
+		ho, wo := c.outputSize(height, width)
+		base := randomMatrix(rng, tc.out, batch*ho*wo)
+		for _, mode := range []string{"apply", "apply+relu", "accumulate"} {
+			var got featureMap
+			if mode == "accumulate" {
+				got = ws.featureMap(tc.out, batch, ho, wo)
+				copy(got.m.Data, base.Data)
+				c.product(got, x, 1, &ws)
+			} else {
+				got = c.apply(x, mode == "apply+relu", &ws)
+			}
 			for b := range batch {
 				want := naiveConv(c, x, b)
 				if got.height != len(want[0]) || got.width != len(want[0][0]) {
@@ -55,18 +68,23 @@ func TestConvAgainstNaive(t *testing.T) {
 				}
 				for o := range want {
 					plane := got.plane(o, b)
+					basePlane := base.Row(o)[b*ho*wo:]
 					for oy := range want[o] {
 						for ox, w := range want[o][oy] {
-							if relu {
+							switch mode {
+							case "apply+relu":
 								w = math.Max(w, 0)
+							case "accumulate":
+								w += float64(basePlane[oy*wo+ox]) - float64(c.b[o])
 							}
 							if g := float64(plane[oy*got.width+ox]); math.Abs(g-w) > 1e-5 {
-								t.Fatalf("%+v relu=%v image %d out %d (%d,%d): got %g, want %g", tc, relu, b, o, oy, ox, g, w)
+								t.Fatalf("%+v %s image %d out %d (%d,%d): got %g, want %g", tc, mode, b, o, oy, ox, g, w)
 							}
 						}
 					}
 				}
 			}
+			ws.release(got)
 		}
 	}
 }
@@ -75,7 +93,7 @@ func TestAvgPoolDropsPartialBlocks(t *testing.T) {
 	rng := newTestRand(4)
 	const batch, height, width = 2, 7, 5
 	x := featureMap{m: randomMatrix(rng, 3, batch*height*width), batch: batch, height: height, width: width}
-	got := avgPool(x, 2)
+	got := avgPool(x, 2, new(workspace))
 	if got.height != 3 || got.width != 2 {
 		t.Fatalf("output %dx%d, want 3x2", got.height, got.width)
 	}

@@ -13,8 +13,9 @@ import (
 )
 
 // Model is a CLIP model loaded for inference in float32. Its methods are
-// safe for concurrent use; each call allocates its own activations. Config
-// describes the loaded architecture and must not be modified.
+// safe for concurrent use; each call has activations of its own, whose
+// buffers are recycled from finished calls. Config describes the loaded
+// architecture and must not be modified.
 type Model struct {
 	Config Config
 

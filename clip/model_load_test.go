@@ -44,7 +44,7 @@ func fixtureTensors(t *testing.T, rel string) ([]*safetensors.Tensor, map[string
 // writeModel writes tensors and metadata as dir/name, with the extra files
 // (name -> content) beside it, in a fresh temporary directory, and returns
 // the weights path.
-func writeModel(t *testing.T, name string, ts []*safetensors.Tensor, md map[string]string, extra map[string]string) string {
+func writeModel(t testing.TB, name string, ts []*safetensors.Tensor, md map[string]string, extra map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, name)

@@ -22,6 +22,10 @@ type bottleneck struct {
 	conv1, conv2, conv3 conv2d
 	downsample          *conv2d // nil: the identity shortcut
 	stride              int
+	// outBias is the bias of the block's output: conv3's, plus the
+	// downsampling convolution's when there is one, added once to the sum
+	// of the two products.
+	outBias []float32
 }
 
 // attentionPool is multi-head attention from the mean token to all tokens
@@ -65,9 +69,14 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 				conv3:  readConvBN(r, p+"conv3.weight", p+"bn3", planes, 4*planes, 1, 1, 0),
 				stride: stride,
 			}
+			b.outBias = b.conv3.b
 			if stride > 1 || inplanes != 4*planes {
 				d := readConvBN(r, p+"downsample.0.weight", p+"downsample.1", inplanes, 4*planes, 1, 1, 0)
 				b.downsample = &d
+				b.outBias = make([]float32, 4*planes)
+				for o := range b.outBias {
+					b.outBias[o] = b.conv3.b[o] + d.b[o]
+				}
 			}
 			m.stages[s] = append(m.stages[s], b)
 			inplanes = 4 * planes
@@ -93,42 +102,64 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 
 // encode returns the features [B, E] of images, each [3, n, n].
 func (m *modifiedResNet) encode(images [][]float32, probe probe) *tensor.Matrix {
-	var buf []float32 // im2col columns
-	x := imagesToFeatureMap(images, 3, m.cfg.ImageResolution)
-	x = m.stem[0].apply(x, false, &buf)
+	ws := workspaces.Get().(*workspace)
+	defer workspaces.Put(ws)
+	x := imagesToFeatureMap(images, 3, m.cfg.ImageResolution, ws)
+	x = m.stem[0].applyReleasing(x, false, ws)
 	probe.see("img_stem_conv1", x.m) // BatchNorm included: it is folded into the convolution
 	tensor.ReLU(x.m, x.m)
-	x = m.stem[1].apply(x, true, &buf)
-	x = m.stem[2].apply(x, true, &buf)
-	x = avgPool(x, 2)
+	x = m.stem[1].applyReleasing(x, true, ws)
+	x = m.stem[2].applyReleasing(x, true, ws)
+	pooled := avgPool(x, 2, ws)
+	ws.release(x)
+	x = pooled
 	probe.see("img_stem", x.m)
 	for s, blocks := range m.stages {
 		for i := range blocks {
-			x = blocks[i].forward(x, &buf)
+			x = blocks[i].forward(x, ws)
 		}
 		probe.see(fmt.Sprintf("img_layer%d", s+1), x.m)
 	}
-	return m.pool.forward(x)
+	out := m.pool.forward(x)
+	ws.release(x)
+	return out
 }
 
-// forward runs the block; buf is the convolutions' column buffer.
-func (b *bottleneck) forward(x featureMap, buf *[]float32) featureMap {
-	out := b.conv1.apply(x, true, buf)
-	out = b.conv2.apply(out, true, buf)
-	if b.stride > 1 {
-		out = avgPool(out, b.stride)
-	}
-	out = b.conv3.apply(out, false, buf)
-	shortcut := x
-	if b.downsample != nil {
-		if b.stride > 1 {
-			shortcut = avgPool(shortcut, b.stride)
-		}
-		shortcut = b.downsample.apply(shortcut, false, buf)
-	}
-	tensor.Add(out.m, out.m, shortcut.m)
-	tensor.ReLU(out.m, out.m)
+// applyReleasing is apply followed by releasing x.
+func (c *conv2d) applyReleasing(x featureMap, relu bool, ws *workspace) featureMap {
+	out := c.apply(x, relu, ws)
+	ws.release(x)
 	return out
+}
+
+// forward runs the block on x, which it consumes: the result may be x's
+// storage updated in place. Both products of the residual sum accumulate
+// into one map, so the sum, its bias and the ReLU take a single pass.
+func (b *bottleneck) forward(x featureMap, ws *workspace) featureMap {
+	mid := b.conv1.apply(x, true, ws)
+	mid = b.conv2.applyReleasing(mid, true, ws)
+	if b.stride > 1 {
+		pooled := avgPool(mid, b.stride, ws)
+		ws.release(mid)
+		mid = pooled
+	}
+	sum := x // the identity shortcut: x is not needed after this block
+	if b.downsample != nil {
+		shortcut := x
+		if b.stride > 1 {
+			shortcut = avgPool(x, b.stride, ws)
+		}
+		sum = ws.featureMap(b.downsample.w.Rows, mid.batch, mid.height, mid.width)
+		b.downsample.product(sum, shortcut, 0, ws)
+		if b.stride > 1 {
+			ws.release(shortcut)
+		}
+		ws.release(x)
+	}
+	b.conv3.product(sum, mid, 1, ws)
+	ws.release(mid)
+	addChannelBias(sum.m, b.outBias, true)
+	return sum
 }
 
 // forward pools x [C, B·H·W] into [B, E]: per image, the tokens are the
@@ -158,6 +189,7 @@ func (p *attentionPool) forward(x featureMap) *tensor.Matrix {
 	for b := range seqs {
 		seqs[b] = sequence{start: b * tokens, length: tokens, queries: 1}
 	}
-	var s scratch
-	return p.attn.forward(t, seqs, false, &s)
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	return p.attn.forward(t, seqs, false, s).Clone() // the result lives in s, which goes back to the pool
 }

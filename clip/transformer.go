@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/unimos/unimos/tensor"
 )
@@ -84,9 +85,14 @@ func gatherQueries(dst, x *tensor.Matrix, seqs []sequence) {
 // block (every block of a tower has the same shapes) so that a pass
 // allocates them once.
 type scratch struct {
-	norm, kv, q, heads, out, queries, hidden *tensor.Matrix
-	scores                                   []float32
+	norm, heads, out, queries, hidden *tensor.Matrix
+	proj, q                           *tensor.Matrix // input projections: q, k and v, or k and v with q apart
+	scores                            []float32
 }
+
+// scratches keeps the activations of finished passes for the next, so that
+// encoding batch after batch allocates nothing large.
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 // reuse returns *m reshaped to [rows, cols], reallocating it when its
 // storage is too small. The contents are undefined.
@@ -112,46 +118,60 @@ type attention struct {
 // stored in s.out. x [N, W] holds the (normalised) inputs. With causal set,
 // position p sees positions 0..p of its sequence only.
 func (a *attention) forward(x *tensor.Matrix, seqs []sequence, causal bool, s *scratch) *tensor.Matrix {
-	width := x.Cols
+	n, width := x.Rows, x.Cols
 	headDim := width / a.heads
-	nq, all := queryRows(seqs, x.Rows)
+	nq, all := queryRows(seqs, n)
 
-	kv := reuse(&s.kv, x.Rows, 2*width) // [N, 2W]: keys, then values
-	a.in.rows(width, 3*width).apply(kv, x)
-	xq := x
-	if !all {
-		xq = reuse(&s.queries, nq, width)
+	var q, k, v *tensor.Matrix // [Q, W], [N, W], [N, W]
+	if all {
+		// Every row is a query: one product for all three projections.
+		qkv := reuse(&s.proj, n, 3*width)
+		a.in.apply(qkv, x)
+		q, k, v = qkv.Slice(0, n, 0, width), qkv.Slice(0, n, width, 2*width), qkv.Slice(0, n, 2*width, 3*width)
+	} else {
+		kv := reuse(&s.proj, n, 2*width)
+		a.in.rows(width, 3*width).apply(kv, x)
+		k, v = kv.Slice(0, n, 0, width), kv.Slice(0, n, width, 2*width)
+		xq := reuse(&s.queries, nq, width)
 		gatherQueries(xq, x, seqs)
+		q = reuse(&s.q, nq, width)
+		a.in.rows(0, width).apply(q, xq)
 	}
-	q := reuse(&s.q, nq, width)
-	a.in.rows(0, width).apply(q, xq)
 
 	heads := reuse(&s.heads, nq, width) // concatenated head outputs
 	scale := float32(1 / math.Sqrt(float64(headDim)))
 	negInf := float32(math.Inf(-1))
 	r := 0
 	for _, sq := range seqs {
-		need := sq.queries * sq.length
+		// The scores of all heads, [heads·queries, length], so that one
+		// Softmax call covers the sequence.
+		need := a.heads * sq.queries * sq.length
 		if cap(s.scores) < need {
 			s.scores = make([]float32, need)
 		}
-		scores := tensor.FromSlice(sq.queries, sq.length, s.scores[:need])
+		scores := tensor.FromSlice(a.heads*sq.queries, sq.length, s.scores[:need])
+		headScores := func(h int) *tensor.Matrix {
+			return scores.Slice(h*sq.queries, (h+1)*sq.queries, 0, sq.length)
+		}
 		for h := range a.heads {
 			c0, c1 := h*headDim, (h+1)*headDim
 			qh := q.Slice(r, r+sq.queries, c0, c1)
-			kh := kv.Slice(sq.start, sq.start+sq.length, c0, c1)
-			vh := kv.Slice(sq.start, sq.start+sq.length, width+c0, width+c1)
-			tensor.Gemm(false, true, scale, qh, kh, 0, scores)
-			if causal {
-				for i := range sq.queries {
-					row := scores.Row(i)
-					for j := sq.query + i + 1; j < len(row); j++ {
-						row[j] = negInf
-					}
+			kh := k.Slice(sq.start, sq.start+sq.length, c0, c1)
+			tensor.Gemm(false, true, scale, qh, kh, 0, headScores(h))
+		}
+		if causal {
+			for i := range scores.Rows {
+				row := scores.Row(i)
+				for j := sq.query + i%sq.queries + 1; j < len(row); j++ {
+					row[j] = negInf
 				}
 			}
-			tensor.Softmax(scores, scores)
-			tensor.Gemm(false, false, 1, scores, vh, 0, heads.Slice(r, r+sq.queries, c0, c1))
+		}
+		tensor.Softmax(scores, scores)
+		for h := range a.heads {
+			c0, c1 := h*headDim, (h+1)*headDim
+			vh := v.Slice(sq.start, sq.start+sq.length, c0, c1)
+			tensor.Gemm(false, false, 1, headScores(h), vh, 0, heads.Slice(r, r+sq.queries, c0, c1))
 		}
 		r += sq.queries
 	}
@@ -228,12 +248,13 @@ func readTransformer(r *reader, prefix string, layers, width, heads, mlpWidth in
 // computed and the result is [N, W]. probe, when set, sees the output of
 // block 0.
 func (t *transformer) forward(x *tensor.Matrix, seqs []sequence, pooled []int, causal bool, probe probe) *tensor.Matrix {
-	var s scratch
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
 	for i := range t.blocks {
 		if i == len(t.blocks)-1 && pooled != nil {
 			seqs = pooledSequences(seqs, pooled)
 		}
-		x = t.blocks[i].forward(x, seqs, causal, &s)
+		x = t.blocks[i].forward(x, seqs, causal, s)
 		if i == 0 {
 			probe.see("block0", x)
 		}
