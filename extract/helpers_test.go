@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,28 +15,6 @@ import (
 	"github.com/unimos/unimos/clip"
 )
 
-// sharedDataDir returns <repo>/../shared/data/<sub>, found by walking up from
-// the package folder to go.mod, or skips the test when it is absent.
-func sharedDataDir(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for !exists(filepath.Join(dir, "go.mod")) {
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test folder")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "data", sub)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared test data %s not available: %v", path, err)
-	}
-	return path
-}
-
 // fixtureModels caches the loaded fixture models by file name.
 var fixtureModels sync.Map
 
@@ -46,7 +25,7 @@ func fixtureModel(t testing.TB, name string) *clip.Model {
 	if m, ok := fixtureModels.Load(name); ok {
 		return m.(*clip.Model)
 	}
-	m, err := clip.Load(filepath.Join(sharedDataDir(t, "clip_reference"), "models", name))
+	m, err := clip.Load(filepath.Join(shareddata.Dir(t, "clip_reference"), "models", name))
 	if err != nil {
 		t.Fatal(err)
 	}

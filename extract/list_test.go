@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"github.com/unimos/unimos/internal/shareddata"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,7 +176,7 @@ func TestReadLists(t *testing.T) {
 // classes must come out as classnames.txt gives them, which was derived
 // independently (order of first appearance).
 func TestReadReferenceLists(t *testing.T) {
-	dir := sharedDataDir(t, "unimos_officehome_lists")
+	dir := shareddata.Dir(t, "unimos_officehome_lists")
 	var lists []List
 	for _, d := range []string{"Art", "Clipart", "Product", "Real_World"} {
 		l, err := ParseList(filepath.Join(dir, d+".txt"))

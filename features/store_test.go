@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"io"
 	"io/fs"
 	"math"
@@ -633,32 +634,8 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// parityKit returns the shared parity kit directory, skipping when absent.
-func parityKit(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	kit := filepath.Join(dir, "..", "shared", "data", "parity_kit")
-	if _, err := os.Stat(filepath.Join(kit, DatasetFile)); err != nil {
-		t.Skipf("parity kit not available at %s: %v", kit, err)
-	}
-	return kit
-}
-
 func TestParityKit(t *testing.T) {
-	s, warnings := openStore(t, parityKit(t))
+	s, warnings := openStore(t, shareddata.Dir(t, "parity_kit"))
 	if s.Meta.Dim != 512 || len(s.Meta.Classes) != 30 || !slices.Equal(s.Meta.Domains, []string{"photo", "sketch"}) {
 		t.Fatalf("meta %+v", s.Meta)
 	}
@@ -695,7 +672,7 @@ func TestParityKit(t *testing.T) {
 }
 
 func BenchmarkDomainParityKit(b *testing.B) {
-	s, err := Open(parityKit(b))
+	s, err := Open(shareddata.Dir(b, "parity_kit"))
 	if err != nil {
 		b.Fatal(err)
 	}

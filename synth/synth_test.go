@@ -1,13 +1,10 @@
 package synth
 
 import (
-	"encoding/binary"
-	"errors"
-	"io/fs"
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/interop"
 	"math"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -215,14 +212,17 @@ func TestOrthonormalFrame(t *testing.T) {
 // 0.310, image-image cosine 0.531; synthetic per domain gap 0.850-0.863,
 // matched (image, own-class prompt) 0.288-0.342, image-image 0.523-0.563.
 func TestCalibrationAgainstRealCLIP(t *testing.T) {
-	path := filepath.Join(sharedData(t), "clip_coco500_modality_gap", "features_clip.npy")
-	images, captions, err := readCOCOPairs(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("real CLIP embeddings not found (%v): shared data absent, calibration not checked", err)
-	}
+	path := filepath.Join(shareddata.Dir(t, "clip_coco500_modality_gap"), "features_clip.npy")
+	pairs, err := interop.ReadNPY(path) // (2, N, D): images, then their captions
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(pairs.Shape) != 3 || pairs.Shape[0] != 2 || pairs.Float32 == nil {
+		t.Fatalf("%s: shape %v, want float (2, N, D)", path, pairs.Shape)
+	}
+	n, d := pairs.Shape[1], pairs.Shape[2]
+	images := tensor.FromSlice(n, d, pairs.Float32[:n*d])
+	captions := tensor.FromSlice(n, d, pairs.Float32[n*d:])
 	pairLabels := make([]int, images.Rows) // caption i matches image i
 	for i := range pairLabels {
 		pairLabels[i] = i
@@ -652,64 +652,4 @@ func maxAbsDiff(a, b *tensor.Matrix) float64 {
 		}
 	}
 	return worst
-}
-
-// sharedData returns the shared data folder: ../shared/data next to the
-// repository root (the folder holding go.mod).
-func sharedData(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-// readCOCOPairs reads the (2, N, D) little-endian float32 .npy file of
-// paired image and caption embeddings. It parses only what that file needs:
-// a version 1.0 header with dtype '<f4', C order and a 3-D shape.
-func readCOCOPairs(path string) (images, captions *tensor.Matrix, err error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(raw) < 10 || string(raw[:6]) != "\x93NUMPY" || raw[6] != 1 {
-		return nil, nil, errors.New(path + ": not a version 1 .npy file")
-	}
-	headerLen := int(binary.LittleEndian.Uint16(raw[8:10]))
-	if 10+headerLen > len(raw) {
-		return nil, nil, errors.New(path + ": truncated header")
-	}
-	header := string(raw[10 : 10+headerLen])
-	m := regexp.MustCompile(`'shape': \((\d+), (\d+), (\d+)\)`).FindStringSubmatch(header)
-	if !strings.Contains(header, "'descr': '<f4'") || !strings.Contains(header, "'fortran_order': False") || m == nil {
-		return nil, nil, errors.New(path + ": header " + header + " is not a C-order float32 3-D array")
-	}
-	var shape [3]int
-	for i := range shape {
-		for _, ch := range m[i+1] {
-			shape[i] = shape[i]*10 + int(ch-'0')
-		}
-	}
-	data := raw[10+headerLen:]
-	if shape[0] != 2 || len(data) != 4*shape[0]*shape[1]*shape[2] {
-		return nil, nil, errors.New(path + ": data does not match shape (2, N, D)")
-	}
-	n, d := shape[1], shape[2]
-	out := [2]*tensor.Matrix{tensor.New(n, d), tensor.New(n, d)}
-	for k := range out {
-		for i := range out[k].Data {
-			out[k].Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*(k*n*d+i):]))
-		}
-	}
-	return out[0], out[1], nil
 }

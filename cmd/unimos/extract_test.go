@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,31 +25,6 @@ func callCommand(fn func(*context, []string) error, args ...string) (err error, 
 	return err, out.String(), errOut.String()
 }
 
-// extractSharedData returns <repo>/../shared/data/<sub>, or skips the test
-// when it is absent.
-func extractSharedData(t *testing.T, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test folder")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "data", sub)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared test data %s not available: %v", path, err)
-	}
-	return path
-}
-
 // officeSubset builds ROOT/<Domain>/<Class>/ of symbolic links to the first
 // perClass Office-Caltech-10 photographs of each class of amazon and
 // webcam, renaming webcam to Web_Cam and backpack to back_pack so that the
@@ -56,7 +32,7 @@ func extractSharedData(t *testing.T, sub string) string {
 // domain, sorted as extract orders them.
 func officeSubset(t *testing.T, perClass int) (string, map[string][]string) {
 	t.Helper()
-	src := filepath.Join(extractSharedData(t, "office_caltech10"), "images")
+	src := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
 	root := filepath.Join(t.TempDir(), "office10")
 	names := map[string][]string{}
 	for dom, from := range map[string]string{"amazon": "amazon", "Web_Cam": "webcam"} {
@@ -89,7 +65,7 @@ func officeSubset(t *testing.T, perClass int) (string, map[string][]string) {
 // TestExtractOfficeThenAdapt extracts real photographs, checks the store
 // against independent computations, and trains UniMoS on it.
 func TestExtractOfficeThenAdapt(t *testing.T) {
-	weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
 	perClass := 4
 	if testing.Short() {
 		perClass = 2
@@ -210,7 +186,7 @@ func TestExtractOfficeThenAdapt(t *testing.T) {
 // list in the reference format: the features and labels must be those of
 // the folder run, byte for byte; the paths are as the list writes them.
 func TestExtractListMatchesFolders(t *testing.T) {
-	weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
 	root, paths := officeSubset(t, 2)
 	folders := filepath.Join(t.TempDir(), "folders")
 	if err, _, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--domains", "amazon", "--out", folders, "--batch", "8"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"maps"
 	"math"
 	"os"
@@ -86,7 +87,7 @@ type interopExpected struct {
 
 func readInteropExpected(t *testing.T) (string, interopExpected) {
 	t.Helper()
-	dir := extractSharedData(t, "interop")
+	dir := shareddata.Dir(t, "interop")
 	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {
 		t.Fatal(err)

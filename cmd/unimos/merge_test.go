@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // TestExtractShardsThenMerge runs the two shards and merge through the CLI
 // and compares the result with an unsharded run, file by file.
 func TestExtractShardsThenMerge(t *testing.T) {
-	weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
 	root, _ := officeSubset(t, 2)
 	base := []string{"--weights", weights, "--images", root, "--batch", "6"}
 	want := filepath.Join(t.TempDir(), "want")

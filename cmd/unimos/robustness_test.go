@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/png"
@@ -348,7 +349,7 @@ func TestMalformedExtractAndMerge(t *testing.T) {
 	checkCases(t, cases)
 
 	t.Run("with a model", func(t *testing.T) {
-		weights := filepath.Join(extractSharedData(t, "clip_reference"), "models", "vit_tiny.safetensors")
+		weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
 		var shards []string
 		for i := range 2 {
 			dir := path(fmt.Sprint("shard", i))
