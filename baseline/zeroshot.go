@@ -36,15 +36,10 @@ type Prediction struct {
 // Predict returns, per row of logits [N, K], the argmax class and its
 // softmax probability.
 func Predict(logits *tensor.Matrix) []Prediction {
+	classes := tensor.ArgmaxRows(logits)
 	out := make([]Prediction, logits.Rows)
-	for i := range out {
+	for i, best := range classes {
 		row := logits.Row(i)
-		best := 0
-		for k, v := range row {
-			if v > row[best] {
-				best = k
-			}
-		}
 		// p(best) = 1 / Σ_k exp(l_k − l_best): stable since every exponent is ≤ 0.
 		var sum float64
 		for _, v := range row {

@@ -2,43 +2,18 @@ package clip
 
 import (
 	"encoding/binary"
+	"github.com/unimos/unimos/internal/shareddata"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// sharedDataDir returns <repo>/../shared/data/<sub>, found by walking up from the
-// package directory to go.mod, or skips the test when it is absent.
-func sharedDataDir(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "data", sub)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared test data %s not available: %v", path, err)
-	}
-	return path
-}
-
 // referenceDir is the folder of the reference PyTorch CLIP fixtures.
 func referenceDir(t testing.TB) string {
-	return sharedDataDir(t, "clip_reference")
+	return shareddata.Dir(t, "clip_reference")
 }
 
 var npyShapePattern = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -142,7 +143,7 @@ func TestResizeGeometryRules(t *testing.T) {
 
 // TestPreprocessRealJPEG decodes a photograph of the Office-Caltech-10 data.
 func TestPreprocessRealJPEG(t *testing.T) {
-	path := filepath.Join(sharedDataDir(t, "office_caltech10"), "images", "webcam", "bike", "frame_0001.jpg")
+	path := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images", "webcam", "bike", "frame_0001.jpg")
 	got, err := PreprocessFile(path, 224)
 	if err != nil {
 		t.Fatal(err)

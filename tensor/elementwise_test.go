@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -282,5 +283,19 @@ func TestKernelShapeMismatchPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+func TestArgmaxRows(t *testing.T) {
+	nan := float32(math.NaN())
+	m := FromSlice(4, 3, []float32{
+		1, 3, 2, // largest in the middle
+		5, 5, 1, // a tie: the first
+		-3, -2, -1,
+		nan, nan, nan,
+	})
+	got := ArgmaxRows(m.Slice(0, 4, 0, 3))
+	if want := []int{1, 0, 2, 0}; !slices.Equal(got, want) {
+		t.Errorf("ArgmaxRows = %v, want %v", got, want)
 	}
 }

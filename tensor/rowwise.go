@@ -91,3 +91,20 @@ func LayerNorm(dst, a *Matrix, gamma, beta []float32, eps float32) {
 		}
 	}, dst, a)
 }
+
+// ArgmaxRows returns the column of each row's largest value, the first on
+// ties. NaN never wins a comparison, so a row of NaN gives 0.
+func ArgmaxRows(m *Matrix) []int {
+	out := make([]int, m.Rows)
+	for i := range out {
+		row := m.Row(i)
+		best := 0
+		for k, v := range row {
+			if v > row[best] {
+				best = k
+			}
+		}
+		out[i] = best
+	}
+	return out
+}

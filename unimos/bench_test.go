@@ -1,6 +1,10 @@
 package unimos
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/unimos/unimos/tensor"
+)
 
 // benchTrainer is a trainer on an Office-Home-sized task (d = 1024 as CLIP
 // RN50, K = 65, 4365 target rows) of random features.
@@ -10,7 +14,7 @@ func benchTrainer(b *testing.B) *Trainer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr.pseudo = argmaxRows(tr.teacher)
+	tr.pseudo = tensor.ArgmaxRows(tr.teacher)
 	return tr
 }
 

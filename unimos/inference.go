@@ -70,7 +70,7 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 // when labels [N] has a known label, the accuracies.
 func (o testOutputs) evaluation(labels []int, seed uint64) Evaluation {
 	n, k := o.probs.Rows, o.probs.Cols
-	e := Evaluation{Epoch: o.epoch, Mix: o.mix, Predictions: argmaxRows(o.probs)}
+	e := Evaluation{Epoch: o.epoch, Mix: o.mix, Predictions: tensor.ArgmaxRows(o.probs)}
 	e.Confidences = make([]float32, n)
 	for i, c := range e.Predictions {
 		e.Confidences[i] = o.probs.At(i, c)
@@ -80,8 +80,8 @@ func (o testOutputs) evaluation(labels []int, seed uint64) Evaluation {
 		e.Metrics = mustEvaluate(e.Predictions, labels, k)
 		e.Accuracy = &e.Metrics.Accuracy
 		e.MeanClassAccuracy = &e.Metrics.MeanClassAccuracy
-		e.VisionAccuracy = &mustEvaluate(argmaxRows(o.vision), labels, k).Accuracy
-		e.LanguageAccuracy = &mustEvaluate(argmaxRows(o.language), labels, k).Accuracy
+		e.VisionAccuracy = &mustEvaluate(tensor.ArgmaxRows(o.vision), labels, k).Accuracy
+		e.LanguageAccuracy = &mustEvaluate(tensor.ArgmaxRows(o.language), labels, k).Accuracy
 	}
 	return e
 }

@@ -69,22 +69,6 @@ func (p classPrior) debias(dst, logits *tensor.Matrix, tau float32) {
 	}
 }
 
-// argmaxRows returns the index of each row's largest value (the first on ties).
-func argmaxRows(m *tensor.Matrix) []int {
-	out := make([]int, m.Rows)
-	for i := range out {
-		row := m.Row(i)
-		best := 0
-		for k, v := range row {
-			if v > row[best] {
-				best = k
-			}
-		}
-		out[i] = best
-	}
-	return out
-}
-
 // centroidLabels assigns each row to its nearest class centroid in cosine
 // similarity (paper Eq. 8 and 10; the reference's `clustering`/`cal_dis`):
 // with f̄ the L2-normalised bottleneck features [N, b] and affinities
@@ -115,7 +99,7 @@ func centroidLabels(affinity, bottleneck *tensor.Matrix) []int {
 	}
 	similarity := tensor.New(n, k)
 	tensor.Gemm(false, true, 1, normed, centroids, 0, similarity)
-	return argmaxRows(similarity)
+	return tensor.ArgmaxRows(similarity)
 }
 
 // normalize divides v by max(‖v‖, eps).

@@ -50,7 +50,7 @@ func labelFree(probs, vision, language *tensor.Matrix, seed uint64) LabelFree {
 	return LabelFree{
 		Entropy:   entropy,
 		InfoMax:   infoMax,
-		Agreement: Agreement(argmaxRows(vision), argmaxRows(language)),
+		Agreement: Agreement(tensor.ArgmaxRows(vision), tensor.ArgmaxRows(language)),
 		SND:       SoftNeighborhoodDensity(sampleRows(probs, SNDSampleSize, seed), SNDTemperature),
 	}
 }

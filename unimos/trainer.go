@@ -159,7 +159,7 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 	}
 	if len(tr.history) == 0 {
 		initial, _ := tr.evaluate(-1)
-		tr.pseudo = argmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
+		tr.pseudo = tensor.ArgmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
 		record(initial)
 	}
 	perEpoch := iterationsPerEpoch(tr.task.SourceFeatures.Rows, tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
@@ -312,7 +312,7 @@ func (tr *Trainer) evaluate(epoch int) (Evaluation, []int) {
 	var labels []int
 	switch {
 	case epoch <= 0:
-		labels = argmaxRows(tr.teacher)
+		labels = tensor.ArgmaxRows(tr.teacher)
 	case epoch%2 == 1 || tr.cfg.Variants.CentroidLabelsOnly:
 		labels = centroidLabels(out.probs, out.bottleneck)
 	default:

@@ -65,7 +65,7 @@ func TestTwoOptimizerStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe.pseudo = argmaxRows(probe.teacher)
+	probe.pseudo = tensor.ArgmaxRows(probe.teacher)
 	g := probe.forward()
 	probe.tape.BackwardFresh(g.total)
 	mainGrad := map[string][]float32{}
@@ -79,7 +79,7 @@ func TestTwoOptimizerStep(t *testing.T) {
 	}
 
 	stepped, _ := NewTrainer(cfg, task) // same seed: same initial weights, batches and dropout
-	stepped.pseudo = argmaxRows(stepped.teacher)
+	stepped.pseudo = tensor.ArgmaxRows(stepped.teacher)
 	before := map[string][]float32{}
 	for _, p := range stepped.Model.Params() {
 		before[p.Name] = slices.Clone(p.Var.Value.Data)
@@ -146,11 +146,11 @@ func TestLabelSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.pseudo = argmaxRows(tr.teacher)
+	tr.pseudo = tensor.ArgmaxRows(tr.teacher)
 	for range 5 {
 		tr.step() // move the weights away from initialisation
 	}
-	zeroShot := argmaxRows(tr.teacher)
+	zeroShot := tensor.ArgmaxRows(tr.teacher)
 	for epoch := -1; epoch <= 4; epoch++ {
 		e, labels := tr.evaluate(epoch)
 		switch {
