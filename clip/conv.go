@@ -113,9 +113,10 @@ func readConvBN(r *reader, convName, bnPrefix string, in, out, kernel, stride, p
 }
 
 // im2colFloats bounds the im2col buffer of one convolution (16 MiB); larger
-// batches are convolved a group of images at a time. Columns that are read
-// back soon after being written run faster than one batch-wide buffer: RN50
-// at batch 8 took about 4% less time than with 64 MiB, and 40 MiB less memory.
+// batches are convolved a group of images at a time. Columns read back soon
+// after being written cost less than one batch-wide buffer: RN50 at batch 8
+// took about 4% less time than with 64 MiB (median of five interleaved runs
+// on a busy machine) and 40 MiB less memory.
 const im2colFloats = 4 << 20
 
 // outputSize returns the output height and width for an h×w input.
