@@ -278,11 +278,21 @@ func (t *Tape) sum(x *Var, overRows, overCols bool, scale float32) *Var {
 
 // ReLU returns max(x, 0) element-wise.
 func (t *Tape) ReLU(x *Var) *Var {
+	return t.pointwise(x, relu, func(g, y float32) float32 {
+		return math.Float32frombits(math.Float32bits(g) & nonzeroMask(y))
+	})
+}
+
+// pointwise returns f applied to every element of x. grad maps the
+// gradient g reaching one output element and that element's value y to the
+// gradient of its input: both ops that use it have derivatives best written
+// in terms of their output.
+func (t *Tape) pointwise(x *Var, f func(float32) float32, grad func(g, y float32) float32) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
 	for i := range x.Value.Rows {
 		xr, or := x.Value.Row(i), out.Value.Row(i)
 		for j, v := range xr {
-			or[j] = relu(v)
+			or[j] = f(v)
 		}
 	}
 	t.record(out, func(g *tensor.Matrix) {
@@ -290,7 +300,7 @@ func (t *Tape) ReLU(x *Var) *Var {
 		for i := range g.Rows {
 			gr, gxr, or := g.Row(i), gx.Row(i), out.Value.Row(i)
 			for j, y := range or {
-				gxr[j] += math.Float32frombits(math.Float32bits(gr[j]) & nonzeroMask(y))
+				gxr[j] += grad(gr[j], y)
 			}
 		}
 	})
@@ -317,23 +327,7 @@ func nonzeroMask(y float32) uint32 {
 
 // Sigmoid returns 1/(1+exp(-x)) element-wise.
 func (t *Tape) Sigmoid(x *Var) *Var {
-	out := t.result(x.Value.Rows, x.Value.Cols, x)
-	for i := range x.Value.Rows {
-		xr, or := x.Value.Row(i), out.Value.Row(i)
-		for j, v := range xr {
-			or[j] = sigmoid(v)
-		}
-	}
-	t.record(out, func(g *tensor.Matrix) {
-		gx := t.gradOf(x)
-		for i := range g.Rows {
-			gr, gxr, or := g.Row(i), gx.Row(i), out.Value.Row(i)
-			for j, y := range or {
-				gxr[j] += gr[j] * y * (1 - y)
-			}
-		}
-	})
-	return out
+	return t.pointwise(x, sigmoid, func(g, y float32) float32 { return g * y * (1 - y) })
 }
 
 // Dropout zeroes each element of x with probability p and multiplies the
