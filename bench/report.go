@@ -218,16 +218,18 @@ func subsetAverage(pub PublishedRow, cols []column) (float64, bool) {
 	return sum / float64(len(cols)), len(cols) > 0
 }
 
-// formatValues writes mean ± std (one decimal, as the paper), or "–".
-func formatValues(v []float64) string {
+// formatValues writes mean ± std with the given decimals (one in the
+// tables, as the paper; two for differences smaller than that rounding),
+// the mean alone for one value, or "–" for none.
+func formatValues(v []float64, decimals int) string {
 	if len(v) == 0 {
 		return "–"
 	}
 	m, s := meanStd(v)
 	if len(v) == 1 {
-		return fmt.Sprintf("%.1f", m)
+		return fmt.Sprintf("%.*f", decimals, m)
 	}
-	return fmt.Sprintf("%.1f ± %.1f", m, s)
+	return fmt.Sprintf("%.*f ± %.*f", decimals, m, decimals, s)
 }
 
 func writeSection(md *strings.Builder, pr protocolRuns, selectRule string, plots sectionPlots) {
@@ -254,9 +256,9 @@ func writeSection(md *strings.Builder, pr protocolRuns, selectRule string, plots
 	writeRow := func(r row) {
 		fmt.Fprintf(md, "| %s |", r.label)
 		for _, c := range cols {
-			fmt.Fprintf(md, " %s |", formatValues(r.cells[c.key]))
+			fmt.Fprintf(md, " %s |", formatValues(r.cells[c.key], 1))
 		}
-		fmt.Fprintf(md, " %s |\n", formatValues(r.avg))
+		fmt.Fprintf(md, " %s |\n", formatValues(r.avg, 1))
 	}
 	for _, r := range ours {
 		writeRow(r)
@@ -379,23 +381,10 @@ func writeSelection(md *strings.Builder, pr protocolRuns) {
 		} else if rule == selectOracle {
 			label = "oracle (target labels)"
 		}
-		fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %d / %d / %d |\n", label, formatPrecise(r.avg),
+		fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %d / %d / %d |\n", label, formatValues(r.avg, 2),
 			formatDelta(dLast), formatDelta(dOracle), formatMean(epochs, "%.1f"), better, same, worse)
 	}
 	md.WriteString("\n")
-}
-
-// formatPrecise writes mean ± std with two decimals, for differences
-// smaller than the tables' rounding.
-func formatPrecise(v []float64) string {
-	if len(v) == 0 {
-		return "–"
-	}
-	m, s := meanStd(v)
-	if len(v) == 1 {
-		return fmt.Sprintf("%.2f", m)
-	}
-	return fmt.Sprintf("%.2f ± %.2f", m, s)
 }
 
 func formatDelta(v []float64) string { return formatMean(v, "%+.2f") }
