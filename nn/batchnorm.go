@@ -98,10 +98,6 @@ func (t *Tape) normalizeColumns(x *Var, mean, invStd *tensor.Matrix, gamma, beta
 			or[j] = gammaRow[j]*hr[j] + betaRow[j]
 		}
 	}
-	var gammaKept *tensor.Matrix
-	if t.needsGrad(x) {
-		gammaKept = t.keep(gamma)
-	}
 	t.record(out, func(g *tensor.Matrix) {
 		if gb := t.gradOf(beta); gb != nil {
 			columnSumInto(gb.Row(0), g, 1)
@@ -132,7 +128,7 @@ func (t *Tape) normalizeColumns(x *Var, mean, invStd *tensor.Matrix, gamma, beta
 				if batchStats {
 					d -= (gSum[j] + hr[j]*gHatSum[j]) / float32(n)
 				}
-				gxr[j] += gammaKept.Data[j] * invStd.Data[j] * d
+				gxr[j] += gammaRow[j] * invStd.Data[j] * d
 			}
 		}
 	})

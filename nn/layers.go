@@ -74,6 +74,10 @@ func (l *Linear) Forward(t *Tape, x *Var) *Var {
 // Params returns Weight, Bias.
 func (l *Linear) Params() []*Var { return []*Var{l.Weight, l.Bias} }
 
+// Frozen returns the layer with its parameters detached: the same function,
+// through which gradient reaches the input but not the weights.
+func (l *Linear) Frozen() *Linear { return &Linear{Weight: Detach(l.Weight), Bias: Detach(l.Bias)} }
+
 // WeightNormLinear is a Linear layer whose weight is re-parametrised per
 // output row as W_i = g_i · v_i/‖v_i‖ (torch.nn.utils.weight_norm, dim 0):
 // gradients reach the direction V [out, in] and the length G [out, 1].

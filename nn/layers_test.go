@@ -126,3 +126,33 @@ func TestDropout(t *testing.T) {
 	Sequential{layer}.SetTrain(true)
 	assertClose(t, "layer in training", layer.Forward(tp, x).Value, toFloat64(out.Value), 0)
 }
+
+// TestLinearFrozen checks that a frozen Linear layer passes the same
+// gradient to its input as the layer itself and leaves its parameters'
+// gradients alone.
+func TestLinearFrozen(t *testing.T) {
+	rng := NewRNG(21, 0)
+	l := NewLinear(3, 2, rng)
+	x := NewParam(randMatrix(rng, 4, 3, -1, 1))
+	loss := func(tp *Tape, layer *Linear) *Var {
+		y := layer.Forward(tp, x)
+		return tp.Sum(tp.Mul(y, y))
+	}
+	tp := NewTape()
+	tp.BackwardFresh(loss(tp, l))
+	want := toFloat64(x.Grad)
+
+	for _, p := range l.Params() {
+		fill(p.Grad, 5)
+	}
+	tp = NewTape()
+	tp.BackwardFresh(loss(tp, l.Frozen()))
+	assertClose(t, "input gradient through the frozen layer", x.Grad, want, 0)
+	for _, p := range l.Params() {
+		for _, g := range p.Grad.Data {
+			if g != 5 {
+				t.Fatalf("a frozen parameter's gradient was written: %v", p.Grad.Data)
+			}
+		}
+	}
+}

@@ -23,28 +23,20 @@ func (t *Tape) MatMul(transA, transB bool, a, b *Var) *Var {
 	}
 	out := t.newResult(m, n, false, []*Var{a, b}) // Gemm with beta 0 overwrites every element
 	tensor.Gemm(transA, transB, 1, a.Value, b.Value, 0, out.Value)
-	// Each input's gradient needs the other input's value.
-	var aKept, bKept *tensor.Matrix
-	if t.needsGrad(b) {
-		aKept = t.keep(a)
-	}
-	if t.needsGrad(a) {
-		bKept = t.keep(b)
-	}
 	t.record(out, func(g *tensor.Matrix) {
 		// d op(a) = g·op(b)ᵀ and d op(b) = op(a)ᵀ·g, transposed back where op transposed.
 		if ga, beta := t.gradInto(a); ga != nil {
 			if transA {
-				tensor.Gemm(transB, true, 1, bKept, g, beta, ga)
+				tensor.Gemm(transB, true, 1, b.Value, g, beta, ga)
 			} else {
-				tensor.Gemm(false, !transB, 1, g, bKept, beta, ga)
+				tensor.Gemm(false, !transB, 1, g, b.Value, beta, ga)
 			}
 		}
 		if gb, beta := t.gradInto(b); gb != nil {
 			if transB {
-				tensor.Gemm(true, transA, 1, g, aKept, beta, gb)
+				tensor.Gemm(true, transA, 1, g, a.Value, beta, gb)
 			} else {
-				tensor.Gemm(!transA, false, 1, aKept, g, beta, gb)
+				tensor.Gemm(!transA, false, 1, a.Value, g, beta, gb)
 			}
 		}
 	})
@@ -125,23 +117,16 @@ func (t *Tape) broadcastMul(name string, a, b *Var) *Var {
 			or[j] = x * *bAt(bv, i, j)
 		}
 	}
-	var aKept, bKept *tensor.Matrix
-	if t.needsGrad(b) {
-		aKept = t.keep(a)
-	}
-	if t.needsGrad(a) {
-		bKept = t.keep(b)
-	}
 	t.record(out, func(g *tensor.Matrix) {
 		ga, gb := t.gradOf(a), t.gradOf(b)
 		for i := range g.Rows {
 			gr := g.Row(i)
 			for j, gij := range gr {
 				if ga != nil {
-					ga.Data[i*ga.Stride+j] += gij * *bAt(bKept, i, j)
+					ga.Data[i*ga.Stride+j] += gij * *bAt(bv, i, j)
 				}
 				if gb != nil {
-					*bAt(gb, i, j) += gij * aKept.At(i, j)
+					*bAt(gb, i, j) += gij * av.At(i, j)
 				}
 			}
 		}
@@ -209,7 +194,7 @@ func (t *Tape) ConcatRows(vs ...*Var) *Var {
 
 // SliceRows returns rows [r0, r1) of x. The result shares x's storage.
 func (t *Tape) SliceRows(x *Var, r0, r1 int) *Var {
-	out := &Var{Value: x.Value.Slice(r0, r1, 0, x.Value.Cols), requiresGrad: t.needsGrad(x), owned: x.owned}
+	out := &Var{Value: x.Value.Slice(r0, r1, 0, x.Value.Cols), requiresGrad: t.needsGrad(x)}
 	t.record(out, func(g *tensor.Matrix) {
 		gx := t.gradOf(x)
 		addScaled(gx.Slice(r0, r1, 0, gx.Cols), g, 1)
@@ -452,14 +437,10 @@ func (t *Tape) xLogX(x *Var, eps float32) *Var {
 			or[j] = v * float32(math.Log(float64(v+eps)))
 		}
 	}
-	var xKept *tensor.Matrix
-	if t.needsGrad(x) {
-		xKept = t.keep(x)
-	}
 	t.record(out, func(g *tensor.Matrix) {
 		gx := t.gradOf(x)
 		for i := range g.Rows {
-			gr, gxr, xr := g.Row(i), gx.Row(i), xKept.Row(i)
+			gr, gxr, xr := g.Row(i), gx.Row(i), x.Value.Row(i)
 			for j, v := range xr {
 				gxr[j] += gr[j] * (float32(math.Log(float64(v+eps))) + v/(v+eps))
 			}

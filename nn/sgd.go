@@ -52,6 +52,7 @@ func (o *SGD) Step() {
 	var wg sync.WaitGroup
 	for _, g := range o.Groups {
 		for _, p := range g.Params {
+			p.version++
 			value, grad, buf := p.Value.Data, p.Grad.Data, o.momentumBuffer(p)
 			for lo := 0; lo < len(grad); lo += sgdChunk {
 				hi := min(lo+sgdChunk, len(grad))

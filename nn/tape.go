@@ -16,11 +16,11 @@
 //
 // Parameters (NewParam) are persistent leaves whose Grad accumulates across
 // Backward calls until zeroed, so two losses may be differentiated one after
-// the other on the same graph. Every op keeps what its backward pass needs,
-// copying any caller-owned value (a parameter or constant) at forward time:
-// a graph can therefore still be differentiated after an optimizer has
-// changed the parameters, and the gradient is the one at the values the
-// forward pass saw (UniMoS's target discriminator step relies on this).
+// the other on the same graph. Ops keep references, not copies, to the
+// values their backward pass reads, as PyTorch does: parameters and
+// constants must not change between the forward pass and the last Backward
+// on it. A change to a parameter there (an optimizer step before Backward)
+// is detected and panics rather than giving the gradient at mixed values.
 //
 // A Tape is not safe for concurrent use.
 package nn
@@ -40,10 +40,13 @@ type Var struct {
 	Grad *tensor.Matrix
 
 	requiresGrad bool
-	// owned marks a Value that lives in a tape buffer, which nothing writes
-	// after the op that produced it. Other Values belong to the caller and
-	// may change, so ops copy them before relying on them in backward.
-	owned bool
+	// param marks a trainable leaf (NewParam); frozen points to the
+	// parameter that a Detach of it reads. Tapes note the version of both
+	// when an op first reads them.
+	param  bool
+	frozen *Var
+	// version counts the optimizer steps that changed a parameter's Value.
+	version uint64
 }
 
 // NewParam returns a trainable leaf holding value (compact: Stride == Cols),
@@ -52,7 +55,7 @@ func NewParam(value *tensor.Matrix) *Var {
 	if value.Stride != value.Cols {
 		panic(fmt.Sprintf("nn.NewParam: value must be compact, has stride %d for %d columns", value.Stride, value.Cols))
 	}
-	return &Var{Value: value, Grad: tensor.New(value.Rows, value.Cols), requiresGrad: true}
+	return &Var{Value: value, Grad: tensor.New(value.Rows, value.Cols), requiresGrad: true, param: true}
 }
 
 // NewConst returns a leaf that receives no gradient: input data, targets,
@@ -61,7 +64,14 @@ func NewConst(value *tensor.Matrix) *Var { return &Var{Value: value} }
 
 // Detach returns v's value as a new leaf that receives no gradient
 // (stop-gradient): nothing computed from the result sends gradient back to v.
-func Detach(v *Var) *Var { return &Var{Value: v.Value, owned: v.owned} }
+// Detaching a parameter freezes it for the ops that read the result.
+func Detach(v *Var) *Var {
+	frozen := v.frozen
+	if v.param {
+		frozen = v
+	}
+	return &Var{Value: v.Value, frozen: frozen}
+}
 
 // RequiresGrad reports whether a backward pass sends gradient to v, that is
 // whether v is a parameter or computed from one without a Detach in between.
@@ -95,18 +105,20 @@ type step struct {
 // large buffers after the first batch.
 type Tape struct {
 	// NoGrad makes the tape record nothing, as torch.no_grad(): results need
-	// no gradient, ops keep no copies for a backward pass, and Backward does
-	// nothing. Set it for evaluation.
+	// no gradient, ops record no backward pass, and Backward does nothing.
+	// Set it for evaluation.
 	NoGrad bool
 
 	steps []step
 	// params are the parameters that recorded ops read, in first-use order;
-	// fresh marks those whose gradient BackwardFresh has yet to write.
-	params []*Var
-	seen   map[*Var]bool
-	fresh  map[*Var]bool
-	free   map[int][]*tensor.Matrix // unused buffers by element count
-	lent   []*tensor.Matrix         // buffers handed out since the last Reset
+	// versions holds the version of each parameter (frozen ones included)
+	// when an op first read it; fresh marks the parameters whose gradient
+	// BackwardFresh has yet to write.
+	params   []*Var
+	versions map[*Var]uint64
+	fresh    map[*Var]bool
+	free     map[int][]*tensor.Matrix // unused buffers by element count
+	lent     []*tensor.Matrix         // buffers handed out since the last Reset
 }
 
 // NewTape returns an empty tape. The zero Tape is empty too.
@@ -127,7 +139,7 @@ func (t *Tape) Reset() {
 	t.steps = t.steps[:0]
 	clear(t.params)
 	t.params = t.params[:0]
-	clear(t.seen)
+	clear(t.versions)
 }
 
 // Backward computes d(loss)/d(x) for every Var x recorded on the tape that
@@ -165,6 +177,12 @@ func (t *Tape) BackwardFresh(loss *Var) {
 
 // backward runs the reverse pass from out with d(loss)/d(out) = seed.
 func (t *Tape) backward(out *Var, seed *tensor.Matrix) {
+	for p, v := range t.versions {
+		if p.version != v {
+			panic("nn.Tape.Backward: a parameter changed after the forward pass read it " +
+				"(an optimizer step before Backward?); differentiate first, then step")
+		}
+	}
 	for _, s := range t.steps {
 		s.out.Grad = nil
 	}
@@ -211,7 +229,7 @@ func (t *Tape) result(rows, cols int, inputs ...*Var) *Var {
 // newResult is result, leaving a recycled buffer's old values in place
 // unless zero is set.
 func (t *Tape) newResult(rows, cols int, zero bool, inputs []*Var) *Var {
-	out := &Var{Value: t.take(rows, cols, zero), owned: true}
+	out := &Var{Value: t.take(rows, cols, zero)}
 	if !t.NoGrad {
 		t.noteParams(inputs)
 	}
@@ -221,15 +239,26 @@ func (t *Tape) newResult(rows, cols int, zero bool, inputs []*Var) *Var {
 	return out
 }
 
-// noteParams remembers the parameters among an op's inputs, for BackwardFresh.
+// noteParams remembers the parameters among an op's inputs, for
+// BackwardFresh, and the versions of those and of frozen parameters.
 func (t *Tape) noteParams(inputs []*Var) {
 	for _, in := range inputs {
-		if in.requiresGrad && !in.owned && !t.seen[in] {
-			if t.seen == nil {
-				t.seen = map[*Var]bool{}
-			}
-			t.seen[in] = true
-			t.params = append(t.params, in)
+		p := in.frozen
+		if in.param {
+			p = in
+		}
+		if p == nil {
+			continue
+		}
+		if _, seen := t.versions[p]; seen {
+			continue
+		}
+		if t.versions == nil {
+			t.versions = map[*Var]uint64{}
+		}
+		t.versions[p] = p.version
+		if in.param {
+			t.params = append(t.params, p)
 		}
 	}
 }
@@ -271,18 +300,4 @@ func (t *Tape) gradInto(v *Var) (*tensor.Matrix, float32) {
 		return v.Grad, 0
 	}
 	return v.Grad, 1
-}
-
-// keep returns v's value as it is now, for a backward pass to use later: an
-// op result as is (nothing overwrites it), anything else as a tape-owned
-// copy, since the caller may change it (an optimizer step, a reused batch).
-func (t *Tape) keep(v *Var) *tensor.Matrix {
-	if v.owned {
-		return v.Value
-	}
-	m := t.take(v.Value.Rows, v.Value.Cols, false)
-	for i := range m.Rows {
-		copy(m.Row(i), v.Value.Row(i))
-	}
-	return m
 }

@@ -13,15 +13,21 @@ import (
 
 // A checkpoint is a safetensors file holding everything a stopped trainer
 // needs to continue exactly as if it had not stopped: the weights, the
-// BatchNorm statistics, both optimizers' momentum buffers, the class prior,
+// BatchNorm statistics, the optimizer's momentum buffers, the class prior,
 // the pseudo-labels, the batch order and every random stream, the progress
 // counters and the history, with the configuration in the metadata.
-// Tensor names: "param/<name>", "momentum/<name>", "separator_momentum/<name>",
+// Tensor names: "param/<name>", "momentum/<name>",
 // "bottleneck_norm.running_mean|var", "class_prior", "pseudo_labels",
 // "source_batches.perm", "target_batches.perm".
 
 // checkpointFormat marks checkpoint files and their layout version.
-const checkpointFormat = "unimos-checkpoint-1"
+// Version 1 had the reference's two optimizers, with the separators' second
+// momentum buffers under "separator_momentum/<name>"; it is still read, the
+// two buffers summed into one (see Trainer.step).
+const (
+	checkpointFormat   = "unimos-checkpoint-2"
+	checkpointFormatV1 = "unimos-checkpoint-1"
+)
 
 // SaveCheckpoint writes the trainer's state to path atomically. extra
 // metadata (e.g. where the features came from) is stored beside it.
@@ -45,10 +51,8 @@ func (tr *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	var errs []error
 	for _, p := range m.Params() {
 		errs = append(errs, addFloat("param/"+p.Name, p.Var.Value))
-		for _, o := range tr.optimizers() {
-			if buf := o.sgd.MomentumBuffer(p.Var); buf != nil {
-				errs = append(errs, addFloat(o.prefix+p.Name, buf))
-			}
+		if buf := tr.optimizer.MomentumBuffer(p.Var); buf != nil {
+			errs = append(errs, addFloat("momentum/"+p.Name, buf))
 		}
 	}
 	bn := m.BottleneckNorm
@@ -99,18 +103,6 @@ func (tr *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	return safetensors.WriteFile(path, tensors, meta)
 }
 
-// optimizers are the trainer's two optimizers with the name prefix of their
-// momentum buffers in checkpoints.
-func (tr *Trainer) optimizers() []struct {
-	prefix string
-	sgd    *nn.SGD
-} {
-	return []struct {
-		prefix string
-		sgd    *nn.SGD
-	}{{"momentum/", tr.optimizer}, {"separator_momentum/", tr.separatorOptimizer}}
-}
-
 // streams are the trainer's random streams that move during training.
 func (tr *Trainer) streams() map[string]*nn.RNG {
 	return map[string]*nn.RNG{
@@ -131,7 +123,7 @@ func CheckpointMetadata(path string) (map[string]string, error) {
 	}
 	defer f.Close()
 	meta := f.Metadata()
-	if meta["format"] != checkpointFormat {
+	if meta["format"] != checkpointFormat && meta["format"] != checkpointFormatV1 {
 		return nil, fmt.Errorf("%s is not a unimos checkpoint (format %q)", path, meta["format"])
 	}
 	return meta, nil
@@ -232,15 +224,23 @@ func (tr *Trainer) restore(path string, meta map[string]string) error {
 		if err := readFloats("param/"+p.Name, p.Var.Value.Data); err != nil {
 			return err
 		}
-		for _, o := range tr.optimizers() {
-			if !has[o.prefix+p.Name] {
+		var momentum *tensor.Matrix
+		for _, prefix := range []string{"momentum/", "separator_momentum/"} { // the second in format 1 only
+			if !has[prefix+p.Name] {
 				continue
 			}
 			buf := tensor.New(p.Var.Value.Rows, p.Var.Value.Cols)
-			if err := readFloats(o.prefix+p.Name, buf.Data); err != nil {
+			if err := readFloats(prefix+p.Name, buf.Data); err != nil {
 				return err
 			}
-			o.sgd.SetMomentumBuffer(p.Var, buf)
+			if momentum == nil {
+				momentum = buf
+			} else {
+				tensor.Add(momentum, momentum, buf)
+			}
+		}
+		if momentum != nil {
+			tr.optimizer.SetMomentumBuffer(p.Var, momentum)
 		}
 	}
 	bn := tr.Model.BottleneckNorm

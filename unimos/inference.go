@@ -27,22 +27,32 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 	n, k, b := x.Rows, m.Text.Rows, cfg.BottleneckDim
 	vision, language := tensor.New(n, k), tensor.New(n, k)
 	bottleneck := tensor.New(n, b)
+	// The reference's first test feeds the raw features to the bottleneck,
+	// before any separation. After that, the separators feed only linear
+	// maps at test time (Φ1's Linear, the product with µ̂), so each pair is
+	// composed into one map: N·d·(b+K) multiply-adds instead of N·d·(2d+b+K).
+	// The cosine variant normalises f_lac and needs it whole.
+	bottleneckIn := m.Bottleneck
+	var languageIn *nn.Linear
+	if epoch >= 0 {
+		bottleneckIn = composeLinear(m.Bottleneck.Weight.Value, m.Bottleneck.Bias.Value, m.VisionSeparator)
+		if !m.cosineLAC {
+			languageIn = composeLinear(m.Text, nil, m.TextSeparator)
+		}
+	}
 	t := &nn.Tape{NoGrad: true}
 	for lo := 0; lo < n; lo += evalChunk {
 		hi := min(lo+evalChunk, n)
 		t.Reset()
 		input := nn.NewConst(x.Slice(lo, hi, 0, x.Cols))
-		var vac *nn.Var
-		if epoch < 0 {
-			// The reference's first test feeds the raw features to the
-			// bottleneck, before any separation.
-			vac = input
-		} else {
-			var lac *nn.Var
-			vac, lac = m.Separate(t, input)
-			copyInto(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, lac).Value)
+		switch {
+		case epoch < 0:
+		case languageIn != nil: // scale·(x·(µ̂·W_txt)ᵀ + µ̂·b_txt) = scale·G_txt(x)·µ̂ᵀ
+			copyInto(language.Slice(lo, hi, 0, k), t.Scale(languageIn.Forward(t, input), m.logitScale).Value)
+		default:
+			copyInto(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, m.TextSeparator.Forward(t, input)).Value)
 		}
-		feats := m.BottleneckFeatures(t, vac)
+		feats := m.BottleneckNorm.Forward(t, bottleneckIn.Forward(t, input))
 		copyInto(bottleneck.Slice(lo, hi, 0, b), feats.Value)
 		copyInto(vision.Slice(lo, hi, 0, k), m.VisionLogits(t, feats).Value)
 	}
@@ -84,4 +94,19 @@ func (o testOutputs) evaluation(labels []int, seed uint64) Evaluation {
 		e.LanguageAccuracy = &mustEvaluate(tensor.ArgmaxRows(o.language), labels, k).Accuracy
 	}
 	return e
+}
+
+// composeLinear returns the affine map x ↦ outer(inner(x)), where outer is
+// x ↦ x·Wᵀ + bias (bias [1, out], nil for none): one Linear layer with
+// weight W·W_inner [out, in] and bias b_inner·Wᵀ + bias [1, out]. Its
+// parameters are constants, for evaluation only.
+func composeLinear(w, bias *tensor.Matrix, inner *nn.Linear) *nn.Linear {
+	weight := tensor.New(w.Rows, inner.Weight.Value.Cols)
+	tensor.Gemm(false, false, 1, w, inner.Weight.Value, 0, weight) // [out, d]·[d, in]
+	b := tensor.New(1, w.Rows)
+	if bias != nil {
+		copyInto(b, bias)
+	}
+	tensor.Gemm(false, true, 1, inner.Bias.Value, w, 1, b) // [1, d]·[out, d]ᵀ
+	return &nn.Linear{Weight: nn.NewConst(weight), Bias: nn.NewConst(b)}
 }

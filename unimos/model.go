@@ -100,10 +100,15 @@ func (m *Model) EnsembleWeight(t *nn.Tape, targetVAC *nn.Var) *nn.Var {
 }
 
 // Discriminate returns the modality discriminator's logits [N, 1] for
-// components x [N, d] (high = language-associated).
-func (m *Model) Discriminate(t *nn.Tape, x *nn.Var) *nn.Var {
-	h := m.DiscriminatorDropout.Forward(t, t.ReLU(m.DiscriminatorHidden.Forward(t, x)))
-	return m.DiscriminatorOut.Forward(t, h)
+// components x [N, d] (high = language-associated). A frozen discriminator
+// passes gradient to x but not to its own parameters.
+func (m *Model) Discriminate(t *nn.Tape, x *nn.Var, frozen bool) *nn.Var {
+	hidden, out := m.DiscriminatorHidden, m.DiscriminatorOut
+	if frozen {
+		hidden, out = hidden.Frozen(), out.Frozen()
+	}
+	h := m.DiscriminatorDropout.Forward(t, t.ReLU(hidden.Forward(t, x)))
+	return out.Forward(t, h)
 }
 
 // resetWeightGenerator re-initialises each of W's four tensors with
@@ -118,11 +123,6 @@ func (m *Model) resetWeightGenerator(p float64, rng *nn.RNG) {
 			clear(layer.Bias.Value.Data)
 		}
 	}
-}
-
-// separatorParams are G_txt's and G_vis's parameters.
-func (m *Model) separatorParams() []*nn.Var {
-	return append(m.TextSeparator.Params(), m.VisionSeparator.Params()...)
 }
 
 // Params returns every trainable parameter with a stable name, in a fixed order.

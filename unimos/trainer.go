@@ -82,8 +82,9 @@ type Trainer struct {
 	prior   classPrior     // p̂ [K]
 	pseudo  []int          // target pseudo-labels of the current epoch [Nt]
 
-	optimizer          *nn.SGD // every module (`optimizer` in the reference)
-	separatorOptimizer *nn.SGD // G_txt and G_vis only (`optimizer_mos`)
+	// optimizer steps every module. The reference's second optimizer
+	// (`optimizer_mos`, the separators only) is merged into it: see step.
+	optimizer *nn.SGD
 
 	resetRNG                     *nn.RNG
 	sourceBatches, targetBatches *batchStream
@@ -139,9 +140,7 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 	for _, p := range model.Params() {
 		all = append(all, p.Var)
 	}
-	lr := float32(cfg.LR)
-	tr.optimizer = nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: all, LR: lr})
-	tr.separatorOptimizer = nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: model.separatorParams(), LR: lr})
+	tr.optimizer = nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: all, LR: float32(cfg.LR)})
 	return tr, nil
 }
 
@@ -196,30 +195,37 @@ func (tr *Trainer) Done() bool { return tr.epoch >= tr.cfg.Epochs }
 
 // step runs one training iteration and returns the main loss and the MET
 // weight w.
+//
+// The reference takes two SGD steps per iteration (section 3.5): one of
+// `optimizer` (every module) on the main loss, then one of `optimizer_mos`
+// (G_txt and G_vis, with momentum buffers of their own) on the target
+// discriminator loss, whose gradient it evaluates at the parameters before
+// the first step, with D frozen. Both steps use the same learning rate and
+// momentum, so for a separator parameter p with gradients g₁ and g₂ and
+// buffers b₁ and b₂ they are p −= lr·(b₁ + b₂) with b₁ + b₂ = m·(b₁ + b₂)
+// + g₁ + g₂: one step with the summed gradient and one buffer b₁ + b₂ does
+// the same. So a single backward pass of the main loss plus the target
+// discriminator loss (with D frozen, so only the source loss reaches D)
+// and one optimizer step reproduce the reference, with one backward pass
+// and one update of the separators fewer.
 func (tr *Trainer) step() (loss, weight float64) {
-	lr := float32(nn.InvLR(tr.cfg.LR, tr.iteration, tr.cfg.ScheduleGain, tr.cfg.SchedulePow))
-	tr.optimizer.SetLR(lr)
-	tr.separatorOptimizer.SetLR(lr)
+	tr.optimizer.SetLR(float32(nn.InvLR(tr.cfg.LR, tr.iteration, tr.cfg.ScheduleGain, tr.cfg.SchedulePow)))
 	tr.iteration++
 
 	g := tr.forward()
-	tr.tape.BackwardFresh(g.total) // overwrites every gradient: no ZeroGrad needed
-	tr.optimizer.Step()
+	objective := g.total
 	if g.targetDiscriminator != nil {
-		// The separators also minimise the target BCE with D frozen, through
-		// their own optimizer; the tape evaluates this gradient at the
-		// parameters the forward pass saw, before the step above, as the
-		// reference does under autocast (section 3.5).
-		tr.tape.BackwardFresh(g.targetDiscriminator)
-		tr.separatorOptimizer.Step()
+		objective = tr.tape.Add(objective, g.targetDiscriminator)
 	}
+	tr.tape.BackwardFresh(objective) // overwrites every gradient: no ZeroGrad needed
+	tr.optimizer.Step()
 	return float64(g.total.Scalar()), float64(g.weight.Scalar())
 }
 
 // iterationGraph is one iteration's forward pass, recorded on the tape.
 type iterationGraph struct {
 	total               *nn.Var // the main loss (section 3.6)
-	targetDiscriminator *nn.Var // γ·BCE of D on the target; nil without the discriminator
+	targetDiscriminator *nn.Var // γ·BCE of the frozen D on the target; nil without the discriminator
 	weight              *nn.Var // the MET weight w [1, 1]
 }
 
@@ -273,8 +279,10 @@ func (tr *Trainer) forward() iterationGraph {
 	var targetDiscriminator *nn.Var
 	if !cfg.Ablations.NoDiscriminator {
 		// Label 0 = vision-associated, 1 = language-associated (section 3.5).
-		source := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, 0, ns), t.SliceRows(lac, 0, ns)))
-		target := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, ns, ns+nt), t.SliceRows(lac, ns, ns+nt)))
+		// D learns from the source only; on the target it is frozen and
+		// trains the separators alone (section 3.5).
+		source := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, 0, ns), t.SliceRows(lac, 0, ns)), false)
+		target := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, ns, ns+nt), t.SliceRows(lac, ns, ns+nt)), true)
 		total = t.Add(total, t.Scale(t.BCEWithLogits(source, modalityTargets(ns)), float32(cfg.Gamma)))
 		targetDiscriminator = t.Scale(t.BCEWithLogits(target, modalityTargets(nt)), float32(cfg.Gamma))
 	}

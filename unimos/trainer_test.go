@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/nn"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -53,51 +54,72 @@ func smallConfig() Config {
 	return cfg
 }
 
-// TestTwoOptimizerStep checks the update of one iteration against its
-// definition (section 3.5): on the first step every momentum buffer equals
-// its gradient, so each parameter moves by −lr·g_main, and the separators
-// move again by −lr·g_target, where both gradients are taken at the
-// parameters before the step.
-func TestTwoOptimizerStep(t *testing.T) {
+// TestMergedStepMatchesTwoOptimizers checks Trainer.step, which merges the
+// reference's two optimizers into one, against the reference's procedure
+// run literally for a few iterations (section 3.5): both gradients taken
+// at the parameters before the step, `optimizer` stepping every module on
+// the main loss's gradient, then `optimizer_mos`, with momentum buffers of
+// its own, stepping the separators on the target discriminator loss's.
+func TestMergedStepMatchesTwoOptimizers(t *testing.T) {
 	task := tinyTask(1, 96, 12, 4)
 	cfg := smallConfig()
-	probe, err := NewTrainer(cfg, task) // computes the gradients, takes no step
+	reference, err := NewTrainer(cfg, task)
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe.pseudo = tensor.ArgmaxRows(probe.teacher)
-	g := probe.forward()
-	probe.tape.BackwardFresh(g.total)
-	mainGrad := map[string][]float32{}
-	for _, p := range probe.Model.Params() {
-		mainGrad[p.Name] = slices.Clone(p.Var.Grad.Data)
-	}
-	probe.tape.BackwardFresh(g.targetDiscriminator)
-	targetGrad := map[string][]float32{}
-	for _, p := range probe.Model.Params() {
-		targetGrad[p.Name] = slices.Clone(p.Var.Grad.Data)
-	}
+	merged, _ := NewTrainer(cfg, task) // same seed: same initial weights, batches and dropout
+	reference.pseudo = tensor.ArgmaxRows(reference.teacher)
+	merged.pseudo = reference.pseudo
 
-	stepped, _ := NewTrainer(cfg, task) // same seed: same initial weights, batches and dropout
-	stepped.pseudo = tensor.ArgmaxRows(stepped.teacher)
-	before := map[string][]float32{}
-	for _, p := range stepped.Model.Params() {
-		before[p.Name] = slices.Clone(p.Var.Value.Data)
+	isSeparator := func(name string) bool {
+		return strings.HasPrefix(name, "text_separator.") || strings.HasPrefix(name, "vision_separator.")
 	}
-	stepped.step()
-
-	lr := float32(cfg.LR) // the schedule gives lr0 at iteration 0
+	var all, separators []*nn.Var
+	for _, p := range reference.Model.Params() {
+		all = append(all, p.Var)
+		if isSeparator(p.Name) {
+			separators = append(separators, p.Var)
+		}
+	}
+	optimizer := nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: all})
+	optimizerMOS := nn.NewSGD(float32(cfg.Momentum), 0, nn.ParamGroup{Params: separators})
+	gradients := func(vs []*nn.Var) [][]float32 {
+		var out [][]float32
+		for _, v := range vs {
+			out = append(out, slices.Clone(v.Grad.Data))
+		}
+		return out
+	}
+	setGradients := func(vs []*nn.Var, gs [][]float32) {
+		for i, v := range vs {
+			copy(v.Grad.Data, gs[i])
+		}
+	}
 	separatorMoved := false
-	for _, p := range stepped.Model.Params() {
-		separator := strings.HasPrefix(p.Name, "text_separator.") || strings.HasPrefix(p.Name, "vision_separator.")
-		for i, v := range p.Var.Value.Data {
-			want := before[p.Name][i] - lr*mainGrad[p.Name][i]
-			if separator {
-				want -= lr * targetGrad[p.Name][i]
-				separatorMoved = separatorMoved || targetGrad[p.Name][i] != 0
-			}
-			if math.Abs(float64(v-want)) > 1e-6*(1+math.Abs(float64(want))) {
-				t.Fatalf("%s[%d] = %v after the step, want %v", p.Name, i, v, want)
+	for it := range 4 {
+		lr := float32(nn.InvLR(cfg.LR, it, cfg.ScheduleGain, cfg.SchedulePow))
+		optimizer.SetLR(lr)
+		optimizerMOS.SetLR(lr)
+		g := reference.forward()
+		reference.tape.BackwardFresh(g.total)
+		mainGrad := gradients(all)
+		reference.tape.BackwardFresh(g.targetDiscriminator)
+		targetGrad := gradients(separators)
+		for _, gs := range targetGrad {
+			separatorMoved = separatorMoved || slices.ContainsFunc(gs, func(v float32) bool { return v != 0 })
+		}
+		setGradients(all, mainGrad)
+		optimizer.Step()
+		setGradients(separators, targetGrad)
+		optimizerMOS.Step()
+
+		merged.step()
+		for i, p := range merged.Model.Params() {
+			want := all[i].Value.Data
+			for j, v := range p.Var.Value.Data {
+				if math.Abs(float64(v-want[j])) > 1e-6*(1+math.Abs(float64(want[j]))) {
+					t.Fatalf("iteration %d: %s[%d] = %v, the two optimizers give %v", it, p.Name, j, v, want[j])
+				}
 			}
 		}
 	}
@@ -175,5 +197,43 @@ func TestTaskValidation(t *testing.T) {
 	task = tinyTask(4, 20, 8, 3) // fewer rows than one batch of 32
 	if _, err := NewTrainer(smallConfig(), task); err == nil {
 		t.Error("a task smaller than one batch accepted")
+	}
+}
+
+// TestInferComposesLinearMaps checks the test-time shortcut of infer, which
+// composes the separators with the linear maps after them, against the
+// layers applied one after the other.
+func TestInferComposesLinearMaps(t *testing.T) {
+	task := tinyTask(5, 90, 16, 4)
+	tr, err := NewTrainer(smallConfig(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.pseudo = tensor.ArgmaxRows(tr.teacher)
+	for range 3 { // move the weights and BatchNorm's running statistics off their initial values
+		tr.step()
+	}
+	m := tr.Model
+	got := infer(m, tr.cfg, tr.prior, task.TargetFeatures, tr.teacher, 2)
+
+	m.SetTrain(false)
+	tp := &nn.Tape{NoGrad: true}
+	vac, lac := m.Separate(tp, nn.NewConst(task.TargetFeatures))
+	bottleneck := m.BottleneckFeatures(tp, vac)
+	language := m.LanguageLogits(tp, lac).Value.Clone()
+	tr.prior.debias(language, language, float32(tr.cfg.Tau))
+	for _, c := range []struct {
+		name      string
+		got, want *tensor.Matrix
+	}{
+		{"bottleneck features", got.bottleneck, bottleneck.Value},
+		{"VAC logits", got.vision, m.VisionLogits(tp, bottleneck).Value},
+		{"debiased LAC logits", got.language, language},
+	} {
+		for i, w := range c.want.Data {
+			if math.Abs(float64(c.got.Data[i]-w)) > 1e-4*(1+math.Abs(float64(w))) {
+				t.Fatalf("%s[%d] = %v, the layers one after the other give %v", c.name, i, c.got.Data[i], w)
+			}
+		}
 	}
 }
