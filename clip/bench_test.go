@@ -2,6 +2,7 @@ package clip
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -159,4 +160,29 @@ func BenchmarkEncodeText(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(ids)*b.N)/b.Elapsed().Seconds(), "prompts/s")
+}
+
+// BenchmarkConv3x3 times the 3×3, stride-1 convolutions of RN50 on a batch
+// of 8 images, through im2col and GEMM and through Winograd's F(4×4, 3×3),
+// reporting GFLOP/s of the direct convolution (2·Cout·Cin·9 per output).
+func BenchmarkConv3x3(b *testing.B) {
+	rng := newTestRand(5)
+	for _, shape := range []struct{ channels, side int }{{32, 112}, {64, 56}, {128, 28}, {256, 14}, {512, 7}} {
+		for _, method := range []string{"im2col", "winograd"} {
+			b.Run(fmt.Sprintf("%d@%d/%s", shape.channels, shape.side, method), func(b *testing.B) {
+				const batch = 8
+				c, n := shape.channels, shape.side*shape.side
+				x := featureMap{m: randomMatrix(rng, c, batch*n), batch: batch, height: shape.side, width: shape.side}
+				conv := conv2d{w: randomMatrix(rng, c, c*9), b: make([]float32, c), kernel: 3, stride: 1, padding: 1}
+				if method == "winograd" {
+					conv.winograd = winogradFilters(conv.w)
+				}
+				var ws workspace
+				for b.Loop() {
+					ws.release(conv.apply(x, true, &ws))
+				}
+				b.ReportMetric(2*float64(c*c*9*batch*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }

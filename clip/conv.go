@@ -31,6 +31,9 @@ func (f featureMap) plane(c, b int) []float32 {
 type workspace struct {
 	free [][]float32 // released feature-map storage
 	cols []float32   // im2col columns
+	// winogradV and winogradM hold one chunk of transformed input tiles
+	// and their products (applyWinograd).
+	winogradV, winogradM []float32
 }
 
 // workspaces keeps the buffers of finished passes for the next, so that
@@ -90,6 +93,9 @@ type conv2d struct {
 	w                       *tensor.Matrix // [out, in·k·k], columns ordered (in, ky, kx)
 	b                       []float32      // [out]
 	kernel, stride, padding int
+	// winograd, when set, holds the filters transformed for applyWinograd,
+	// which then replaces im2col and GEMM.
+	winograd *tensor.Matrix
 }
 
 // readConvBN reads the convolution convName [out, in, k, k] and the
@@ -127,6 +133,9 @@ func (c *conv2d) outputSize(h, w int) (int, int) {
 // apply convolves x, adds the bias and, when relu is set, clamps at zero.
 // The result comes from ws; x is left to the caller.
 func (c *conv2d) apply(x featureMap, relu bool, ws *workspace) featureMap {
+	if c.winograd != nil {
+		return c.applyWinograd(x, relu, ws)
+	}
 	ho, wo := c.outputSize(x.height, x.width)
 	out := ws.featureMap(c.w.Rows, x.batch, ho, wo)
 	c.product(out, x, 0, ws)

@@ -5,64 +5,88 @@ import (
 	"testing"
 )
 
-// naiveConv is a direct float64 convolution of image b of x, [out][oy][ox].
-func naiveConv(c conv2d, x featureMap, b int) [][][]float64 {
+// naiveConv is a direct float64 convolution of image b of x, [out][oy][ox],
+// and the sums of the absolute values of its terms (bias included), which
+// bound the float32 rounding of a fast method.
+func naiveConv(c conv2d, x featureMap, b int) (out, magnitude [][][]float64) {
 	k := c.kernel
 	in := c.w.Cols / (k * k)
 	ho := (x.height+2*c.padding-k)/c.stride + 1
 	wo := (x.width+2*c.padding-k)/c.stride + 1
-	out := make([][][]float64, c.w.Rows)
+	out, magnitude = make([][][]float64, c.w.Rows), make([][][]float64, c.w.Rows)
 	for o := range out {
-		out[o] = make([][]float64, ho)
+		out[o], magnitude[o] = make([][]float64, ho), make([][]float64, ho)
 		for oy := range ho {
-			out[o][oy] = make([]float64, wo)
+			out[o][oy], magnitude[o][oy] = make([]float64, wo), make([]float64, wo)
 			for ox := range wo {
-				sum := float64(c.b[o])
+				sum, abs := float64(c.b[o]), math.Abs(float64(c.b[o]))
 				for ch := range in {
 					plane := x.plane(ch, b)
 					for ky := range k {
 						for kx := range k {
 							iy, ix := oy*c.stride+ky-c.padding, ox*c.stride+kx-c.padding
 							if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-								sum += float64(c.w.At(o, (ch*k+ky)*k+kx)) * float64(plane[iy*x.width+ix])
+								term := float64(c.w.At(o, (ch*k+ky)*k+kx)) * float64(plane[iy*x.width+ix])
+								sum += term
+								abs += math.Abs(term)
 							}
 						}
 					}
 				}
-				out[o][oy][ox] = sum
+				out[o][oy][ox], magnitude[o][oy][ox] = sum, abs
 			}
 		}
 	}
-	return out
+	return out, magnitude
 }
 
 // TestConvAgainstNaive checks apply, with and without ReLU, and product
 // accumulating onto an existing map (beta = 1, as the residual sum uses it)
-// against a direct convolution. Outputs go back to one workspace after each
-// case, so later cases run on reused storage holding stale values.
+// against a direct convolution, on odd sizes that exercise the padding and
+// the floor; and the Winograd path, on maps that are not a whole number of
+// tiles, in one chunk and in chunks of one, two and three tile rows.
+// Outputs go back to one workspace after each case, so later cases run on
+// reused storage holding stale values.
 func TestConvAgainstNaive(t *testing.T) {
 	rng := newTestRand(3)
-	const batch, in, height, width = 3, 4, 7, 5 // odd sizes exercise padding and the floor
-	x := featureMap{m: randomMatrix(rng, in, batch*height*width), batch: batch, height: height, width: width}
 	var ws workspace
-	for _, tc := range []struct{ kernel, stride, padding, out int }{
-		{3, 2, 1, 6}, {3, 1, 1, 5}, {1, 1, 0, 8},
+	for _, tc := range []struct {
+		kernel, stride, padding, out int
+		height, width                int
+		winogradBudget               int // 0: im2col and GEMM
+	}{
+		{3, 2, 1, 6, 7, 5, 0}, {3, 1, 1, 5, 7, 5, 0}, {1, 1, 0, 8, 7, 5, 0},
+		{3, 1, 1, 5, 10, 9, 1 << 20}, {3, 1, 1, 6, 9, 13, 1}, {3, 1, 1, 3, 11, 8, 2 * winogradPoints * 6 * 2},
+		{3, 1, 1, 4, 8, 8, 3 * winogradPoints * 6 * 2},
 	} {
+		const batch, in = 3, 4
+		x := featureMap{m: randomMatrix(rng, in, batch*tc.height*tc.width), batch: batch, height: tc.height, width: tc.width}
 		c := conv2d{w: randomMatrix(rng, tc.out, in*tc.kernel*tc.kernel), b: randomMatrix(rng, 1, tc.out).Data,
 			kernel: tc.kernel, stride: tc.stride, padding: tc.padding}
-		ho, wo := c.outputSize(height, width)
+		modes := []string{"apply", "apply+relu", "accumulate"}
+		if tc.winogradBudget > 0 {
+			c.useWinogradFor(min(tc.height, tc.width))
+			if c.winograd == nil {
+				t.Fatalf("%+v: the Winograd transform is not used", tc)
+			}
+			modes = []string{"winograd", "winograd+relu"}
+		}
+		ho, wo := c.outputSize(tc.height, tc.width)
 		base := randomMatrix(rng, tc.out, batch*ho*wo)
-		for _, mode := range []string{"apply", "apply+relu", "accumulate"} {
+		for _, mode := range modes {
 			var got featureMap
-			if mode == "accumulate" {
+			switch mode {
+			case "accumulate":
 				got = ws.featureMap(tc.out, batch, ho, wo)
 				copy(got.m.Data, base.Data)
 				c.product(got, x, 1, &ws)
-			} else {
+			case "winograd", "winograd+relu":
+				got = c.applyWinogradChunked(x, mode == "winograd+relu", &ws, tc.winogradBudget)
+			default:
 				got = c.apply(x, mode == "apply+relu", &ws)
 			}
 			for b := range batch {
-				want := naiveConv(c, x, b)
+				want, magnitude := naiveConv(c, x, b)
 				if got.height != len(want[0]) || got.width != len(want[0][0]) {
 					t.Fatalf("%+v: output %dx%d, want %dx%d", tc, got.height, got.width, len(want[0]), len(want[0][0]))
 				}
@@ -72,12 +96,19 @@ func TestConvAgainstNaive(t *testing.T) {
 					for oy := range want[o] {
 						for ox, w := range want[o][oy] {
 							switch mode {
-							case "apply+relu":
+							case "apply+relu", "winograd+relu":
 								w = math.Max(w, 0)
 							case "accumulate":
 								w += float64(basePlane[oy*wo+ox]) - float64(c.b[o])
 							}
-							if g := float64(plane[oy*got.width+ox]); math.Abs(g-w) > 1e-5 {
+							// Winograd's transforms add and subtract terms of the
+							// size of the whole sum's terms: its rounding grows with
+							// their magnitude, not with the result's.
+							tol := 1e-5
+							if tc.winogradBudget > 0 {
+								tol = 4e-6 * magnitude[o][oy][ox]
+							}
+							if g := float64(plane[oy*got.width+ox]); math.Abs(g-w) > tol {
 								t.Fatalf("%+v %s image %d out %d (%d,%d): got %g, want %g", tc, mode, b, o, oy, ox, g, w)
 							}
 						}

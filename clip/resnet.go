@@ -54,6 +54,10 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 		readConvBN(r, "visual.conv2.weight", "visual.bn2", w/2, w/2, 3, 1, 1),
 		readConvBN(r, "visual.conv3.weight", "visual.bn3", w/2, w, 3, 1, 1),
 	}
+	side := (c.ImageResolution-1)/2 + 1 // after the stem's stride-2 convolution
+	m.stem[1].useWinogradFor(side)
+	m.stem[2].useWinogradFor(side)
+	side /= 2 // the stem's pool
 	inplanes := w
 	for s, blocks := range c.ResNetLayers {
 		planes := w << s
@@ -69,6 +73,10 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 				conv3:  readConvBN(r, p+"conv3.weight", p+"bn3", planes, 4*planes, 1, 1, 0),
 				stride: stride,
 			}
+			b.conv2.useWinogradFor(side) // conv2 runs before the block's pool
+			if stride > 1 {
+				side /= stride
+			}
 			b.outBias = b.conv3.b
 			if stride > 1 || inplanes != 4*planes {
 				d := readConvBN(r, p+"downsample.0.weight", p+"downsample.1", inplanes, 4*planes, 1, 1, 0)
@@ -83,8 +91,7 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 		}
 	}
 
-	dim := 32 * w
-	side := resNetOutputSide(c.ImageResolution)
+	dim := 32 * w // side is now resNetOutputSide(c.ImageResolution)
 	q := r.linear("visual.attnpool.q_proj", dim, dim)
 	k := r.linear("visual.attnpool.k_proj", dim, dim)
 	v := r.linear("visual.attnpool.v_proj", dim, dim)
