@@ -91,7 +91,7 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 		}
 	}
 
-	dim := 32 * w // side is now resNetOutputSide(c.ImageResolution)
+	dim := 32 * w // side is now resNetOutputSide(c.ImageResolution), the attention pool's grid
 	q := r.linear("visual.attnpool.q_proj", dim, dim)
 	k := r.linear("visual.attnpool.k_proj", dim, dim)
 	v := r.linear("visual.attnpool.v_proj", dim, dim)
