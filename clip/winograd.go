@@ -1,6 +1,8 @@
 package clip
 
 import (
+	"sync"
+
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -24,9 +26,9 @@ const (
 	winogradInput  = winogradTile + 2              // input tile side
 	winogradPoints = winogradInput * winogradInput // matrix products per convolution
 	// winogradFloats bounds each of the V and M buffers of one chunk of
-	// tiles (8 MiB), so that a chunk's transforms and products share the
-	// last-level cache.
-	winogradFloats = 2 << 20
+	// tiles (4 MiB), so that the chunks of two workers, transforms and
+	// products, share the last-level cache.
+	winogradFloats = 1 << 20
 	// winogradMinSide is the smallest output side that goes through the
 	// transform: on a 7×7 map, tiles of 4 would waste 30% of the work.
 	winogradMinSide = 8
@@ -92,33 +94,47 @@ func (c *conv2d) applyWinograd(x featureMap, relu bool, ws *workspace) featureMa
 }
 
 // applyWinogradChunked is applyWinograd with chunks whose buffers hold at
-// most budget floats each (or one tile row).
+// most budget floats each (or one tile row). The chunks go round-robin to
+// one goroutine per thread, each of which transforms and multiplies its own
+// on one thread (GemmSerial): a chunk's 36 products are too small to keep
+// two of the backend's threads busy, and split finer the transforms would
+// wait for each product.
 func (c *conv2d) applyWinogradChunked(x featureMap, relu bool, ws *workspace, budget int) featureMap {
 	cin, cout := x.m.Rows, c.w.Rows
 	out := ws.featureMap(cout, x.batch, x.height, x.width)
 	tilesHigh := (x.height + winogradTile - 1) / winogradTile
 	tilesWide := (x.width + winogradTile - 1) / winogradTile
-	tileRows := x.batch * tilesHigh // (image, tile row) pairs
-	perChunk := max(1, budget/(winogradPoints*max(cin, cout)*tilesWide))
-	v, m := ws.winogradBuffers(winogradPoints * max(cin, cout) * min(perChunk, tileRows) * tilesWide)
-	for r0 := 0; r0 < tileRows; r0 += perChunk {
-		r1 := min(tileRows, r0+perChunk)
-		n := (r1 - r0) * tilesWide
-		input := tensor.FromSlice(winogradPoints*cin, n, v[:winogradPoints*cin*n])
-		products := tensor.FromSlice(winogradPoints*cout, n, m[:winogradPoints*cout*n])
-		parallelRanges(cin, n*winogradPoints, func(c0, c1 int) {
-			winogradInputTransform(input, x, c0, c1, r0, r1, tilesHigh, tilesWide)
-		})
-		for xi := range winogradPoints {
-			tensor.Gemm(false, false, 1,
-				c.winograd.Slice(xi*cout, (xi+1)*cout, 0, cin),
-				input.Slice(xi*cin, (xi+1)*cin, 0, n),
-				0, products.Slice(xi*cout, (xi+1)*cout, 0, n))
-		}
-		parallelRanges(cout, n*winogradPoints, func(o0, o1 int) {
-			winogradOutputTransform(out, products, c.b, relu, o0, o1, r0, r1, tilesHigh, tilesWide)
+	tileRows := x.batch * tilesHigh                          // (image, tile row) pairs
+	rowFloats := winogradPoints * max(cin, cout) * tilesWide // of V or M per tile row
+	workers := min(tensor.Threads(), tileRows)
+	chunks := (tileRows*rowFloats + budget - 1) / budget       // by the budget alone
+	chunks = min(tileRows, (chunks+workers-1)/workers*workers) // a whole number per worker where possible
+	perChunk := (tileRows + chunks - 1) / chunks
+	chunks = (tileRows + perChunk - 1) / perChunk
+	size := perChunk * rowFloats
+	v, m := ws.winogradBuffers(workers * size)
+	var wg sync.WaitGroup
+	for w := range workers {
+		v, m := v[w*size:(w+1)*size], m[w*size:(w+1)*size]
+		wg.Go(func() {
+			for k := w; k < chunks; k += workers {
+				r0 := k * perChunk
+				r1 := min(tileRows, r0+perChunk)
+				n := (r1 - r0) * tilesWide
+				input := tensor.FromSlice(winogradPoints*cin, n, v[:winogradPoints*cin*n])
+				products := tensor.FromSlice(winogradPoints*cout, n, m[:winogradPoints*cout*n])
+				winogradInputTransform(input, x, r0, r1, tilesHigh, tilesWide)
+				for xi := range winogradPoints {
+					tensor.GemmSerial(false, false, 1,
+						c.winograd.Slice(xi*cout, (xi+1)*cout, 0, cin),
+						input.Slice(xi*cin, (xi+1)*cin, 0, n),
+						0, products.Slice(xi*cout, (xi+1)*cout, 0, n))
+				}
+				winogradOutputTransform(out, products, c.b, relu, r0, r1, tilesHigh, tilesWide)
+			}
 		})
 	}
+	wg.Wait()
 	return out
 }
 
@@ -130,21 +146,35 @@ func (w *workspace) winogradBuffers(n int) (v, m []float32) {
 	return w.winogradV[:n], w.winogradM[:n]
 }
 
-// winogradInputTransform writes V = Bᵀ·d·B for channels [c0, c1) of the
-// tile rows [r0, r1) of x into v [36·Cin, n]: row ξ·Cin + c, column
+// winogradInputTransform writes V = Bᵀ·d·B for the tile rows [r0, r1) of x into v [36·Cin, n]: row ξ·Cin + c, column
 // (r − r0)·tilesWide + tx holds point ξ of channel c's tile tx in tile
 // row r (image r / tilesHigh, tile row r % tilesHigh). Input outside the
 // map is zero (the padding).
-func winogradInputTransform(v *tensor.Matrix, x featureMap, c0, c1, r0, r1, tilesHigh, tilesWide int) {
+//
+// Both passes run down whole slices (btSlices), eight columns at a time:
+// Bᵀ down the six input rows of a tile row, then B across, after gathering
+// each tile's six columns of Bᵀ·d into taps, one slice per column offset,
+// for all the chunk's tiles at once.
+func winogradInputTransform(v *tensor.Matrix, x featureMap, r0, r1, tilesHigh, tilesWide int) {
 	cin := x.m.Rows
-	padded := (tilesWide*winogradTile + 2) // columns −1 … 4·tilesWide of a transformed row
-	var rows [winogradInput][]float32      // Bᵀ·d for one tile row, each padded wide
-	buf := make([]float32, winogradInput*padded)
-	for k := range rows {
-		rows[k] = buf[k*padded : (k+1)*padded]
+	n := (r1 - r0) * tilesWide
+	padded := tilesWide*winogradTile + 2 // columns −1 … 4·tilesWide of a row of Bᵀ·d
+	scratch := make([]float32, winogradInput*padded+winogradPoints*n+x.width)
+	var columns [winogradInput][]float32 // Bᵀ·d of one tile row, padded: input column j at j + 1
+	var inside [winogradInput][]float32  // the part of columns the input covers; the rest stays zero
+	for k := range columns {
+		columns[k] = scratch[k*padded : (k+1)*padded]
+		inside[k] = columns[k][1 : 1+x.width]
 	}
-	zero := make([]float32, x.width)
-	for ch := c0; ch < c1; ch++ {
+	scratch = scratch[winogradInput*padded:]
+	var taps [winogradInput][winogradInput][]float32 // taps[k][j][t]: column 4·tx + j of row k of Bᵀ·d, tile t
+	for k := range taps {
+		for j := range taps[k] {
+			taps[k][j], scratch = scratch[:n], scratch[n:]
+		}
+	}
+	zero := scratch[:x.width]
+	for ch := range cin {
 		for r := r0; r < r1; r++ {
 			plane := x.plane(ch, r/tilesHigh)
 			top := r%tilesHigh*winogradTile - 1
@@ -156,29 +186,33 @@ func winogradInputTransform(v *tensor.Matrix, x featureMap, c0, c1, r0, r1, tile
 					d[k] = zero
 				}
 			}
-			// Bᵀ applied down the columns, into rows shifted by one for the left padding.
-			for k := range rows {
-				clear(rows[k][:1])
-				clear(rows[k][1+x.width:])
-			}
-			for j := range x.width {
-				bt(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
-					&rows[0][j+1], &rows[1][j+1], &rows[2][j+1], &rows[3][j+1], &rows[4][j+1], &rows[5][j+1])
-			}
-			// B applied along each row: tile tx covers padded columns 4·tx … 4·tx+5.
-			col := (r - r0) * tilesWide
-			for k, row := range rows {
-				var dst [winogradInput][]float32
-				for j := range dst {
-					dst[j] = v.Row((k*winogradInput+j)*cin + ch)[col : col+tilesWide]
-				}
+			btSlices(&inside, &d, x.width)
+			t0 := (r - r0) * tilesWide
+			for k, row := range columns {
+				tk := &taps[k]
 				for tx := range tilesWide {
 					e := row[tx*winogradTile : tx*winogradTile+winogradInput]
-					bt(e[0], e[1], e[2], e[3], e[4], e[5],
-						&dst[0][tx], &dst[1][tx], &dst[2][tx], &dst[3][tx], &dst[4][tx], &dst[5][tx])
+					tk[0][t0+tx], tk[1][t0+tx], tk[2][t0+tx] = e[0], e[1], e[2]
+					tk[3][t0+tx], tk[4][t0+tx], tk[5][t0+tx] = e[3], e[4], e[5]
 				}
 			}
 		}
+		for k := range taps {
+			var dst [winogradInput][]float32 // points 6·k … 6·k + 5
+			for j := range dst {
+				dst[j] = v.Row((k*winogradInput+j)*cin + ch)[:n]
+			}
+			btSlices(&dst, &taps[k], n)
+		}
+	}
+}
+
+// btSlices sets t[k][i] = (Bᵀ·d)[k] for the columns d[0][i] … d[5][i],
+// i < n.
+func btSlices(t, d *[winogradInput][]float32, n int) {
+	for i := btLanes(t, d, n); i < n; i++ {
+		bt(d[0][i], d[1][i], d[2][i], d[3][i], d[4][i], d[5][i],
+			&t[0][i], &t[1][i], &t[2][i], &t[3][i], &t[4][i], &t[5][i])
 	}
 }
 
@@ -201,47 +235,67 @@ func bt(d0, d1, d2, d3, d4, d5 float32, t0, t1, t2, t3, t4, t5 *float32) {
 	*t5 = 4*d1 - 5*d3 + d5
 }
 
-// winogradOutputTransform computes Y = Aᵀ·M·A for output channels [o0, o1)
-// of the tile rows [r0, r1) from m [36·Cout, n] (laid out as
+// winogradOutputTransform computes Y = Aᵀ·M·A for the tile rows [r0, r1) from m [36·Cout, n] (laid out as
 // winogradInputTransform's v), adds the bias, applies the ReLU when relu is
-// set and writes the blocks that lie inside out.
-func winogradOutputTransform(out featureMap, m *tensor.Matrix, bias []float32, relu bool, o0, o1, r0, r1, tilesHigh, tilesWide int) {
+// set and writes the blocks that lie inside out. Both passes run down whole
+// slices of the chunk's tiles (atSlices); only the final scatter into the
+// map goes value by value.
+func winogradOutputTransform(out featureMap, m *tensor.Matrix, bias []float32, relu bool, r0, r1, tilesHigh, tilesWide int) {
 	cout := out.m.Rows
-	for o := o0; o < o1; o++ {
+	n := (r1 - r0) * tilesWide
+	scratch := make([]float32, winogradTile*(winogradInput+winogradTile)*n)
+	var partial [winogradTile][winogradInput][]float32 // Aᵀ·M: partial[i][j][t] for tile t
+	var block [winogradTile][winogradTile][]float32    // Aᵀ·M·A
+	for i := range winogradTile {
+		for j := range winogradInput {
+			partial[i][j], scratch = scratch[:n], scratch[n:]
+		}
+		for j := range winogradTile {
+			block[i][j], scratch = scratch[:n], scratch[n:]
+		}
+	}
+	for o := range cout {
+		for j := range winogradInput {
+			var column [winogradInput][]float32 // points j, 6 + j, … 30 + j
+			for k := range column {
+				column[k] = m.Row((k*winogradInput+j)*cout + o)[:n]
+			}
+			rows := [winogradTile][]float32{partial[0][j], partial[1][j], partial[2][j], partial[3][j]}
+			atSlices(&rows, &column, n)
+		}
+		for i := range winogradTile {
+			atSlices(&block[i], &partial[i], n)
+		}
 		b := bias[o]
 		for r := r0; r < r1; r++ {
 			plane := out.plane(o, r/tilesHigh)
 			top := r % tilesHigh * winogradTile
-			col := (r - r0) * tilesWide
-			var src [winogradPoints][]float32
-			for xi := range src {
-				src[xi] = m.Row(xi*cout + o)[col : col+tilesWide]
-			}
-			for tx := range tilesWide {
-				var s [winogradTile][winogradInput]float32 // Aᵀ·M
-				for j := range winogradInput {
-					at(src[j][tx], src[6+j][tx], src[12+j][tx], src[18+j][tx], src[24+j][tx], src[30+j][tx],
-						&s[0][j], &s[1][j], &s[2][j], &s[3][j])
-				}
-				left := tx * winogradTile
-				for i := range winogradTile {
-					y := top + i
-					if y >= out.height {
-						break
-					}
-					var line [winogradTile]float32 // row i of Aᵀ·M·A
-					at(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], &line[0], &line[1], &line[2], &line[3])
-					dst := plane[y*out.width+left : y*out.width+min(out.width, left+winogradTile)]
-					for j := range dst {
-						v := line[j] + b
+			t0 := (r - r0) * tilesWide
+			for i := range min(winogradTile, out.height-top) {
+				line := plane[(top+i)*out.width : (top+i+1)*out.width]
+				for j := range winogradTile {
+					for tx, v := range block[i][j][t0 : t0+tilesWide] {
+						x := tx*winogradTile + j
+						if x >= out.width {
+							break
+						}
+						v += b
 						if relu {
 							v = max(v, 0)
 						}
-						dst[j] = v
+						line[x] = v
 					}
 				}
 			}
 		}
+	}
+}
+
+// atSlices sets y[k][i] = (Aᵀ·m)[k] for the columns m[0][i] … m[5][i],
+// i < n.
+func atSlices(y *[winogradTile][]float32, m *[winogradInput][]float32, n int) {
+	for i := atLanes(y, m, n); i < n; i++ {
+		at(m[0][i], m[1][i], m[2][i], m[3][i], m[4][i], m[5][i], &y[0][i], &y[1][i], &y[2][i], &y[3][i])
 	}
 }
 

@@ -23,6 +23,16 @@ func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Mat
 	gemmWith(*currentBackend(), 0, transA, transB, alpha, a, b, beta, c)
 }
 
+// GemmSerial is Gemm on one thread, the calling goroutine's. It is for
+// callers that run independent products on goroutines of their own, one per
+// core, where the backend's threads would only compete with them.
+// Concurrent calls are safe. (OpenBLAS keeps one global thread count: a
+// Gemm running at the same time on another goroutine may then run on one
+// thread too, with the same result.)
+func GemmSerial(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
+	gemmWith(*currentBackend(), 1, transA, transB, alpha, a, b, beta, c)
+}
+
 // gemmWith is Gemm on a given backend and number of threads (0: the
 // threadsFor policy).
 func gemmWith(be gemmBackend, threads int, transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {

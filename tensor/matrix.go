@@ -30,7 +30,7 @@
 // element-wise kernels split only inputs large enough to repay a goroutine.
 // Calls run one at a time from one goroutine never have OpenBLAS threads and
 // Go workers competing for cores; a caller that runs several GEMMs
-// concurrently should lower SetThreads accordingly.
+// concurrently, one goroutine per core, calls GemmSerial instead.
 package tensor
 
 import "fmt"
