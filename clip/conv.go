@@ -90,7 +90,7 @@ const batchNormEps = 1e-5
 // BatchNorm, folded into one affine map at load time: weights scaled per
 // output channel by γ/√(var+ε) and a bias β − mean·γ/√(var+ε).
 type conv2d struct {
-	w                       *tensor.Matrix // [out, in·k·k], columns ordered (in, ky, kx)
+	w                       *tensor.Matrix // [out, in·k·k], columns ordered (in, ky, kx); nil once winograd is set
 	b                       []float32      // [out]
 	kernel, stride, padding int
 	// winograd, when set, holds the filters transformed for applyWinograd,

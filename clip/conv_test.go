@@ -63,6 +63,7 @@ func TestConvAgainstNaive(t *testing.T) {
 		x := featureMap{m: randomMatrix(rng, in, batch*tc.height*tc.width), batch: batch, height: tc.height, width: tc.width}
 		c := conv2d{w: randomMatrix(rng, tc.out, in*tc.kernel*tc.kernel), b: randomMatrix(rng, 1, tc.out).Data,
 			kernel: tc.kernel, stride: tc.stride, padding: tc.padding}
+		direct := c // keeps the untransformed filters for naiveConv
 		modes := []string{"apply", "apply+relu", "accumulate"}
 		if tc.winogradBudget > 0 {
 			c.useWinogradFor(min(tc.height, tc.width))
@@ -86,7 +87,7 @@ func TestConvAgainstNaive(t *testing.T) {
 				got = c.apply(x, mode == "apply+relu", &ws)
 			}
 			for b := range batch {
-				want, magnitude := naiveConv(c, x, b)
+				want, magnitude := naiveConv(direct, x, b)
 				if got.height != len(want[0]) || got.width != len(want[0][0]) {
 					t.Fatalf("%+v: output %dx%d, want %dx%d", tc, got.height, got.width, len(want[0]), len(want[0][0]))
 				}

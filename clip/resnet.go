@@ -35,11 +35,15 @@ type attentionPool struct {
 	attn       attention      // q, k, v stacked in attn.in; c_proj as attn.out
 }
 
+// resNetStemSide returns the side of the feature map after the stem's
+// first convolution (3×3, stride 2, padding 1) for input side n.
+func resNetStemSide(n int) int { return (n-1)/2 + 1 }
+
 // resNetOutputSide returns the side of the final feature map for input
 // side n: the stem's stride-2 convolution and 2×2 pool, then a halving in
-// each of stages 2 to 4.
+// each of stages 2 to 4 (readModifiedResNet follows the same steps).
 func resNetOutputSide(n int) int {
-	side := (n-1)/2 + 1 // 3×3 convolution, stride 2, padding 1
+	side := resNetStemSide(n)
 	for range 4 {
 		side /= 2
 	}
@@ -54,7 +58,7 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 		readConvBN(r, "visual.conv2.weight", "visual.bn2", w/2, w/2, 3, 1, 1),
 		readConvBN(r, "visual.conv3.weight", "visual.bn3", w/2, w, 3, 1, 1),
 	}
-	side := (c.ImageResolution-1)/2 + 1 // after the stem's stride-2 convolution
+	side := resNetStemSide(c.ImageResolution)
 	m.stem[1].useWinogradFor(side)
 	m.stem[2].useWinogradFor(side)
 	side /= 2 // the stem's pool

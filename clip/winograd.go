@@ -81,6 +81,7 @@ func winogradFilters(w *tensor.Matrix) *tensor.Matrix {
 func (c *conv2d) useWinogradFor(side int) {
 	if c.kernel == 3 && c.stride == 1 && c.padding == 1 && side >= winogradMinSide {
 		c.winograd = winogradFilters(c.w)
+		c.w = nil // applyWinograd needs only U
 	}
 }
 
@@ -100,7 +101,7 @@ func (c *conv2d) applyWinograd(x featureMap, relu bool, ws *workspace) featureMa
 // two of the backend's threads busy, and split finer the transforms would
 // wait for each product.
 func (c *conv2d) applyWinogradChunked(x featureMap, relu bool, ws *workspace, budget int) featureMap {
-	cin, cout := x.m.Rows, c.w.Rows
+	cin, cout := x.m.Rows, c.winograd.Rows/winogradPoints
 	out := ws.featureMap(cout, x.batch, x.height, x.width)
 	tilesHigh := (x.height + winogradTile - 1) / winogradTile
 	tilesWide := (x.width + winogradTile - 1) / winogradTile

@@ -63,6 +63,9 @@ type Variants struct {
 	// DebiasedEnsemble uses the debiased LAC logits in the training
 	// ensemble (paper Eq. 11) instead of the raw ones (the code).
 	DebiasedEnsemble bool `json:"debiased_ensemble"`
+	// FullPrecisionText uses the text features as stored; the code rounds
+	// them to float16 (its text_fea_norm) before every use.
+	FullPrecisionText bool `json:"full_precision_text"`
 }
 
 // Ablations switch off one part of the method each, as in the paper's Table 5.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/nn"
+	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -114,6 +115,19 @@ const (
 	streamWeightReset
 )
 
+// halfPrecision returns a copy of m with every element rounded to float16:
+// the reference keeps its text features so (text_fea_norm, section 1), and
+// every language-associated logit and the zero-shot teacher are computed
+// from them. The rounding moves zero-shot predictions of near ties and,
+// through them, the first epochs of training.
+func halfPrecision(m *tensor.Matrix) *tensor.Matrix {
+	out := m.Clone()
+	for i, v := range out.Data {
+		out.Data[i] = safetensors.F16ToFloat32(safetensors.Float32ToF16(v))
+	}
+	return out
+}
+
 // NewTrainer validates the configuration and the task and initialises the model.
 func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
@@ -125,6 +139,9 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 	if iterationsPerEpoch(task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize, cfg.MaxIters) < 1 {
 		return nil, fmt.Errorf("source (%d rows) and target (%d rows) each need at least one batch of %d",
 			task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize)
+	}
+	if !cfg.Variants.FullPrecisionText {
+		task.Text = halfPrecision(task.Text)
 	}
 	model := newModel(cfg, task.Text, nn.NewRNG(cfg.Seed, streamInit), nn.NewRNG(cfg.Seed, streamDropout))
 	tr := &Trainer{

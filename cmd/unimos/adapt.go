@@ -33,6 +33,7 @@ func bindAdaptFlags(fs *flag.FlagSet, cfg *unimos.Config) {
 	fs.Float64Var(&cfg.FixedMix, "mix", cfg.FixedMix, "fixed weight of the vision logits at test time (negative: the 0.8 → 0.3 ramp)")
 	fs.StringVar(&cfg.Variants.Ortho, "ortho", cfg.Variants.Ortho, "orthogonality loss: diagonal (code), elementwise (first release) or paper")
 	fs.BoolVar(&cfg.Variants.CosineLAC, "cosine-lac", cfg.Variants.CosineLAC, "score the language component by cosine (paper) instead of dot product (code)")
+	fs.BoolVar(&cfg.Variants.FullPrecisionText, "text-f32", cfg.Variants.FullPrecisionText, "use the text features in float32 as stored instead of rounded to float16 (code)")
 	fs.BoolVar(&cfg.Variants.CentroidLabelsOnly, "centroid-labels", cfg.Variants.CentroidLabelsOnly, "centroid pseudo-labels every epoch (paper) instead of alternating (code)")
 	fs.BoolVar(&cfg.Variants.DebiasedEnsemble, "debiased-ensemble", cfg.Variants.DebiasedEnsemble, "debiased language logits in the training ensemble (paper)")
 	fs.BoolVar(&cfg.Ablations.NoOrtho, "no-ortho", false, "ablation: drop the orthogonality loss")
