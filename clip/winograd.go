@@ -108,9 +108,10 @@ func (c *conv2d) applyWinogradChunked(x featureMap, relu bool, ws *workspace, bu
 	tileRows := x.batch * tilesHigh                          // (image, tile row) pairs
 	rowFloats := winogradPoints * max(cin, cout) * tilesWide // of V or M per tile row
 	workers := min(tensor.Threads(), tileRows)
-	chunks := (tileRows*rowFloats + budget - 1) / budget       // by the budget alone
+	perChunk := max(1, budget/rowFloats) // tile rows, by the budget alone
+	chunks := (tileRows + perChunk - 1) / perChunk
 	chunks = min(tileRows, (chunks+workers-1)/workers*workers) // a whole number per worker where possible
-	perChunk := (tileRows + chunks - 1) / chunks
+	perChunk = (tileRows + chunks - 1) / chunks                // no more than before
 	chunks = (tileRows + perChunk - 1) / perChunk
 	size := perChunk * rowFloats
 	v, m := ws.winogradBuffers(workers * size)
