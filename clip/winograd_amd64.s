@@ -1,23 +1,39 @@
 #include "textflag.h"
 
+// PROLOGUE(in, out) loads the six input pointers of the array at in into
+// BX, DX, SI, R8, R9, R10 and the output array's address into DI, sets CX
+// to n rounded down to a multiple of 8 (the return value, which the
+// function stores) and AX, the element index, to 0.
+#define PROLOGUE(in, out) \
+	MOVQ in, AX \
+	MOVQ 0(AX), BX \
+	MOVQ 8(AX), DX \
+	MOVQ 16(AX), SI \
+	MOVQ 24(AX), R8 \
+	MOVQ 32(AX), R9 \
+	MOVQ 40(AX), R10 \
+	MOVQ out, DI \
+	MOVQ n+16(FP), CX \
+	ANDQ $-8, CX \
+	XORQ AX, AX
+
+// LOAD_SIX loads eight elements at index AX of each input into Y0 … Y5.
+#define LOAD_SIX \
+	VMOVUPS (BX)(AX*4), Y0 \
+	VMOVUPS (DX)(AX*4), Y1 \
+	VMOVUPS (SI)(AX*4), Y2 \
+	VMOVUPS (R8)(AX*4), Y3 \
+	VMOVUPS (R9)(AX*4), Y4 \
+	VMOVUPS (R10)(AX*4), Y5
+
 // func btAVX2(t, d *[6]*float32, n int) int
 //
 // t[k][i] = (Bᵀ·d[·][i])[k] for i below n rounded down to a multiple of 8,
 // which it returns; the arithmetic of bt. The six inputs stay in registers,
 // the outputs' pointers are reloaded from t for each store.
 TEXT ·btAVX2(SB), NOSPLIT, $0-32
-	MOVQ d+8(FP), AX
-	MOVQ 0(AX), BX
-	MOVQ 8(AX), DX
-	MOVQ 16(AX), SI
-	MOVQ 24(AX), R8
-	MOVQ 32(AX), R9
-	MOVQ 40(AX), R10
-	MOVQ t+0(FP), DI
-	MOVQ n+16(FP), CX
-	ANDQ $-8, CX
+	PROLOGUE(d+8(FP), t+0(FP))
 	MOVQ CX, ret+24(FP)
-	XORQ AX, AX
 
 	VBROADCASTSS ·winogradConsts+0(SB), Y14 // 2
 	VBROADCASTSS ·winogradConsts+4(SB), Y13 // 4
@@ -26,12 +42,7 @@ TEXT ·btAVX2(SB), NOSPLIT, $0-32
 btloop:
 	CMPQ AX, CX
 	JGE  btdone
-	VMOVUPS (BX)(AX*4), Y0  // d0
-	VMOVUPS (DX)(AX*4), Y1  // d1
-	VMOVUPS (SI)(AX*4), Y2  // d2
-	VMOVUPS (R8)(AX*4), Y3  // d3
-	VMOVUPS (R9)(AX*4), Y4  // d4
-	VMOVUPS (R10)(AX*4), Y5 // d5
+	LOAD_SIX // d0 … d5 in Y0 … Y5
 
 	VMOVAPS      Y4, Y6
 	VFMADD231PS  Y13, Y0, Y6 // t0 = d4 + 4·d0
@@ -78,18 +89,8 @@ btdone:
 // y[k][i] = (Aᵀ·m[·][i])[k] for i below n rounded down to a multiple of 8,
 // which it returns; the arithmetic of at.
 TEXT ·atAVX2(SB), NOSPLIT, $0-32
-	MOVQ m+8(FP), AX
-	MOVQ 0(AX), BX
-	MOVQ 8(AX), DX
-	MOVQ 16(AX), SI
-	MOVQ 24(AX), R8
-	MOVQ 32(AX), R9
-	MOVQ 40(AX), R10
-	MOVQ y+0(FP), DI
-	MOVQ n+16(FP), CX
-	ANDQ $-8, CX
+	PROLOGUE(m+8(FP), y+0(FP))
 	MOVQ CX, ret+24(FP)
-	XORQ AX, AX
 
 	VBROADCASTSS ·winogradConsts+0(SB), Y14  // 2
 	VBROADCASTSS ·winogradConsts+4(SB), Y13  // 4
@@ -98,12 +99,7 @@ TEXT ·atAVX2(SB), NOSPLIT, $0-32
 atloop:
 	CMPQ AX, CX
 	JGE  atdone
-	VMOVUPS (BX)(AX*4), Y0  // m0
-	VMOVUPS (DX)(AX*4), Y1  // m1
-	VMOVUPS (SI)(AX*4), Y2  // m2
-	VMOVUPS (R8)(AX*4), Y3  // m3
-	VMOVUPS (R9)(AX*4), Y4  // m4
-	VMOVUPS (R10)(AX*4), Y5 // m5
+	LOAD_SIX // m0 … m5 in Y0 … Y5
 
 	VADDPS Y2, Y1, Y6 // a = m1 + m2
 	VSUBPS Y2, Y1, Y7 // b = m1 − m2
