@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
@@ -54,7 +55,18 @@ func commands() []command {
 	}
 }
 
+// gcPercent replaces Go's default GOGC of 100 unless the user sets GOGC.
+// The heap of every command is dominated by feature matrices and model
+// weights, float slices without pointers that the collector never scans,
+// so collecting more often costs little; at 100 the garbage of each
+// end-of-epoch test was allowed to grow the process to twice its live size
+// (VisDA-sized run: 1.08 GB at 100, 0.78 GB at 25, same speed).
+const gcPercent = 25
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(run(os.Args[1:], &context{stdout: os.Stdout, stderr: os.Stderr}))
 }
 
