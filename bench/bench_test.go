@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
 	"math"
@@ -346,6 +347,79 @@ func TestResume(t *testing.T) {
 	other := smallStore(t, "office-home", 0.03, 65, 96)
 	if _, err := Execute(other, opts); err == nil || !strings.Contains(err.Error(), "bench into another --out") {
 		t.Errorf("another store: %v", err)
+	}
+}
+
+// TestStopAndContinue stops a bench in the middle of a UniMoS run: the run
+// is kept as a checkpoint, not as a result, and the next bench continues it
+// to the result, bit for bit, of a bench that never stopped; a checkpoint
+// made with other settings is discarded; a bench stopped before its first
+// run makes none.
+func TestStopAndContinue(t *testing.T) {
+	p, _ := ProtocolByName("office-home")
+	store := smallStore(t, "office-home", 0.03, 65, 80)
+	tasks, _ := p.ParseTasks("A->C")
+	iterations := 0
+	count := func(Run, int, int) unimos.RunOptions {
+		return unimos.RunOptions{OnIteration: func(int, int, int, float64) { iterations++ }}
+	}
+	opts := Options{Protocol: p, Tasks: tasks, Seeds: []uint64{1}, Methods: []string{ZeroShot, UniMoS}, Epochs: 3, Out: t.TempDir(), OnStart: count}
+	whole, err := Execute(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := iterations
+	if total < 6 {
+		t.Fatalf("%d iterations: too few to stop in the second epoch", total)
+	}
+
+	iterations = 0
+	opts.Out = t.TempDir()
+	opts.Stop = func() bool { return iterations == 4 }
+	o, err := Execute(store, opts)
+	if !errors.Is(err, ErrStopped) || len(o) != 2 || !errors.Is(o[1].Err, unimos.ErrStopped) {
+		t.Fatalf("stopped bench: %d outcomes, %v", len(o), err)
+	}
+	dir := o[1].Run.Dir
+	if _, err := os.Stat(filepath.Join(dir+".partial", unimos.CheckpointFile)); err != nil {
+		t.Fatalf("no checkpoint of the stopped run: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the stopped run has a run directory: %v", err)
+	}
+	opts.Stop = nil
+	o, err = Execute(store, opts)
+	if made, skipped, _ := executed(o); err != nil || made != 1 || skipped != 1 || !o[1].Resumed {
+		t.Fatalf("continued bench: %d made, %d skipped, resumed %v, %v", made, skipped, o[1].Resumed, err)
+	}
+	if iterations != total {
+		t.Errorf("%d iterations before and after the stop, %d without it", iterations, total)
+	}
+	// result.json (earlier epochs' predictions are not kept in a checkpoint) and the final predictions.
+	want, got := *whole[1].Result, *o[1].Result
+	want.TrainSeconds, got.TrainSeconds = 0, 0
+	wantJSON, _ := json.Marshal(want)
+	gotJSON, _ := json.Marshal(got)
+	if string(gotJSON) != string(wantJSON) || !slices.Equal(got.History[3].Predictions, want.History[3].Predictions) {
+		t.Errorf("continued run differs from the uninterrupted one:\n%s\nwant\n%s", gotJSON, wantJSON)
+	}
+
+	// A checkpoint of other settings (here: 3 epochs, asked for 2) is not continued.
+	opts.Out = t.TempDir()
+	iterations = 0
+	opts.Stop = func() bool { return iterations == 4 }
+	if _, err := Execute(store, opts); !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	opts.Stop, opts.Epochs = nil, 2
+	if o, err := Execute(store, opts); err != nil || o[1].Resumed || o[1].Result.Epochs != 2 {
+		t.Errorf("other settings: resumed %v, %v", o[1].Resumed, err)
+	}
+
+	opts.Out = t.TempDir()
+	opts.Stop = func() bool { return true }
+	if o, err := Execute(store, opts); !errors.Is(err, ErrStopped) || len(o) != 0 {
+		t.Errorf("stopped before the first run: %d outcomes, %v", len(o), err)
 	}
 }
 

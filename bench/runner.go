@@ -29,6 +29,9 @@ const (
 	UniMoS = "unimos"
 )
 
+// ErrStopped is returned by Execute when Options.Stop stopped the bench.
+var ErrStopped = errors.New("bench stopped")
+
 // MethodNames lists the methods in report order.
 func MethodNames() []string { return []string{ZeroShot, SourceOnly, UniMoS} }
 
@@ -54,8 +57,20 @@ type Options struct {
 	Epochs int
 	Out    string // the bench directory
 
+	// Stop, when set, is asked before each run and between the iterations
+	// of a UniMoS run whether to stop (on SIGINT, say). A UniMoS run
+	// stopped midway leaves its checkpoint in its scratch directory, and
+	// the next bench into the same Out continues it from there, reaching
+	// the result an uninterrupted run would have; Execute then returns an
+	// error wrapping ErrStopped.
+	Stop func() bool
+	// CheckpointEvery > 0 also saves a UniMoS run's checkpoint after every
+	// that many epochs, so that a crash loses little of the run.
+	CheckpointEvery int
+
 	// OnStart, when set, is called before each run (index i of n) and
-	// returns the options that observe its training.
+	// returns the options that observe its training: OnIteration and
+	// OnEpoch (Stop, CheckpointEvery and Resume are the bench's).
 	OnStart func(r Run, i, n int) unimos.RunOptions
 	// OnEnd, when set, is called after each run, finished, skipped or failed.
 	OnEnd func(Outcome)
@@ -87,14 +102,17 @@ type Outcome struct {
 	Run     Run
 	Result  *unimos.Result // nil when the run failed
 	Skipped bool           // finished by an earlier bench
-	Err     error
+	Resumed bool           // continued from the checkpoint of an interrupted bench
+	Err     error          // unimos.ErrStopped when Options.Stop stopped it
 }
 
 // Execute runs every (method, task, seed) of opts on the store that is not
 // already finished in opts.Out, one after the other. A run that fails is
 // reported through OnEnd and the others go on; the error returned names
 // how many failed. Runs are written to a scratch directory and moved into
-// place when complete, so an interrupted bench leaves no half-finished run.
+// place when complete, so an interrupted bench leaves no half-finished run
+// where a finished one belongs; a stopped UniMoS run's scratch directory
+// keeps its checkpoint for the next bench (see Options.Stop).
 func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 	p := opts.Protocol
 	tasks := orDefault(opts.Tasks, p.Tasks)
@@ -138,19 +156,32 @@ func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 	}
 	var outcomes []Outcome
 	failed := 0
+	finished := 0
+	stopped := func() error {
+		return fmt.Errorf("%w: %d of %d runs finished", ErrStopped, finished, len(runs))
+	}
 	for i, r := range runs {
+		if opts.Stop != nil && opts.Stop() {
+			return outcomes, stopped()
+		}
 		var observe unimos.RunOptions
 		if opts.OnStart != nil {
 			observe = opts.OnStart(r, i, len(runs))
 		}
+		observe.Stop, observe.CheckpointEvery = opts.Stop, opts.CheckpointEvery
 		o := execute(store, r, observe)
-		if o.Err != nil {
-			failed++
-		}
 		if opts.OnEnd != nil {
 			opts.OnEnd(o)
 		}
 		outcomes = append(outcomes, o)
+		switch {
+		case errors.Is(o.Err, unimos.ErrStopped):
+			return outcomes, stopped()
+		case o.Err != nil:
+			failed++
+		default:
+			finished++
+		}
 	}
 	if failed > 0 {
 		return outcomes, fmt.Errorf("%d of %d runs failed", failed, len(runs))
@@ -208,7 +239,8 @@ func claimProtocolDir(dir string, store *features.Store) error {
 	return nil
 }
 
-// execute makes one run, or reads it back when an earlier bench finished it.
+// execute makes one run, or reads it back when an earlier bench finished
+// it, or continues it when an earlier bench stopped it.
 func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
 	if res, err := readResult(r.Dir); err == nil {
 		if err := sameRun(res, r); err != nil {
@@ -220,13 +252,19 @@ func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
 	}
 
 	scratch := r.Dir + ".partial"
-	if err := os.RemoveAll(scratch); err != nil {
-		return Outcome{Run: r, Err: fmt.Errorf("removing an interrupted run: %w", err)}
-	}
-	if err := os.MkdirAll(scratch, 0o755); err != nil {
-		return Outcome{Run: r, Err: fmt.Errorf("creating the run directory: %w", err)}
+	observe.Resume = resumable(scratch, r)
+	if !observe.Resume {
+		if err := os.RemoveAll(scratch); err != nil {
+			return Outcome{Run: r, Err: fmt.Errorf("removing an interrupted run: %w", err)}
+		}
+		if err := os.MkdirAll(scratch, 0o755); err != nil {
+			return Outcome{Run: r, Err: fmt.Errorf("creating the run directory: %w", err)}
+		}
 	}
 	res, err := makeRun(store, r, scratch, observe)
+	if errors.Is(err, unimos.ErrStopped) {
+		return Outcome{Run: r, Resumed: observe.Resume, Err: err} // the scratch directory keeps the checkpoint
+	}
 	if err == nil {
 		err = os.Rename(scratch, r.Dir)
 	}
@@ -234,7 +272,25 @@ func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
 		os.RemoveAll(scratch)
 		return Outcome{Run: r, Err: fmt.Errorf("%s: %w", r.Name(), err)}
 	}
-	return Outcome{Run: r, Result: res}
+	return Outcome{Run: r, Result: res, Resumed: observe.Resume}
+}
+
+// resumable reports whether dir holds the checkpoint of UniMoS run r,
+// stopped by an earlier bench: the same task and configuration. Anything
+// else there is the leftover of a killed run, to be discarded.
+func resumable(dir string, r Run) bool {
+	if r.Method != UniMoS {
+		return false
+	}
+	meta, err := unimos.CheckpointMetadata(filepath.Join(dir, unimos.CheckpointFile))
+	if err != nil {
+		return false
+	}
+	var cfg unimos.Config
+	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
+		return false
+	}
+	return meta["source"] == r.Task.Source && meta["target"] == r.Task.Target && reflect.DeepEqual(cfg, r.Config)
 }
 
 // runConfig is the UniMoS configuration of a run: the protocol's preset

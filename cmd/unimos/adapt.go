@@ -1,16 +1,12 @@
 package main
 
 import (
-	stdcontext "context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/unimos/unimos/features"
@@ -149,8 +145,8 @@ type runOptions struct {
 // unless quiet, and writes the run directory. SIGINT or SIGTERM stops the
 // run between two iterations and leaves a checkpoint to resume from.
 func adapt(ctx *context, store *features.Store, source, target string, cfg unimos.Config, out string, o runOptions) (*unimos.Result, error) {
-	interrupted, stop := signal.NotifyContext(stdcontext.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	interrupted, release := interruptible(ctx.stderr, "a checkpoint to resume from")
+	defer release()
 	opts := unimos.RunOptions{
 		Stop:            func() bool { return interrupted.Err() != nil },
 		CheckpointEvery: o.checkpointEvery,

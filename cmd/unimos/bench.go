@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -13,13 +14,15 @@ import (
 )
 
 func runBench(ctx *context, args []string) error {
-	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--epochs E] [--select CRITERION]", `
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--epochs E] [--select CRITERION] [--checkpoint-every E]", `
 Runs a benchmark protocol of the UniMoS paper on a feature store: every
 (method, task, seed), one after the other, each kept in
 BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
-zero-shot runs once per task). A rerun skips the finished runs, so an
-interrupted bench resumes; a run that fails is reported, the others go on,
-and the exit status is 1 at the end.
+zero-shot runs once per task). A rerun skips the finished runs. Ctrl-C
+(SIGINT or SIGTERM) stops a bench between two training iterations and
+saves the UniMoS run in progress; the same command then continues it where
+it stopped, to the result it would have had. A run that fails is reported,
+the others go on, and the exit status is 1 at the end.
 
 Then writes BENCH_DIR/report.md (per protocol: methods x tasks with mean +-
 std over seeds, the last epoch as the headline, the oracle best epoch in its
@@ -39,6 +42,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
 	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick gets its own row in the tables")
 	reportOnly := fs.Bool("report-only", false, "only rewrite the report from the finished runs in BENCH_DIR")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the UniMoS run in progress every `E` epochs, so that a crash loses little (a stopped bench always saves it)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -60,13 +64,19 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	if err != nil {
 		return err
 	}
-	opts.Out = *out
+	opts.Out, opts.CheckpointEvery = *out, *checkpointEvery
 	store, err := features.Open(*dir)
 	if err != nil {
 		return err
 	}
+	interrupted, release := interruptible(ctx.stderr, "the finished runs and a checkpoint of the one in progress")
+	defer release()
+	opts.Stop = func() bool { return interrupted.Err() != nil }
 	observeBench(ctx, &opts)
 	_, runErr := bench.Execute(store, opts)
+	if errors.Is(runErr, bench.ErrStopped) {
+		runErr = fmt.Errorf("%w; run the same command again to continue", runErr)
+	}
 	if err := writeBenchReport(ctx, *out, *selectRule); err != nil {
 		if runErr != nil {
 			return fmt.Errorf("%w; writing the report: %v", runErr, err)
@@ -158,10 +168,14 @@ func observeBench(ctx *context, opts *bench.Options) {
 			bar.Clear()
 		}
 		switch {
+		case errors.Is(o.Err, unimos.ErrStopped):
+			fmt.Fprintf(ctx.stderr, "%s: stopped, saved in %s.partial\n", head, o.Run.Dir)
 		case o.Err != nil:
 			fmt.Fprintf(ctx.stderr, "%s: FAILED: %v\n", head, o.Err)
 		case o.Skipped:
 			fmt.Fprintf(ctx.stderr, "%s: finished earlier, %s\n", head, outcomeScore(o))
+		case o.Resumed:
+			fmt.Fprintf(ctx.stderr, "%s: %s  (%.1f s, continued from a stopped bench)\n", head, outcomeScore(o), o.Result.TrainSeconds)
 		default:
 			fmt.Fprintf(ctx.stderr, "%s: %s  (%.1f s)\n", head, outcomeScore(o), o.Result.TrainSeconds)
 		}

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/synth"
+	"github.com/unimos/unimos/unimos"
 )
 
 // officeHomeStore writes a small Office-Home-shaped synthetic store.
@@ -107,5 +113,53 @@ func TestBenchUsageErrors(t *testing.T) {
 		if !errors.As(err, &usage) {
 			t.Errorf("%q: error %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestBenchInterruptAndContinue stops `unimos bench` with SIGINT during a
+// UniMoS run and reruns it: the run continues from its checkpoint to its
+// last epoch. (That the continued run equals an uninterrupted one, bit for
+// bit, is bench.TestStopAndContinue.)
+func TestBenchInterruptAndContinue(t *testing.T) {
+	store := officeHomeStore(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	const epochs = 200 // the signal comes after the first epoch, seconds before the last
+	args := []string{"--features", store, "--protocol", "office-home", "--tasks", "A->C", "--methods", "unimos",
+		"--epochs", strconv.Itoa(epochs), "--checkpoint-every", "1", "--out", out}
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "bench"}, args...)...)
+	cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(out, "runs", "office-home", "unimos", "Art_to_Clipart", "seed-2023")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(run+".partial", unimos.CheckpointFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after a minute; stderr:\n%s", stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("interrupted bench: %v, want exit status 1; stderr:\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"stopped, saved in " + run + ".partial", "bench stopped: 0 of 1 runs finished; run the same command again to continue"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
+	err, _, errOut := callCommand(runBench, args...)
+	if err != nil || !strings.Contains(errOut, "continued from a stopped bench") {
+		t.Fatalf("continued bench: %v\n%s", err, errOut)
+	}
+	if r := readResult(t, run); len(r.History) != epochs+1 {
+		t.Errorf("continued run has %d evaluations, want %d", len(r.History), epochs+1)
 	}
 }

@@ -1,13 +1,9 @@
 package main
 
 import (
-	gocontext "context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/unimos/unimos/clip"
@@ -163,7 +159,7 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	fmt.Fprintf(ctx.stderr, "%s: %d images in %d domains, %d classes; %s; %d decoding workers; GEMM %s\n",
 		ds.Name, total, len(ds.Domains), len(ds.Classes), extract.Backbone(model.Config), opt.Workers, tensor.Backend())
 
-	runCtx, stop := interruptible(ctx.stderr)
+	runCtx, stop := interruptible(ctx.stderr, "the finished batches")
 	defer stop()
 	opt.Progress = newExtractProgress(ctx.stderr).update
 	opt.Warn = func(msg string) { fmt.Fprintln(ctx.stderr, "warning: "+msg) }
@@ -229,28 +225,4 @@ func (p *extractProgress) update(e extract.Progress) {
 		line += fmt.Sprintf("  %6.1f s  %7.1f img/s", secs, float64(done)/secs)
 	}
 	fmt.Fprintln(p.w, line)
-}
-
-// interruptible returns a context cancelled by the first SIGINT or SIGTERM,
-// after which the signal's default action (exit at once) is restored, and
-// a function that releases the signal handler.
-func interruptible(w io.Writer) (gocontext.Context, func()) {
-	ctx, cancel := gocontext.WithCancel(gocontext.Background())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	released := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sig:
-			signal.Stop(sig)
-			fmt.Fprintf(w, "\n%v: stopping after the current step and keeping the finished batches (repeat to quit at once)\n", s)
-			cancel()
-		case <-released:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(sig)
-		close(released)
-		cancel()
-	}
 }
