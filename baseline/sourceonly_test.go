@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -43,7 +44,7 @@ func normalizeRows(m *tensor.Matrix) *tensor.Matrix {
 // knows the true means: a correct probe comes within a few points of it.
 func TestProbeSeparatesClasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	means := normalizeRows(randomUnitRows(r, 5, 32))
+	means := testkit.UnitRows(5, 32, 7)
 	train, trainLabels := gaussianClasses(r, means, 600, 0.25)
 	test, testLabels := gaussianClasses(r, means, 400, 0.25)
 	probe, err := TrainProbe(train, trainLabels, 5, DefaultProbeConfig())

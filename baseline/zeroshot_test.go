@@ -2,33 +2,16 @@ package baseline
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
-
-func randomUnitRows(r *rand.Rand, n, d int) *tensor.Matrix {
-	m := tensor.New(n, d)
-	for i := 0; i < n; i++ {
-		row := m.Row(i)
-		var norm float64
-		for j := range row {
-			row[j] = float32(r.NormFloat64())
-			norm += float64(row[j]) * float64(row[j])
-		}
-		for j := range row {
-			row[j] /= float32(math.Sqrt(norm))
-		}
-	}
-	return m
-}
 
 // TestZeroShotMatchesFloat64Cosine checks predictions and confidences against
 // an independent float64 computation of cosine similarity and softmax.
 func TestZeroShotMatchesFloat64Cosine(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	images, text := randomUnitRows(r, 50, 16), randomUnitRows(r, 7, 16)
+	images, text := testkit.UnitRows(50, 16, 1), testkit.UnitRows(7, 16, 2)
 	preds, err := ZeroShot(images, text)
 	if err != nil {
 		t.Fatal(err)

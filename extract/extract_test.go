@@ -13,6 +13,7 @@ import (
 
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // smallDataset is two domains of noise images: Web_Cam lacks class
@@ -506,7 +507,7 @@ func TestMergeErrors(t *testing.T) {
 	}
 	// Same architecture, other weights: perturb the probe of a copy.
 	tampered := t.TempDir()
-	copyTree(t, s1, tampered)
+	testkit.CopyTree(t, s1, tampered)
 	p, err := readPlan(filepath.Join(tampered, shardFile))
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +518,7 @@ func TestMergeErrors(t *testing.T) {
 	}
 	// A shard that lost a chunk.
 	lossy := t.TempDir()
-	copyTree(t, s1, lossy)
+	testkit.CopyTree(t, s1, lossy)
 	if err := os.Remove(filepath.Join(lossy, chunksDir, "amazon", "batch-000000.safetensors")); err != nil {
 		t.Fatal(err)
 	}
@@ -553,19 +554,6 @@ func TestMergeErrors(t *testing.T) {
 	}
 	if _, err := Merge(out, []string{s0, s1}); err == nil || !strings.Contains(err.Error(), "already holds a feature store") {
 		t.Errorf("merge into a store: err = %v", err)
-	}
-}
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	for rel, data := range readTree(t, from) {
-		path := filepath.Join(to, rel)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -1,16 +1,17 @@
 package extract
 
 import (
-	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/png"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 
 	"github.com/unimos/unimos/clip"
 )
@@ -74,30 +75,11 @@ func makeFolders(t testing.TB, root string, counts map[string]map[string]int) {
 	}
 }
 
-// readTree returns the content of every regular file below dir by relative
-// path.
-func readTree(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		files[rel], err = os.ReadFile(path)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // sameTree fails the test unless the two folders hold the same files with
 // the same bytes.
 func sameTree(t testing.TB, want, got string) {
 	t.Helper()
-	a, b := readTree(t, want), readTree(t, got)
+	a, b := testkit.ReadTree(t, want), testkit.ReadTree(t, got)
 	for name, data := range a {
 		other, ok := b[name]
 		switch {

@@ -9,27 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
-
-// snapshot returns the content of every file under dir, by relative path.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		raw, err := os.ReadFile(path)
-		rel, _ := filepath.Rel(dir, path)
-		files[rel] = string(raw)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 func equalMatrices(a, b *tensor.Matrix) bool {
 	if a.Rows != b.Rows || a.Cols != b.Cols {
@@ -50,17 +32,17 @@ func TestPutDomainCreatesAddsReplaces(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "store")
 	meta := Dataset{Name: "put", Backbone: "none", Dim: 4, Classes: []string{"x", "y", "z"}}
 	s := &Store{Dir: dir, Meta: meta}
-	a := &Domain{Name: "a", Features: randomUnitRows(5, 4, 1), Labels: []int{0, 1, 2, -1, 0}, DType: F32}
-	textA := randomUnitRows(3, 4, 2)
+	a := &Domain{Name: "a", Features: testkit.UnitRows(5, 4, 1), Labels: []int{0, 1, 2, -1, 0}, DType: F32}
+	textA := testkit.UnitRows(3, 4, 2)
 	replaced, err := s.PutDomain(a, textA)
 	if err != nil || replaced {
 		t.Fatalf("create: replaced %v, err %v", replaced, err)
 	}
-	b := &Domain{Name: "b", Features: randomUnitRows(2, 4, 3), Labels: []int{-1, -1}, DType: F32}
+	b := &Domain{Name: "b", Features: testkit.UnitRows(2, 4, 3), Labels: []int{-1, -1}, DType: F32}
 	if replaced, err := s.PutDomain(b, nil); err != nil || replaced {
 		t.Fatalf("add: replaced %v, err %v", replaced, err)
 	}
-	a2 := &Domain{Name: "a", Features: randomUnitRows(3, 4, 4), Labels: []int{2, 2, 1}, DType: F32}
+	a2 := &Domain{Name: "a", Features: testkit.UnitRows(3, 4, 4), Labels: []int{2, 2, 1}, DType: F32}
 	if replaced, err := s.PutDomain(a2, nil); err != nil || !replaced {
 		t.Fatalf("replace: replaced %v, err %v", replaced, err)
 	}
@@ -101,26 +83,26 @@ func TestPutDomainRejectsMisfits(t *testing.T) {
 	meta := Dataset{Name: "put", Dim: 4, Classes: []string{"x", "y"}}
 	dir := t.TempDir()
 	s := &Store{Dir: dir, Meta: meta}
-	if _, err := s.PutDomain(&Domain{Name: "ok", Features: randomUnitRows(2, 4, 1), Labels: []int{0, 1}}, nil); err != nil {
+	if _, err := s.PutDomain(&Domain{Name: "ok", Features: testkit.UnitRows(2, 4, 1), Labels: []int{0, 1}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, dir)
-	unit := randomUnitRows(2, 4, 5)
+	before := testkit.ReadTree(t, dir)
+	unit := testkit.UnitRows(2, 4, 5)
 	cases := []struct {
 		name    string
 		d       *Domain
 		text    *tensor.Matrix
 		message []string
 	}{
-		{"dim", &Domain{Name: "n", Features: randomUnitRows(2, 3, 1), Labels: []int{0, 1}}, nil,
+		{"dim", &Domain{Name: "n", Features: testkit.UnitRows(2, 3, 1), Labels: []int{0, 1}}, nil,
 			[]string{"features have dim 3", "dataset.json says 4"}},
 		{"label high", &Domain{Name: "n", Features: unit, Labels: []int{0, 2}}, nil,
 			[]string{"label of row 1 is 2", "[-1, 2)"}},
 		{"label low", &Domain{Name: "ok", Features: unit, Labels: []int{-2, 0}}, nil,
 			[]string{"label of row 0 is -2"}},
-		{"text rows", &Domain{Name: "n", Features: unit, Labels: []int{0, 1}}, randomUnitRows(3, 4, 2),
+		{"text rows", &Domain{Name: "n", Features: unit, Labels: []int{0, 1}}, testkit.UnitRows(3, 4, 2),
 			[]string{"text features are [3, 4]", "want [2, 4]"}},
-		{"text dim", &Domain{Name: "n", Features: unit, Labels: []int{0, 1}}, randomUnitRows(2, 5, 2),
+		{"text dim", &Domain{Name: "n", Features: unit, Labels: []int{0, 1}}, testkit.UnitRows(2, 5, 2),
 			[]string{"text features are [2, 5]"}},
 		{"name", &Domain{Name: "../x", Features: unit, Labels: []int{0, 1}}, nil,
 			[]string{"cannot be used as a file name"}},
@@ -131,7 +113,7 @@ func TestPutDomainRejectsMisfits(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := s.PutDomain(c.d, c.text)
 			wantError(t, err, c.message...)
-			if after := snapshot(t, dir); !maps.Equal(after, before) {
+			if after := testkit.ReadTree(t, dir); !maps.Equal(after, before) {
 				t.Errorf("the store changed: %v", slices.Sorted(maps.Keys(after)))
 			}
 			if !slices.Equal(s.Meta.Domains, []string{"ok"}) {
@@ -146,14 +128,14 @@ func TestPutDomainRejectsMisfits(t *testing.T) {
 func TestPutDomainWriteFailureKeepsDataset(t *testing.T) {
 	dir := t.TempDir()
 	s := &Store{Dir: dir, Meta: Dataset{Dim: 2, Classes: []string{"x"}}}
-	if _, err := s.PutDomain(&Domain{Name: "a", Features: randomUnitRows(1, 2, 1), Labels: []int{0}}, nil); err != nil {
+	if _, err := s.PutDomain(&Domain{Name: "a", Features: testkit.UnitRows(1, 2, 1), Labels: []int{0}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A regular file where the text folder belongs makes WriteText fail.
 	if err := os.WriteFile(filepath.Join(dir, TextDir), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.PutDomain(&Domain{Name: "b", Features: randomUnitRows(1, 2, 2), Labels: []int{0}}, randomUnitRows(1, 2, 3))
+	_, err := s.PutDomain(&Domain{Name: "b", Features: testkit.UnitRows(1, 2, 2), Labels: []int{0}}, testkit.UnitRows(1, 2, 3))
 	wantError(t, err, "text")
 	got, err := Open(dir)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"io"
 	"io/fs"
 	"math"
@@ -13,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 
 	"github.com/unimos/unimos/tensor"
 )
@@ -422,26 +424,6 @@ func TestTextValidation(t *testing.T) {
 	})
 }
 
-// randomUnitRows returns a [rows, cols] matrix of deterministic unit rows.
-func randomUnitRows(rows, cols int, seed uint64) *tensor.Matrix {
-	m := tensor.New(rows, cols)
-	state := seed
-	for i := range rows {
-		row := m.Row(i)
-		var ss float64
-		for j := range row {
-			// A small LCG keeps the test free of global randomness.
-			state = state*6364136223846793005 + 1442695040888963407
-			row[j] = float32(int64(state>>33)%2001-1000) / 1000
-			ss += float64(row[j]) * float64(row[j])
-		}
-		for j := range row {
-			row[j] = float32(float64(row[j]) / math.Sqrt(ss))
-		}
-	}
-	return m
-}
-
 func TestRoundTrip(t *testing.T) {
 	meta := Dataset{Name: "rt", Backbone: "ViT-B/16", Dim: 8, Classes: []string{"x", "y", "z"}, Domains: []string{"a", "b"}}
 	for _, dtype := range []DType{F16, F32, ""} {
@@ -450,7 +432,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := WriteDataset(dir, meta); err != nil {
 				t.Fatal(err)
 			}
-			feats := randomUnitRows(5, 8, 7)
+			feats := testkit.UnitRows(5, 8, 7)
 			in := &Domain{
 				Name:     "a",
 				Features: feats,
@@ -462,7 +444,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := WriteDomain(dir, in); err != nil {
 				t.Fatal(err)
 			}
-			text := randomUnitRows(3, 8, 9)
+			text := testkit.UnitRows(3, 8, 9)
 			if err := WriteText(dir, "a", text); err != nil {
 				t.Fatal(err)
 			}

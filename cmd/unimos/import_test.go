@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"maps"
 	"math"
 	"os"
@@ -13,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 
 	"github.com/unimos/unimos/features"
 )
@@ -273,7 +275,7 @@ func TestImportErrors(t *testing.T) {
 		{[]string{"--features", path("ok.npy"), "--name", "other"}, []string{`--name "other"`, dataset}},
 		{[]string{"--features", path("ok.npy"), "--domain", "../x"}, []string{"cannot be used as a file name"}},
 	}
-	before := treeSnapshot(t, store)
+	before := testkit.ReadTree(t, store)
 	for _, c := range cases {
 		err, _, stderr := callCommand(runImport, append(base, c.args...)...)
 		var usage usageError
@@ -287,28 +289,9 @@ func TestImportErrors(t *testing.T) {
 			}
 		}
 	}
-	if after := treeSnapshot(t, store); !maps.Equal(before, after) {
+	if after := testkit.ReadTree(t, store); !maps.Equal(before, after) {
 		t.Errorf("failed imports changed the store")
 	}
-}
-
-// treeSnapshot returns the content of every file under dir by relative path.
-func treeSnapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		raw, err := os.ReadFile(path)
-		rel, _ := filepath.Rel(dir, path)
-		files[rel] = string(raw)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 func TestImportNewStoreErrors(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 func init() { helperModes["disk"] = unwritableAndFullDisk }
@@ -29,8 +31,8 @@ const diskLimit = 32 << 10
 func TestUnwritableAndFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	tinyStore(t, filepath.Join(dir, "source"))
-	writeMatrixNPY(t, filepath.Join(dir, "big.npy"), 2048, 64, randomUnitRows(2048, 64, 9).Data)
-	writeMatrixNPY(t, filepath.Join(dir, "small.npy"), 4, 64, randomUnitRows(4, 64, 10).Data)
+	writeMatrixNPY(t, filepath.Join(dir, "big.npy"), 2048, 64, testkit.UnitRows(2048, 64, 9).Data)
+	writeMatrixNPY(t, filepath.Join(dir, "small.npy"), 4, 64, testkit.UnitRows(4, 64, 10).Data)
 	writeLabelsNPY(t, filepath.Join(dir, "small_labels.npy"), []int64{0, 1, 2, 7})
 	classes := filepath.Join(dir, "classes.txt")
 	writeLines(t, classes, "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7")
@@ -78,8 +80,8 @@ func unwritableAndFullDisk(t *testing.T, dir string) {
 	}
 	// The store to keep intact, copied before any limit applies.
 	store := filepath.Join(full, "store")
-	copyTree(t, filepath.Join(dir, "small"), store)
-	before := treeSnapshot(t, store)
+	testkit.CopyTree(t, filepath.Join(dir, "small"), store)
+	before := testkit.ReadTree(t, store)
 	if !mounted {
 		limit := syscall.Rlimit{Cur: diskLimit, Max: diskLimit}
 		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
@@ -111,7 +113,7 @@ func unwritableAndFullDisk(t *testing.T, dir string) {
 	}
 	t.Run("full disk", func(t *testing.T) {
 		checkCases(t, outputs(full, diskFull))
-		if after := treeSnapshot(t, store); !maps.Equal(before, after) {
+		if after := testkit.ReadTree(t, store); !maps.Equal(before, after) {
 			t.Errorf("the failed import changed %s", store)
 		}
 		checkNoPartialResults(t, full)

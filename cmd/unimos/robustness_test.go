@@ -11,13 +11,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,10 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
+
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
 	"github.com/unimos/unimos/safetensors"
-	"github.com/unimos/unimos/tensor"
 )
 
 // commandFunc is the signature of every command's run function.
@@ -58,50 +57,6 @@ func guardedStatus(t *testing.T, fn commandFunc, args ...string) (status int, ms
 		return 2, err.Error()
 	}
 	return 1, err.Error()
-}
-
-// randomUnitRows returns a [rows, cols] matrix of seeded random unit rows.
-func randomUnitRows(rows, cols int, seed uint64) *tensor.Matrix {
-	r := rand.New(rand.NewPCG(seed, 1))
-	m := tensor.New(rows, cols)
-	for i := range rows {
-		row := m.Row(i)
-		var ss float64
-		for j := range row {
-			row[j] = float32(r.NormFloat64())
-			ss += float64(row[j]) * float64(row[j])
-		}
-		for j := range row {
-			row[j] = float32(float64(row[j]) / math.Sqrt(ss))
-		}
-	}
-	return m
-}
-
-// copyTree copies the regular files under src to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	if err := copyTreeErr(src, dst); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// copyTreeErr copies the regular files under src to dst.
-func copyTreeErr(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, e os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if e.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), raw, 0o644)
-	})
 }
 
 // writeFile writes data to path, creating its folder.
@@ -133,7 +88,7 @@ func brokenStores(t *testing.T) string {
 	tinyStore(t, good)
 	variant := func(name string) string {
 		dir := filepath.Join(root, name)
-		copyTree(t, good, dir)
+		testkit.CopyTree(t, good, dir)
 		return dir
 	}
 	writeFile(t, filepath.Join(variant("empty-json"), "dataset.json"), nil)
@@ -142,14 +97,14 @@ func brokenStores(t *testing.T) string {
 	if err := os.Remove(filepath.Join(variant("no-text"), "text", "photo.safetensors")); err != nil {
 		t.Fatal(err)
 	}
-	if err := features.WriteText(variant("text-dim"), "photo", randomUnitRows(8, 32, 1)); err != nil {
+	if err := features.WriteText(variant("text-dim"), "photo", testkit.UnitRows(8, 32, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := features.WriteText(variant("text-classes"), "photo", randomUnitRows(5, 64, 2)); err != nil {
+	if err := features.WriteText(variant("text-classes"), "photo", testkit.UnitRows(5, 64, 2)); err != nil {
 		t.Fatal(err)
 	}
 	imageDim := variant("image-dim")
-	d := &features.Domain{Name: "photo", Features: randomUnitRows(3, 32, 3), Labels: []int{0, 1, 2}}
+	d := &features.Domain{Name: "photo", Features: testkit.UnitRows(3, 32, 3), Labels: []int{0, 1, 2}}
 	if err := features.WriteDomain(imageDim, d); err != nil {
 		t.Fatal(err)
 	}
@@ -288,10 +243,10 @@ func TestMalformedImportInputs(t *testing.T) {
 	for _, name := range []string{"empty.npy", "empty.npz", "empty.pth"} {
 		writeFile(t, path(name), nil)
 	}
-	unit := randomUnitRows(3, 64, 4)
+	unit := testkit.UnitRows(3, 64, 4)
 	writeMatrixNPY(t, path("f64.npy"), 3, 64, unit.Data)
-	writeMatrixNPY(t, path("f32.npy"), 3, 32, randomUnitRows(3, 32, 5).Data)
-	writeMatrixNPY(t, path("text7.npy"), 7, 64, randomUnitRows(7, 64, 6).Data)
+	writeMatrixNPY(t, path("f32.npy"), 3, 32, testkit.UnitRows(3, 32, 5).Data)
+	writeMatrixNPY(t, path("text7.npy"), 7, 64, testkit.UnitRows(7, 64, 6).Data)
 	writeNPY(t, path("rows0.npy"), "<f4", []int{0, 64}, nil)
 	writeLines(t, path("classes.txt"), "cat", "dog")
 	notDir := path("not-a-folder")
@@ -444,8 +399,8 @@ func TestCrashMidWrite(t *testing.T) {
 	store := filepath.Join(dir, crashStore)
 	meta := features.Dataset{Name: "crash", Backbone: "x", Dim: 256, Classes: []string{"a", "b"}}
 	s := &features.Store{Dir: store, Meta: meta}
-	old := &features.Domain{Name: "photo", Features: randomUnitRows(64, 256, 7), Labels: make([]int, 64), DType: features.F32}
-	if _, err := s.PutDomain(old, randomUnitRows(2, 256, 11)); err != nil {
+	old := &features.Domain{Name: "photo", Features: testkit.UnitRows(64, 256, 7), Labels: make([]int, 64), DType: features.F32}
+	if _, err := s.PutDomain(old, testkit.UnitRows(2, 256, 11)); err != nil {
 		t.Fatal(err)
 	}
 	oldBytes, err := os.ReadFile(filepath.Join(store, crashTarget))
@@ -453,7 +408,7 @@ func TestCrashMidWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The new version: 4 MiB of F32 features, four times atomicfile's buffer.
-	newDomain := &features.Domain{Name: "photo", Features: randomUnitRows(4096, 256, 8), Labels: make([]int, 4096), DType: features.F32}
+	newDomain := &features.Domain{Name: "photo", Features: testkit.UnitRows(4096, 256, 8), Labels: make([]int, 4096), DType: features.F32}
 	if err := features.WriteDomain(filepath.Join(dir, crashNew), newDomain); err != nil {
 		t.Fatal(err)
 	}
