@@ -1,6 +1,7 @@
 package unimos
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/unimos/unimos/features"
@@ -30,62 +31,137 @@ func smallBenchmark(t *testing.T) *features.Store {
 	return store
 }
 
+// trained is one training run of the ablation test and its outcome.
+type trained struct {
+	source, target  string
+	cfg             Config
+	zeroShot, final float64 // accuracy before training and after the last epoch
+}
+
+// train runs every job, two at a time (the machines running the tests have
+// two cores and each run at this size uses one), and fills in the outcomes.
+func train(t *testing.T, store *features.Store, jobs []trained) {
+	t.Helper()
+	var wg sync.WaitGroup
+	work := make(chan *trained)
+	for range 2 {
+		wg.Go(func() {
+			for j := range work {
+				j.zeroShot, j.final = finalAccuracy(t, store, j.source, j.target, j.cfg)
+			}
+		})
+	}
+	for i := range jobs {
+		work <- &jobs[i]
+	}
+	close(work)
+	wg.Wait()
+}
+
 // finalAccuracy trains on source->target and returns the zero-shot and the
 // last-epoch accuracy.
 func finalAccuracy(t *testing.T, store *features.Store, source, target string, cfg Config) (zeroShot, final float64) {
-	t.Helper()
 	src, err := store.Domain(source)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	tgt, err := store.Domain(target)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	text, err := store.Text(target)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	tr, err := NewTrainer(cfg, Task{src.Features, src.Labels, tgt.Features, tgt.Labels, text})
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	h := tr.Run(nil)
 	return *h[0].LanguageAccuracy, *h[len(h)-1].Accuracy
 }
 
-// TestAdaptationBeatsZeroShot trains UniMoS on three tasks of a small
-// synthetic benchmark and requires a clear gain over CLIP zero-shot on each,
-// and a clear loss when the zero-shot distillation is removed (the largest
-// effect of the paper's Table 5 ablations, and the only one well above seed
-// noise at this size).
+// TestAblationDirections trains UniMoS on the six tasks of a small synthetic
+// benchmark with two seeds each, requires a clear gain over CLIP zero-shot on
+// every run, and checks the direction of the paper's Table 5 for the three
+// ablations whose effect stands out from seed noise at this size: removing
+// the zero-shot distillation, the entropy-minus-diversity term or the
+// debiasing lowers the mean accuracy.
 //
-// Observed at 30 epochs, seed 2023, over all six tasks (docs/ablations.md):
-// zero-shot 59.1, full 68.3; without L_ortho 68.1, without debiasing 67.4,
-// without L_im 67.8, without distillation 59.1, with w = 0.5 fixed 68.7,
-// without the discriminator 68.0.
-func TestAdaptationBeatsZeroShot(t *testing.T) {
+// Observed on this store (30 epochs, 12 runs per variant; docs/ablations.md):
+// UniMoS beats zero-shot by 6.5-12.4 points; without distillation -8.8,
+// without L_im -1.3, without debiasing -1.8 points on average. The other
+// three ablations move the mean by less than the spread between seeds here
+// (docs/ablations.md), so their direction is not tested.
+func TestAblationDirections(t *testing.T) {
 	if testing.Short() {
-		t.Skip("trains six small runs")
+		t.Skip("trains 48 small runs")
 	}
 	store := smallBenchmark(t)
-	cfg := DefaultConfig()
-	cfg.Epochs = 20
-	noDistill := cfg
-	noDistill.Ablations.NoDistill = true
-	var full, ablated float64
-	tasks := [][2]string{{"photo", "sketch"}, {"sketch", "painting"}, {"painting", "photo"}}
-	for _, task := range tasks {
-		zs, acc := finalAccuracy(t, store, task[0], task[1], cfg)
-		_, without := finalAccuracy(t, store, task[0], task[1], noDistill)
-		t.Logf("%s->%s: zero-shot %.2f, UniMoS %.2f, without distillation %.2f", task[0], task[1], zs, acc, without)
-		if acc < zs+5 {
-			t.Errorf("%s->%s: UniMoS %.2f does not beat zero-shot %.2f by 5 points", task[0], task[1], acc, zs)
-		}
-		full += acc / float64(len(tasks))
-		ablated += without / float64(len(tasks))
+	full := DefaultConfig()
+	full.Epochs = 30
+	ablated := []struct {
+		name      string
+		switchOff func(*Ablations)
+	}{
+		{"without distillation", func(a *Ablations) { a.NoDistill = true }},
+		{"without L_im", func(a *Ablations) { a.NoEntropy = true }},
+		{"without debiasing", func(a *Ablations) { a.NoDebias = true }},
 	}
-	if ablated > full-3 {
-		t.Errorf("without distillation: mean %.2f, full method %.2f; want a loss of at least 3 points", ablated, full)
+	const minLoss = 0.5 // points of mean accuracy, well below each observed loss
+
+	var jobs []trained
+	for _, source := range store.Meta.Domains {
+		for _, target := range store.Meta.Domains {
+			if source == target {
+				continue
+			}
+			for _, seed := range []uint64{2023, 1} {
+				cfg := full
+				cfg.Seed = seed
+				jobs = append(jobs, trained{source: source, target: target, cfg: cfg})
+				for _, ab := range ablated {
+					c := cfg
+					ab.switchOff(&c.Ablations)
+					jobs = append(jobs, trained{source: source, target: target, cfg: c})
+				}
+			}
+		}
+	}
+	train(t, store, jobs)
+	if t.Failed() {
+		return
+	}
+
+	meanFinal := func(ablations Ablations) float64 {
+		var sum float64
+		var n int
+		for _, j := range jobs {
+			if j.cfg.Ablations == ablations {
+				sum += j.final
+				n++
+			}
+		}
+		return sum / float64(n)
+	}
+	for _, j := range jobs {
+		if j.cfg.Ablations == (Ablations{}) && j.final < j.zeroShot+5 {
+			t.Errorf("%s->%s seed %d: UniMoS %.2f does not beat zero-shot %.2f by 5 points",
+				j.source, j.target, j.cfg.Seed, j.final, j.zeroShot)
+		}
+	}
+	reference := meanFinal(Ablations{})
+	for _, ab := range ablated {
+		var a Ablations
+		ab.switchOff(&a)
+		got := meanFinal(a)
+		t.Logf("%s: mean %.2f, full method %.2f (%+.2f)", ab.name, got, reference, got-reference)
+		if got > reference-minLoss {
+			t.Errorf("%s: mean %.2f, full method %.2f; want a loss of at least %.1f points", ab.name, got, reference, minLoss)
+		}
 	}
 }
