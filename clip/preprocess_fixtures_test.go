@@ -2,13 +2,14 @@ package clip
 
 import (
 	"encoding/binary"
-	"github.com/unimos/unimos/internal/shareddata"
 	"math"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
 )
 
 // referenceDir is the folder of the reference PyTorch CLIP fixtures.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
 )
 
 // referenceManifest is preprocess/manifest.json.

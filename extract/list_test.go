@@ -1,12 +1,13 @@
 package extract
 
 import (
-	"github.com/unimos/unimos/internal/shareddata"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
 )
 
 // touch creates the named files (empty) below root.

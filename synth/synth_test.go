@@ -1,14 +1,15 @@
 package synth
 
 import (
-	"github.com/unimos/unimos/internal/shareddata"
-	"github.com/unimos/unimos/interop"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/interop"
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/tensor"

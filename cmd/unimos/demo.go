@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/unimos/unimos/baseline"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/unimos/unimos/baseline"
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/synth"

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
 
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/unimos/unimos/baseline"
 	"slices"
 	"text/tabwriter"
+
+	"github.com/unimos/unimos/baseline"
 
 	"github.com/unimos/unimos/features"
 )

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/unimos/unimos/internal/shareddata"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/shareddata"
 )
 
 // TestExtractShardsThenMerge runs the two shards and merge through the CLI
