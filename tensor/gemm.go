@@ -26,9 +26,12 @@ func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Mat
 // GemmSerial is Gemm on one thread, the calling goroutine's. It is for
 // callers that run independent products on goroutines of their own, one per
 // core, where the backend's threads would only compete with them.
-// Concurrent calls are safe. (OpenBLAS keeps one global thread count: a
+// Concurrent calls are safe. OpenBLAS keeps one global thread count, so a
 // Gemm running at the same time on another goroutine may then run on one
-// thread too, with the same result.)
+// thread too; its result is as correct, but a product with a long inner
+// dimension (Aᵀ·B over thousands of rows) then sums in another order and
+// may differ in the last bits. Callers that need bit-reproducible results
+// from concurrent products use one thread count for all (SetThreads(1)).
 func GemmSerial(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
 	gemmWith(*currentBackend(), 1, transA, transB, alpha, a, b, beta, c)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/synth"
+	"github.com/unimos/unimos/tensor"
 )
 
 // smallBenchmark writes the synthetic "tiny" preset at three times its size
@@ -38,10 +39,15 @@ type trained struct {
 	zeroShot, final float64 // accuracy before training and after the last epoch
 }
 
-// train runs every job, two at a time (the machines running the tests have
-// two cores and each run at this size uses one), and fills in the outcomes.
+// train runs every job, two at a time on one GEMM thread each (the
+// machines running the tests have two cores), and fills in the outcomes.
+// One thread for every product keeps the runs reproducible: OpenBLAS's
+// thread count is global, and with two runs setting it the products with a
+// long inner dimension would sum in an order that depends on the schedule.
 func train(t *testing.T, store *features.Store, jobs []trained) {
 	t.Helper()
+	tensor.SetThreads(1)
+	defer tensor.SetThreads(0)
 	var wg sync.WaitGroup
 	work := make(chan *trained)
 	for range 2 {
@@ -87,19 +93,19 @@ func finalAccuracy(t *testing.T, store *features.Store, source, target string, c
 
 // TestAblationDirections trains UniMoS on the six tasks of a small synthetic
 // benchmark with two seeds each, requires a clear gain over CLIP zero-shot on
-// every run, and checks the direction of the paper's Table 5 for the three
-// ablations whose effect stands out from seed noise at this size: removing
-// the zero-shot distillation, the entropy-minus-diversity term or the
-// debiasing lowers the mean accuracy.
+// every run, and checks the direction of the paper's Table 5 for the two
+// ablations whose effect stands out from seed noise over these 12 runs:
+// removing the zero-shot distillation or the entropy-minus-diversity term
+// lowers the mean accuracy.
 //
-// Observed on this store (30 epochs, 12 runs per variant; docs/ablations.md):
-// UniMoS beats zero-shot by 6.5-12.4 points; without distillation -8.8,
-// without L_im -1.3, without debiasing -1.8 points on average. The other
-// three ablations move the mean by less than the spread between seeds here
-// (docs/ablations.md), so their direction is not tested.
+// Observed on this store (30 epochs, one GEMM thread; docs/ablations.md):
+// UniMoS beats zero-shot by 5.8-13.0 points; without distillation -9.0,
+// without L_im -1.6 points on average. Removing the debiasing costs 0.4
+// here and 0.8 over 60 runs on five stores, too little to test on 12; the
+// other three ablations move the mean by less than their standard error.
 func TestAblationDirections(t *testing.T) {
 	if testing.Short() {
-		t.Skip("trains 48 small runs")
+		t.Skip("trains 36 small runs")
 	}
 	store := smallBenchmark(t)
 	full := DefaultConfig()
@@ -110,9 +116,11 @@ func TestAblationDirections(t *testing.T) {
 	}{
 		{"without distillation", func(a *Ablations) { a.NoDistill = true }},
 		{"without L_im", func(a *Ablations) { a.NoEntropy = true }},
-		{"without debiasing", func(a *Ablations) { a.NoDebias = true }},
 	}
-	const minLoss = 0.5 // points of mean accuracy, well below each observed loss
+	const (
+		minGain = 4.0 // points over zero-shot on every run
+		minLoss = 0.5 // points of mean accuracy, well below each observed loss
+	)
 
 	var jobs []trained
 	for _, source := range store.Meta.Domains {
@@ -149,9 +157,9 @@ func TestAblationDirections(t *testing.T) {
 		return sum / float64(n)
 	}
 	for _, j := range jobs {
-		if j.cfg.Ablations == (Ablations{}) && j.final < j.zeroShot+5 {
-			t.Errorf("%s->%s seed %d: UniMoS %.2f does not beat zero-shot %.2f by 5 points",
-				j.source, j.target, j.cfg.Seed, j.final, j.zeroShot)
+		if j.cfg.Ablations == (Ablations{}) && j.final < j.zeroShot+minGain {
+			t.Errorf("%s->%s seed %d: UniMoS %.2f does not beat zero-shot %.2f by %.0f points",
+				j.source, j.target, j.cfg.Seed, j.final, j.zeroShot, minGain)
 		}
 	}
 	reference := meanFinal(Ablations{})
