@@ -15,7 +15,6 @@ import (
 
 	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/internal/testkit"
-
 	"github.com/unimos/unimos/tensor"
 )
 

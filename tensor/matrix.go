@@ -69,6 +69,12 @@ func (m *Matrix) Set(i, j int, v float32) { m.Data[i*m.Stride+j] = v }
 // Row returns row i as a slice sharing the matrix's storage.
 func (m *Matrix) Row(i int) []float32 { return m.Data[i*m.Stride : i*m.Stride+m.Cols] }
 
+// Dims returns the shape, rows then columns.
+func (m *Matrix) Dims() (rows, cols int) { return m.Rows, m.Cols }
+
+// RowInto copies row i into dst, of length Cols.
+func (m *Matrix) RowInto(dst []float32, i int) { copy(dst[:m.Cols], m.Row(i)) }
+
 // Slice returns the view of rows [r0, r1) and columns [c0, c1), sharing storage.
 func (m *Matrix) Slice(r0, r1, c0, c1 int) *Matrix {
 	if r0 < 0 || r1 < r0 || r1 > m.Rows || c0 < 0 || c1 < c0 || c1 > m.Cols {

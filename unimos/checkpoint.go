@@ -87,7 +87,7 @@ func (tr *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	for name, n := range map[string]int{
 		"iteration": tr.iteration, "epoch": tr.epoch, "epoch_iteration": tr.epochIteration,
 		"source_batches.next": tr.sourceBatches.next, "target_batches.next": tr.targetBatches.next,
-		"source_rows": tr.task.SourceFeatures.Rows, "target_rows": tr.task.TargetFeatures.Rows,
+		"source_rows": tr.task.sourceRows(), "target_rows": tr.task.TargetFeatures.Rows,
 	} {
 		meta[name] = strconv.Itoa(n)
 	}
@@ -164,7 +164,7 @@ func (tr *Trainer) restore(path string, meta map[string]string) error {
 		}
 		*dst = n
 	}
-	for name, rows := range map[string]int{"source_rows": tr.task.SourceFeatures.Rows, "target_rows": tr.task.TargetFeatures.Rows} {
+	for name, rows := range map[string]int{"source_rows": tr.task.sourceRows(), "target_rows": tr.task.TargetFeatures.Rows} {
 		if meta[name] != strconv.Itoa(rows) {
 			return fmt.Errorf("saved for %s %s, but the task has %d", name, meta[name], rows)
 		}

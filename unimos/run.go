@@ -51,11 +51,12 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if source == target {
 		return nil, fmt.Errorf("source and target are both %q", source)
 	}
-	src, err := store.Domain(source)
+	// The source is read only in batches: kept as stored when it is float16.
+	sourceFeatures, sourceLabels, err := store.CompactDomain(source)
 	if err != nil {
 		return nil, err
 	}
-	for i, y := range src.Labels {
+	for i, y := range sourceLabels {
 		if y < 0 {
 			return nil, fmt.Errorf("source domain %s: row %d has no label (-1); UniMoS needs every source image labelled", source, i)
 		}
@@ -80,7 +81,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
 	task := Task{
-		SourceFeatures: src.Features, SourceLabels: src.Labels,
+		SourceFeatures: sourceFeatures, SourceLabels: sourceLabels,
 		TargetFeatures: tgt.Features, TargetLabels: tgt.Labels, Text: text,
 	}
 	checkpoint := filepath.Join(out, CheckpointFile)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unimos/unimos/eval"
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/nn"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
@@ -13,20 +14,27 @@ import (
 // (labels, when present, are used for evaluation only) and the target
 // domain's text classifier.
 type Task struct {
-	SourceFeatures *tensor.Matrix // [Ns, d], unit-norm rows
+	SourceFeatures features.Rows  // [Ns, d], unit-norm rows; read only in batches, so it may stay float16
 	SourceLabels   []int          // [Ns], all known
 	TargetFeatures *tensor.Matrix // [Nt, d], unit-norm rows
 	TargetLabels   []int          // [Nt], -1 = unknown; never used for training
 	Text           *tensor.Matrix // [K, d], unit-norm rows: "a {target} photo of a {class}."
 }
 
+// sourceRows returns Ns.
+func (t Task) sourceRows() int {
+	n, _ := t.SourceFeatures.Dims()
+	return n
+}
+
 func (t Task) validate() error {
 	d, k := t.Text.Cols, t.Text.Rows
+	ns, sourceDim := t.SourceFeatures.Dims()
 	switch {
-	case t.SourceFeatures.Cols != d || t.TargetFeatures.Cols != d:
-		return fmt.Errorf("dimension mismatch: source %d, target %d, text %d", t.SourceFeatures.Cols, t.TargetFeatures.Cols, d)
-	case len(t.SourceLabels) != t.SourceFeatures.Rows:
-		return fmt.Errorf("source has %d rows but %d labels", t.SourceFeatures.Rows, len(t.SourceLabels))
+	case sourceDim != d || t.TargetFeatures.Cols != d:
+		return fmt.Errorf("dimension mismatch: source %d, target %d, text %d", sourceDim, t.TargetFeatures.Cols, d)
+	case len(t.SourceLabels) != ns:
+		return fmt.Errorf("source has %d rows but %d labels", ns, len(t.SourceLabels))
 	case len(t.TargetLabels) != t.TargetFeatures.Rows:
 		return fmt.Errorf("target has %d rows but %d labels", t.TargetFeatures.Rows, len(t.TargetLabels))
 	case k < 2:
@@ -136,9 +144,9 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 	if err := task.validate(); err != nil {
 		return nil, err
 	}
-	if iterationsPerEpoch(task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize, cfg.MaxIters) < 1 {
+	if iterationsPerEpoch(task.sourceRows(), task.TargetFeatures.Rows, cfg.BatchSize, cfg.MaxIters) < 1 {
 		return nil, fmt.Errorf("source (%d rows) and target (%d rows) each need at least one batch of %d",
-			task.SourceFeatures.Rows, task.TargetFeatures.Rows, cfg.BatchSize)
+			task.sourceRows(), task.TargetFeatures.Rows, cfg.BatchSize)
 	}
 	if !cfg.Variants.FullPrecisionText {
 		task.Text = halfPrecision(task.Text)
@@ -149,7 +157,7 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 		teacher:       teacherLogits(task.TargetFeatures, task.Text, float32(cfg.LogitScale)),
 		prior:         newClassPrior(task.Text.Rows),
 		resetRNG:      nn.NewRNG(cfg.Seed, streamWeightReset),
-		sourceBatches: newBatchStream(task.SourceFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamSourceBatches)),
+		sourceBatches: newBatchStream(task.sourceRows(), cfg.BatchSize, nn.NewRNG(cfg.Seed, streamSourceBatches)),
 		targetBatches: newBatchStream(task.TargetFeatures.Rows, cfg.BatchSize, nn.NewRNG(cfg.Seed, streamTargetBatches)),
 		tape:          nn.NewTape(),
 	}
@@ -178,7 +186,7 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 		tr.pseudo = tensor.ArgmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
 		record(initial)
 	}
-	perEpoch := iterationsPerEpoch(tr.task.SourceFeatures.Rows, tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
+	perEpoch := iterationsPerEpoch(tr.task.sourceRows(), tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
 	for tr.epoch < tr.cfg.Epochs {
 		tr.Model.SetTrain(true)
 		for tr.epochIteration < perEpoch {
@@ -358,7 +366,7 @@ func mustEvaluate(pred, labels []int, k int) *eval.Metrics {
 
 // rowSet names some rows of a matrix.
 type rowSet struct {
-	m   *tensor.Matrix
+	m   features.Rows
 	idx []int
 }
 
@@ -369,11 +377,12 @@ func gatherRows(sets ...rowSet) *tensor.Matrix {
 	for _, s := range sets {
 		rows += len(s.idx)
 	}
-	out := tensor.New(rows, sets[0].m.Cols)
+	_, cols := sets[0].m.Dims()
+	out := tensor.New(rows, cols)
 	r := 0
 	for _, s := range sets {
 		for _, i := range s.idx {
-			copy(out.Row(r), s.m.Row(i))
+			s.m.RowInto(out.Row(r), i)
 			r++
 		}
 	}

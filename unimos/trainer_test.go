@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/nn"
+	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -159,6 +161,38 @@ func TestSameSeedSameRun(t *testing.T) {
 	}
 	if slices.Equal(w1, w3) || h1[len(h1)-1].Loss == h3[len(h3)-1].Loss {
 		t.Error("different seeds gave the same run")
+	}
+}
+
+// TestHalfSourceSameRun trains once with the source features as float32
+// and once as the float16 values a feature store keeps (the same numbers):
+// the runs must be identical, bit for bit.
+func TestHalfSourceSameRun(t *testing.T) {
+	task := tinyTask(2, 80, 10, 3)
+	single := task.SourceFeatures.(*tensor.Matrix)
+	half := &features.HalfMatrix{Rows: single.Rows, Cols: single.Cols, Data: make([]uint16, len(single.Data))}
+	for i, v := range single.Data {
+		half.Data[i] = safetensors.Float32ToF16(v)
+		single.Data[i] = safetensors.F16ToFloat32(half.Data[i])
+	}
+	run := func(source features.Rows) ([]Evaluation, []float32) {
+		task.SourceFeatures = source
+		tr, err := NewTrainer(smallConfig(), task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := tr.Run(nil)
+		return h, slices.Clone(tr.Model.VisionSeparator.Weight.Value.Data)
+	}
+	h1, w1 := run(single)
+	h2, w2 := run(half)
+	if !slices.Equal(w1, w2) {
+		t.Error("float16 source: different weights")
+	}
+	for i := range h1 {
+		if h1[i].Loss != h2[i].Loss || !slices.Equal(h1[i].Predictions, h2[i].Predictions) {
+			t.Errorf("epoch %d differs with the float16 source", h1[i].Epoch)
+		}
 	}
 }
 
