@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/unimos/unimos/internal/atomicfile"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
@@ -116,8 +116,7 @@ func removeTemporaries(dir string) error {
 		return fmt.Errorf("extract: %w", err)
 	}
 	for _, e := range entries {
-		// atomicfile names its temporary files "." + base + ".tmp-" + random.
-		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp-") {
+		if atomicfile.IsTemporary(e.Name()) {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("extract: %w", err)
 			}

@@ -441,7 +441,8 @@ func TestCrashMidWrite(t *testing.T) {
 			}
 		})
 	}
-	// The store still reads, and rewriting works in spite of the leftovers.
+	// The store still reads, and rewriting works in spite of the leftovers
+	// and removes the one of the file it rewrites, whose writer is gone.
 	code, out, errOut := runCLI(t, "inspect", "--json", store)
 	var report storeReport
 	if code != 0 || json.Unmarshal([]byte(out), &report) != nil || len(report.Domains) != 1 || report.Domains[0].Images != 64 {
@@ -452,6 +453,11 @@ func TestCrashMidWrite(t *testing.T) {
 	}
 	if d, err := s.Domain("photo"); err != nil || d.Features.Rows != 4096 {
 		t.Errorf("rewrite after the crash: %v", err)
+	}
+	for target, want := range map[string]int{crashTarget: 0, crashFresh: 1} {
+		if temps, _ := filepath.Glob(filepath.Join(store, "."+target+crashPattern+"*")); len(temps) != want {
+			t.Errorf("after the rewrite of %s: temporary files of %s %q, want %d", crashTarget, target, temps, want)
+		}
 	}
 }
 

@@ -2,10 +2,13 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -120,5 +123,54 @@ func TestWriteReadOnlyDirectory(t *testing.T) {
 	}
 	if got := names(t, dir); len(got) != 0 {
 		t.Errorf("directory holds %q", got)
+	}
+}
+
+// exitedPID returns the id of a process that has run and exited.
+func exitedPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// TestWriteRemovesAbandoned leaves the temporary files that killed writers
+// would, and checks that a Write of the same path removes exactly those of
+// this machine whose process has exited.
+func TestWriteRemovesAbandoned(t *testing.T) {
+	dir := t.TempDir()
+	dead, live, host := exitedPID(t), os.Getppid(), hostname()
+	abandoned := fmt.Sprintf(".f.txt.tmp-%d@%s-123", dead, host)
+	kept := []string{
+		fmt.Sprintf(".f.txt.tmp-%d@%s-124", live, host),          // its writer still runs
+		fmt.Sprintf(".f.txt.tmp-%d@elsewhere.example-125", dead), // another machine's
+		".f.txt.tmp-126", // no writer named
+		fmt.Sprintf(".g.txt.tmp-%d@%s-127", dead, host), // another file's
+	}
+	for _, name := range append([]string{abandoned}, kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var during []string
+	err := Write(filepath.Join(dir, "f.txt"), func(w io.Writer) error {
+		during = names(t, dir)
+		_, err := io.WriteString(w, "done")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(slices.Clone(kept), "f.txt")
+	slices.Sort(want)
+	if got := names(t, dir); !slices.Equal(got, want) {
+		t.Errorf("directory holds %q, want %q", got, want)
+	}
+	// While it writes, its own temporary file is named after this process.
+	mine := fmt.Sprintf(".f.txt.tmp-%d@%s-", os.Getpid(), host)
+	if !slices.ContainsFunc(during, func(n string) bool { return strings.HasPrefix(n, mine) && IsTemporary(n) }) {
+		t.Errorf("during the write the directory held %q, with no %s*", during, mine)
 	}
 }
