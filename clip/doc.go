@@ -15,7 +15,7 @@
 //	m, err := clip.Load("ViT-B-16.safetensors")
 //	pixels, err := clip.PreprocessFile("cat.jpg", m.InputResolution())
 //	img, err := m.EncodeImages([][]float32{pixels})
-//	tok, err := clip.DefaultTokenizer()
+//	tok, err := m.Tokenizer() // CLIP's BPE, or a Hugging Face folder's vocab.json and merges.txt
 //	ids, err := tok.Tokenize([]string{"a photo of a cat."}, m.ContextLength(), true)
 //	txt, err := m.EncodeText(ids)
 //	logits := m.Logits(img, txt)

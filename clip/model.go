@@ -23,6 +23,7 @@ type Model struct {
 	vit        *visionTransformer // nil for a ModifiedResNet
 	resnet     *modifiedResNet    // nil for a ViT
 	logitScale float32            // the stored log of the logit multiplier
+	tokenizer  *Tokenizer         // from the checkpoint's folder; nil: DefaultTokenizer
 
 	// Batches are encoded in groups that keep activations bounded: at most
 	// maxTokenRows transformer rows (token positions) or maxMapFloats floats
@@ -82,9 +83,16 @@ func Load(path string) (*Model, error) {
 
 	dir := filepath.Dir(file)
 	if _, err := f.Tensor(hfTokenEmbedding); err == nil {
-		return buildModel(newHFSource(f), func(c *Config) error {
+		m, err := buildModel(newHFSource(f), func(c *Config) error {
 			return ifExists(filepath.Join(dir, "config.json"), func(p string) error { return applyHFConfig(c, p) })
 		})
+		if err != nil {
+			return nil, err
+		}
+		if m.tokenizer, err = hfTokenizer(dir, m.Config.Text.VocabSize); err != nil {
+			return nil, err
+		}
+		return m, nil
 	}
 	return buildModel(newFileSource(f), func(c *Config) error {
 		if err := applyMetadata(c, f.Metadata(), file); err != nil {
@@ -169,6 +177,45 @@ func newModel(cfg Config, r tensorReader, path string) (*Model, error) {
 		return nil, rd.err
 	}
 	return m, nil
+}
+
+// hfTokenizer reads the Hugging Face tokenizer files vocab.json and
+// merges.txt in dir, or returns nil when there are none. Their token ids
+// must index the model's vocabSize token embeddings.
+func hfTokenizer(dir string, vocabSize int) (*Tokenizer, error) {
+	vocab, merges := filepath.Join(dir, hfVocabFile), filepath.Join(dir, hfMergesFile)
+	_, vocabErr := os.Stat(vocab)
+	_, mergesErr := os.Stat(merges)
+	switch {
+	case errors.Is(vocabErr, fs.ErrNotExist) && errors.Is(mergesErr, fs.ErrNotExist):
+		return nil, nil
+	case errors.Is(vocabErr, fs.ErrNotExist) || errors.Is(mergesErr, fs.ErrNotExist):
+		return nil, fmt.Errorf("clip: %s holds only one of %s and %s; a Hugging Face tokenizer needs both (remove it to use CLIP's own vocabulary)", dir, hfVocabFile, hfMergesFile)
+	}
+	tok, err := NewTokenizerFromHF(vocab, merges)
+	if err != nil {
+		return nil, err
+	}
+	if id := tok.maxID(); id >= vocabSize {
+		return nil, fmt.Errorf("clip: %s has token id %d, but the model has %d token embeddings", vocab, id, vocabSize)
+	}
+	return tok, nil
+}
+
+// Hugging Face tokenizer files, beside config.json.
+const (
+	hfVocabFile  = "vocab.json"
+	hfMergesFile = "merges.txt"
+)
+
+// Tokenizer returns the tokenizer that goes with the weights: the Hugging
+// Face vocab.json and merges.txt in a Hugging Face checkpoint's folder when
+// it has them, CLIP's own BPE vocabulary (DefaultTokenizer) otherwise.
+func (m *Model) Tokenizer() (*Tokenizer, error) {
+	if m.tokenizer != nil {
+		return m.tokenizer, nil
+	}
+	return DefaultTokenizer()
 }
 
 // InputResolution returns the side n of the [3, n, n] images EncodeImages

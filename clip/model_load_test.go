@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -625,4 +626,66 @@ func naiveAttention(a attention, x *tensor.Matrix, sq sequence, p int, causal bo
 		out[o] = sum
 	}
 	return out
+}
+
+// TestHFTokenizerFiles loads the Hugging Face fixture with vocab.json and
+// merges.txt beside it, two token ids swapped in vocab.json: the model's
+// tokenizer must take its ids from those files, and must refuse an id past
+// the token embeddings or one file without the other.
+func TestHFTokenizerFiles(t *testing.T) {
+	ts, md := fixtureTensors(t, "hf_vit_tiny/model.safetensors")
+	vocabPath, mergesPath := writeHFTokenizerFiles(t)
+	var vocab map[string]int
+	raw, err := os.ReadFile(vocabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &vocab); err != nil {
+		t.Fatal(err)
+	}
+	merges, err := os.ReadFile(mergesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab["photo</w>"], vocab["cat</w>"] = vocab["cat</w>"], vocab["photo</w>"]
+	files := func(vocab map[string]int, withMerges bool) map[string]string {
+		extra := hfConfigJSON(t, func(s string) string { return s })
+		raw, err := json.Marshal(vocab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra[hfVocabFile] = string(raw)
+		if withMerges {
+			extra[hfMergesFile] = string(merges)
+		}
+		return extra
+	}
+
+	def := mustDefaultTokenizer(t)
+	base, err := Load(filepath.Join(referenceDir(t), "models", "hf_vit_tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "a photo of a cat"
+	if tok, err := base.Tokenizer(); err != nil || !slices.Equal(tok.Encode(text), def.Encode(text)) {
+		t.Errorf("without tokenizer files: %v, want CLIP's own vocabulary", err)
+	}
+
+	m, err := Load(filepath.Dir(writeModel(t, "model.safetensors", ts, md, files(vocab, true))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := def.Encode(text) // a, photo, of, a, cat
+	want[1], want[4] = want[4], want[1]
+	if got := tok.Encode(text); !slices.Equal(got, want) {
+		t.Errorf("%q encodes to %v, want the files' ids %v", text, got, want)
+	}
+
+	wantLoadError(t, writeModel(t, "model.safetensors", ts, md, files(vocab, false)), "only one of vocab.json and merges.txt")
+	vocab["extra</w>"] = 49408
+	wantLoadError(t, writeModel(t, "model.safetensors", ts, md, files(vocab, true)), "vocab.json has token id 49408", "49408 token embeddings")
 }

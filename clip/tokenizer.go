@@ -163,6 +163,15 @@ func NewTokenizerFromHF(vocabPath, mergesPath string) (*Tokenizer, error) {
 	return tok, nil
 }
 
+// maxID returns the largest token id of the vocabulary.
+func (t *Tokenizer) maxID() int {
+	top := 0
+	for id := range t.decoder {
+		top = max(top, id)
+	}
+	return top
+}
+
 func parseMerge(line string) ([2]string, error) {
 	f := strings.Fields(line)
 	if len(f) != 2 {

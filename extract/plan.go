@@ -325,7 +325,7 @@ func CheckPrompt(template string) error {
 // textFeatures returns the normalised text embeddings [K, dim] of the
 // domain's prompts.
 func textFeatures(m *clip.Model, template, domain string, classes []string) (*tensor.Matrix, error) {
-	tok, err := clip.DefaultTokenizer()
+	tok, err := m.Tokenizer()
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
@@ -356,7 +356,7 @@ func modelProbe(m *clip.Model) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: model probe: %w", err)
 	}
-	tok, err := clip.DefaultTokenizer()
+	tok, err := m.Tokenizer()
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
