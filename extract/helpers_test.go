@@ -10,10 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/internal/testkit"
-
-	"github.com/unimos/unimos/clip"
 )
 
 // fixtureModels caches the loaded fixture models by file name.

@@ -8,10 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/interop"
-
-	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/tensor"
 )
 

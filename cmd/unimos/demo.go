@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/unimos/unimos/baseline"
-
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/synth"
 	"github.com/unimos/unimos/unimos"

@@ -12,10 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unimos/unimos/internal/shareddata"
-
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/unimos"
 )
 

@@ -13,10 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/internal/testkit"
-
-	"github.com/unimos/unimos/features"
 )
 
 // writeNPY writes a version 1.0 .npy file following the published format:

@@ -6,7 +6,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/unimos/unimos/baseline"
-
 	"github.com/unimos/unimos/features"
 )
 

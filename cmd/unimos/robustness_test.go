@@ -24,11 +24,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/unimos/unimos/internal/shareddata"
-	"github.com/unimos/unimos/internal/testkit"
-
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/safetensors"
 )
 
