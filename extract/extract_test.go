@@ -512,7 +512,7 @@ func TestMergeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ModelProbe[3] += 0.1
+	p.Fingerprint[3] += 0.1
 	if err := writePlan(filepath.Join(tampered, shardFile), p); err != nil {
 		t.Fatal(err)
 	}

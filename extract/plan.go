@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -33,12 +31,9 @@ type Plan struct {
 	Prompt   string         `json:"prompt"`
 	DType    features.DType `json:"dtype"`
 	Batch    int            `json:"batch"`
-	// ModelProbe is the normalised image embedding of a fixed synthetic
-	// image followed by the normalised text embedding of a fixed sentence:
-	// a fingerprint of the weights that does not depend on how they are
-	// stored, compared with a tolerance because machines round differently.
-	ModelProbe []float32 `json:"model_probe"`
-	Shard      *Shard    `json:"shard,omitempty"`
+	// Fingerprint identifies the weights however they are stored.
+	Fingerprint clip.Fingerprint `json:"fingerprint"`
+	Shard       *Shard           `json:"shard,omitempty"`
 }
 
 // DomainPlan identifies one domain's image list.
@@ -50,32 +45,24 @@ type DomainPlan struct {
 }
 
 // planFormat is the version of the plan and chunk formats.
-const planFormat = 1
-
-// probeTolerance bounds the element-wise difference between the model
-// probes of one model computed on different machines (float32 rounding
-// differs by kernel); unit vectors of different models differ by far more.
-const probeTolerance = 1e-3
-
-// probeSentence is the text half of the model probe.
-const probeSentence = "a photo of a probe."
+const planFormat = 2
 
 // newPlan describes the extraction of ds with model m.
 func newPlan(m *clip.Model, ds *Dataset, opt Options) (*Plan, error) {
-	probe, err := modelProbe(m)
+	fingerprint, err := m.Fingerprint()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("extract: %w", err)
 	}
 	p := &Plan{
-		Format:     planFormat,
-		Name:       ds.Name,
-		Backbone:   Backbone(m.Config),
-		Dim:        m.EmbedDim(),
-		Classes:    ds.Classes,
-		Prompt:     opt.Prompt,
-		DType:      opt.DType,
-		Batch:      opt.Batch,
-		ModelProbe: probe,
+		Format:      planFormat,
+		Name:        ds.Name,
+		Backbone:    Backbone(m.Config),
+		Dim:         m.EmbedDim(),
+		Classes:     ds.Classes,
+		Prompt:      opt.Prompt,
+		DType:       opt.DType,
+		Batch:       opt.Batch,
+		Fingerprint: fingerprint,
 	}
 	if opt.Shard.Count > 0 {
 		p.Shard = &opt.Shard
@@ -103,7 +90,7 @@ func (p *Plan) dataset() features.Dataset {
 	for i, d := range p.Domains {
 		names[i] = d.Name
 	}
-	return features.Dataset{Name: p.Name, Backbone: p.Backbone, Dim: p.Dim, Classes: p.Classes, Domains: names}
+	return features.Dataset{Name: p.Name, Backbone: p.Backbone, Fingerprint: p.Fingerprint, Dim: p.Dim, Classes: p.Classes, Domains: names}
 }
 
 // batches returns the number of batches of domain d.
@@ -189,13 +176,8 @@ func (p *Plan) diff(q *Plan) string {
 			return fmt.Sprintf("image list of domain %s: %d vs %d images, SHA-256 %.12s… vs %.12s…", a.Name, a.Images, b.Images, a.ListSHA256, b.ListSHA256)
 		}
 	}
-	if len(p.ModelProbe) != len(q.ModelProbe) {
-		return "model probe: different lengths"
-	}
-	for i, v := range p.ModelProbe {
-		if math.Abs(float64(v-q.ModelProbe[i])) > probeTolerance {
-			return "model weights: same architecture but different embeddings of the probe image and sentence"
-		}
+	if !p.Fingerprint.Matches(q.Fingerprint) {
+		return "model weights: same architecture but different fingerprints (embeddings of a probe image and sentence)"
 	}
 	return ""
 }
@@ -343,34 +325,6 @@ func textFeatures(m *clip.Model, template, domain string, classes []string) (*te
 	}
 	clip.NormalizeRows(text)
 	return text, nil
-}
-
-// modelProbe computes Plan.ModelProbe.
-func modelProbe(m *clip.Model) ([]float32, error) {
-	n := m.InputResolution()
-	img := make([]float32, 3*n*n) // [3, n, n]: smooth stripes in normalised pixel units
-	for i := range img {
-		img[i] = float32(math.Sin(0.01*float64(i)) + 0.5*math.Cos(0.37*float64(i%n)))
-	}
-	vis, err := m.EncodeImages([][]float32{img})
-	if err != nil {
-		return nil, fmt.Errorf("extract: model probe: %w", err)
-	}
-	tok, err := m.Tokenizer()
-	if err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
-	}
-	ids, err := tok.Tokenize([]string{probeSentence}, m.ContextLength(), true)
-	if err != nil {
-		return nil, fmt.Errorf("extract: model probe: %w", err)
-	}
-	txt, err := m.EncodeText(ids)
-	if err != nil {
-		return nil, fmt.Errorf("extract: model probe: %w", err)
-	}
-	clip.NormalizeRows(vis)
-	clip.NormalizeRows(txt)
-	return slices.Concat(vis.Row(0), txt.Row(0)), nil
 }
 
 // openAIModels are the image towers of OpenAI's released CLIP models.

@@ -31,11 +31,14 @@ import (
 
 // Dataset is the content of DIR/dataset.json.
 type Dataset struct {
-	Name     string   `json:"name"`
-	Backbone string   `json:"backbone"`
-	Dim      int      `json:"dim"`
-	Classes  []string `json:"classes"`
-	Domains  []string `json:"domains"`
+	Name     string `json:"name"`
+	Backbone string `json:"backbone"`
+	// Fingerprint identifies the CLIP weights the features come from (see
+	// clip.Fingerprint); absent when unknown (imported or generated stores).
+	Fingerprint []float32 `json:"fingerprint,omitempty"`
+	Dim         int       `json:"dim"`
+	Classes     []string  `json:"classes"`
+	Domains     []string  `json:"domains"`
 }
 
 // DType names the storage type of features in a domain file.
