@@ -244,7 +244,8 @@ func TestExtractUsageErrors(t *testing.T) {
 		{append(w, "--list", "a.txt", "--domains", "x"), "--domains selects folders"},
 		{append(w, "--list", "=a.txt"), "want DOMAIN=FILE"},
 		{append(w, "--images", "r", "extra"), "unexpected argument"},
-		{append(w, "--bogus"), "flag provided but not defined"},
+		{append(w, "--bogus"), "unknown flag --bogus"},
+		{append(w, "--image", "r"), "unknown flag --image (did you mean --images?)"},
 	}
 	for _, c := range cases {
 		err, _, _ := callCommand(runExtract, c.args...)

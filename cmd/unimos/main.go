@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/unimos/unimos/internal/words"
 )
 
 // command is one subcommand of the CLI.
@@ -77,32 +80,53 @@ func run(args []string, ctx *context) int {
 		return 2
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+	switch name {
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 { // unimos help CMD: that command's -h
+			name, args = args[1], []string{args[1], "-h"}
+			break
+		}
 		printUsage(ctx.stdout)
 		return 0
+	case "--version", "-version":
+		name = "version"
 	}
+	c, ok := commandByName(name)
+	if !ok {
+		fmt.Fprintf(ctx.stderr, "unimos: unknown command %q%s\nRun 'unimos help' for the list of commands.\n", name, didYouMean(name, commandNames(), ""))
+		return 2
+	}
+	err := c.run(ctx, args[1:])
+	var usage usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
+		return 2
+	default:
+		fmt.Fprintf(ctx.stderr, "unimos %s: %v\n", name, err)
+		return 1
+	}
+}
+
+func commandByName(name string) (command, bool) {
 	for _, c := range commands() {
-		if c.name != name {
-			continue
-		}
-		err := c.run(ctx, args[1:])
-		var usage usageError
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &usage):
-			fmt.Fprintf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
-			return 2
-		default:
-			fmt.Fprintf(ctx.stderr, "unimos %s: %v\n", name, err)
-			return 1
+		if c.name == name {
+			return c, true
 		}
 	}
-	fmt.Fprintf(ctx.stderr, "unimos: unknown command %q\n\n", name)
-	printUsage(ctx.stderr)
-	return 2
+	return command{}, false
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
 }
 
 func printUsage(w io.Writer) {
@@ -111,22 +135,42 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "\t%-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'unimos <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'unimos help <command>' (or 'unimos <command> -h') for the flags of a command,")
+	fmt.Fprintln(w, "'unimos --version' for the version.")
 }
 
 // newFlags returns a flag set that reports errors instead of exiting, with a
-// usage text made of a synopsis line, a description and the flags.
+// usage text made of a synopsis line, a description and the flags. The flag
+// package writes the usage on every parse error; parseFlags shows it on
+// stdout for -h only, and words other errors in one line.
 func newFlags(ctx *context, name, synopsis, description string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(ctx.stderr)
+	help := &helpText{stdout: ctx.stdout}
+	fs.SetOutput(help)
 	fs.Usage = func() {
-		fmt.Fprintf(ctx.stderr, "Usage: unimos %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
-		if hasFlags(fs) {
-			fmt.Fprintln(ctx.stderr, "\nFlags:")
-			fs.PrintDefaults()
+		help.Reset()
+		fmt.Fprintf(help, "Usage: unimos %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
+		shown := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Usage, deprecatedUsage) {
+				shown.Var(f.Value, f.Name, f.Usage)
+				shown.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		if hasFlags(shown) {
+			fmt.Fprintln(help, "\nFlags:")
+			shown.SetOutput(help)
+			shown.PrintDefaults()
 		}
 	}
 	return fs
+}
+
+// helpText holds a flag set's usage text until parseFlags knows whether it
+// was asked for.
+type helpText struct {
+	bytes.Buffer
+	stdout io.Writer
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
@@ -135,22 +179,110 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return any
 }
 
-// parseFlags parses args, turning flag errors into usage errors and
-// rejecting positional arguments beyond the wanted count.
+// deprecatedUsage starts the usage text of a flag kept for one release
+// under its old name; such flags are left out of -h.
+const deprecatedUsage = "deprecated: "
+
+// deprecatedFlag defines old as another name of the flag current, for one
+// release: setting it sets current and prints a note on stderr.
+func deprecatedFlag(ctx *context, fs *flag.FlagSet, old, current string) {
+	f := fs.Lookup(current)
+	set := func(s string) error {
+		fmt.Fprintf(ctx.stderr, "note: --%s is deprecated and will be removed; use --%s\n", old, current)
+		return f.Value.Set(s)
+	}
+	usage := deprecatedUsage + "use --" + current
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		fs.BoolFunc(old, usage, set)
+		return
+	}
+	fs.Func(old, usage, set)
+}
+
+// anyArgs is parseFlags' positional count for commands that take any number
+// of arguments.
+const anyArgs = -1
+
+// parseFlags parses args, turning flag errors into one-line usage errors
+// (with a suggestion for a mistyped flag) and rejecting positional
+// arguments beyond the wanted count (anyArgs: any number). -h prints the
+// usage on stdout and returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string, positional int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if help, ok := fs.Output().(*helpText); ok {
+				help.stdout.Write(help.Bytes())
+			}
 			return err
 		}
-		return usageError{err.Error()}
+		return usageError{flagError(fs, err)}
 	}
-	if fs.NArg() != positional {
-		if positional == 0 {
-			return usagef("unexpected argument %q", fs.Arg(0))
+	switch {
+	case positional == anyArgs || fs.NArg() == positional:
+		return nil
+	case positional == 0:
+		return usagef("unexpected argument %q (flags go before arguments, each as --name value)", fs.Arg(0))
+	}
+	return usagef("want %s, got %d", words.Count(positional, "argument"), fs.NArg())
+}
+
+// flagError rewords an error of flag.Parse: an unknown flag is named with
+// the closest defined flag.
+func flagError(fs *flag.FlagSet, err error) string {
+	const unknown = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, unknown) {
+		return msg
+	}
+	name := strings.TrimPrefix(msg, unknown)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Usage, deprecatedUsage) {
+			names = append(names, f.Name)
 		}
-		return usagef("want %d argument(s), got %d", positional, fs.NArg())
+	})
+	return fmt.Sprintf("unknown flag --%s%s", name, didYouMean(name, names, "--"))
+}
+
+// didYouMean returns " (did you mean PREFIXx?)" for the candidate closest to
+// s by edit distance, when it is close enough to be a likely typo or s is
+// its prefix, and "" otherwise.
+func didYouMean(s string, candidates []string, prefix string) string {
+	best, bestDist := "", len(s)/2+1
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if strings.HasPrefix(c, s) && len(s) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestDist {
+			best, bestDist = c, d
+		}
 	}
-	return nil
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s%s?)", prefix, best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // requireFlags returns a usage error naming the first of the named flags

@@ -34,9 +34,26 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Errorf("unknown command: status %d, stderr %q", code, errOut)
 	}
 	for _, c := range commands() {
-		if code, _, errOut := runCLI(t, c.name, "-h"); code != 0 || !strings.Contains(errOut, "Usage: unimos "+c.name) {
-			t.Errorf("%s -h: status %d, stderr %q", c.name, code, errOut)
+		// -h and "help CMD" print the same usage on stdout, nothing on stderr.
+		code, out, errOut := runCLI(t, c.name, "-h")
+		if code != 0 || !strings.HasPrefix(out, "Usage: unimos "+c.name) || errOut != "" {
+			t.Errorf("%s -h: status %d, stdout %q, stderr %q", c.name, code, out, errOut)
 		}
+		if code, help, _ := runCLI(t, "help", c.name); code != 0 || help != out {
+			t.Errorf("help %s: status %d, stdout %q, want the -h text", c.name, code, help)
+		}
+	}
+	if code, out, _ := runCLI(t, "--version"); code != 0 || !strings.HasPrefix(out, "unimos ") || !strings.Contains(out, "GEMM backend") {
+		t.Errorf("--version: status %d, stdout %q", code, out)
+	}
+	// A mistyped flag: one line with a suggestion, then the pointer to -h.
+	code, out, errOut := runCLI(t, "adapt", "--epoch", "3")
+	want := "unimos adapt: unknown flag --epoch (did you mean --epochs?)\nRun 'unimos adapt -h' for usage.\n"
+	if code != 2 || errOut != want || out != "" {
+		t.Errorf("adapt --epoch: status %d, stdout %q, stderr %q, want stderr %q", code, out, errOut, want)
+	}
+	if code, _, errOut := runCLI(t, "adpat"); code != 2 || !strings.Contains(errOut, `unknown command "adpat" (did you mean adapt?)`) || strings.Contains(errOut, "Commands:") {
+		t.Errorf("adpat: status %d, stderr %q", code, errOut)
 	}
 	cases := [][]string{
 		{"zeroshot", "--features", "x"},             // --target missing

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/unimos/unimos/extract"
@@ -16,11 +14,8 @@ store DIR, the same, byte for byte, as an unsharded extraction. Every shard
 images, classes, prompt, dtype and batch size; merge says which differs.
 Flags come before the shard folders.`)
 	out := fs.String("out", "", "output feature store `DIR`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, anyArgs); err != nil {
+		return err
 	}
 	if err := requireFlags(fs, "out"); err != nil {
 		return err

@@ -61,7 +61,7 @@ func TestMergeUsageErrors(t *testing.T) {
 	}{
 		{nil, "--out is required"},
 		{[]string{"--out", "o"}, "no shard folders given"},
-		{[]string{"--bogus"}, "flag provided but not defined"},
+		{[]string{"--bogus"}, "unknown flag --bogus"},
 	} {
 		err, _, _ := callCommand(runMerge, c.args...)
 		var usage usageError

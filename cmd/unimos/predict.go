@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,11 +40,8 @@ the accuracy is printed on stderr (and included in the JSON).`)
 	images := fs.Bool("images", false, "classify the image files and folders given as arguments")
 	asJSON := fs.Bool("json", false, "write JSON instead of CSV")
 	output := fs.String("output", "", "write to `FILE` instead of stdout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, anyArgs); err != nil {
+		return err
 	}
 	if err := requireFlags(fs, "model"); err != nil {
 		return err
