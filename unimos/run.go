@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unimos/unimos/baseline"
@@ -29,6 +30,9 @@ type RunOptions struct {
 	// Resume continues the run saved in the run directory's CheckpointFile
 	// (its configuration replaces cfg).
 	Resume bool
+	// Warn, when set, receives warnings about the task (a class that the
+	// source has no image of).
+	Warn func(msg string)
 }
 
 // ErrStopped is returned by AdaptStore when RunOptions.Stop stopped the
@@ -56,10 +60,15 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if err != nil {
 		return nil, err
 	}
+	seen := make([]bool, len(store.Meta.Classes))
 	for i, y := range sourceLabels {
 		if y < 0 {
 			return nil, fmt.Errorf("source domain %s: row %d has no label (-1); UniMoS needs every source image labelled", source, i)
 		}
+		seen[y] = true
+	}
+	if missing := absentClasses(store.Meta.Classes, seen); missing != "" && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("source domain %s has no image of %s: the vision classifier learns nothing of them from the source, only from the zero-shot pseudo-labels", source, missing))
 	}
 	tgt, err := store.Domain(target)
 	if err != nil {
@@ -150,4 +159,24 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, err
 	}
 	return result, nil
+}
+
+// absentClasses names the classes not seen ("class mug", "classes mug,
+// bike"), at most five of them, or returns "" when every class was seen.
+func absentClasses(classes []string, seen []bool) string {
+	var names []string
+	for k, ok := range seen {
+		if !ok {
+			names = append(names, classes[k])
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return ""
+	case len(names) == 1:
+		return "class " + names[0]
+	case len(names) > 5:
+		return fmt.Sprintf("%d classes (%s, ...)", len(names), strings.Join(names[:5], ", "))
+	}
+	return "classes " + strings.Join(names, ", ")
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,12 +35,12 @@ func bindAdaptFlags(fs *flag.FlagSet, cfg *unimos.Config) {
 	fs.BoolVar(&cfg.Variants.FullPrecisionText, "text-f32", cfg.Variants.FullPrecisionText, "use the text features in float32 as stored instead of rounded to float16 (code)")
 	fs.BoolVar(&cfg.Variants.CentroidLabelsOnly, "centroid-labels", cfg.Variants.CentroidLabelsOnly, "centroid pseudo-labels every epoch (paper) instead of alternating (code)")
 	fs.BoolVar(&cfg.Variants.DebiasedEnsemble, "debiased-ensemble", cfg.Variants.DebiasedEnsemble, "debiased language logits in the training ensemble (paper)")
-	fs.BoolVar(&cfg.Ablations.NoOrtho, "no-ortho", false, "ablation: drop the orthogonality loss")
-	fs.BoolVar(&cfg.Ablations.NoDebias, "no-debias", false, "ablation: no debiasing of the language logits")
-	fs.BoolVar(&cfg.Ablations.NoEntropy, "no-entropy", false, "ablation: drop the entropy-minus-diversity loss")
-	fs.BoolVar(&cfg.Ablations.NoDistill, "no-distill", false, "ablation: drop the zero-shot distillation")
-	fs.BoolVar(&cfg.Ablations.FixedWeight, "fixed-weight", false, "ablation: ensemble weight w = 0.5 instead of learned")
-	fs.BoolVar(&cfg.Ablations.NoDiscriminator, "no-discriminator", false, "ablation: drop the modality discriminator")
+	fs.BoolVar(&cfg.Ablations.NoOrtho, "no-ortho", cfg.Ablations.NoOrtho, "ablation: drop the orthogonality loss")
+	fs.BoolVar(&cfg.Ablations.NoDebias, "no-debias", cfg.Ablations.NoDebias, "ablation: no debiasing of the language logits")
+	fs.BoolVar(&cfg.Ablations.NoEntropy, "no-entropy", cfg.Ablations.NoEntropy, "ablation: drop the entropy-minus-diversity loss")
+	fs.BoolVar(&cfg.Ablations.NoDistill, "no-distill", cfg.Ablations.NoDistill, "ablation: drop the zero-shot distillation")
+	fs.BoolVar(&cfg.Ablations.FixedWeight, "fixed-weight", cfg.Ablations.FixedWeight, "ablation: ensemble weight w = 0.5 instead of learned")
+	fs.BoolVar(&cfg.Ablations.NoDiscriminator, "no-discriminator", cfg.Ablations.NoDiscriminator, "ablation: drop the modality discriminator")
 }
 
 // adaptConfig builds the configuration from the preset named on the command
@@ -83,34 +86,20 @@ Flags set explicitly override the preset.`)
 	out := fs.String("out", "", "`RUN_DIR` for the results")
 	preset := fs.String("preset", "office-home", "hyperparameter preset `NAME`")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
+	force := fs.Bool("force", false, "replace the run already in RUN_DIR")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "save RUN_DIR/checkpoint.safetensors every `E` epochs (a stopped run always saves one)")
-	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` (its features, task and configuration are taken from its checkpoint)")
+	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` with the store, task and settings saved in its checkpoint")
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet}
+	if *checkpointEvery < 0 {
+		return usagef("--checkpoint-every %d: want 0 (only when stopped) or more", *checkpointEvery)
+	}
 	if *resume != "" {
-		meta, err := unimos.CheckpointMetadata(filepath.Join(*resume, unimos.CheckpointFile))
-		if err != nil {
-			return fmt.Errorf("cannot resume %s: %w", *resume, err)
-		}
-		store, err := features.Open(meta["features"])
-		if err != nil {
-			return err
-		}
-		var saved unimos.Config // for the progress display; the run reads it from the checkpoint
-		if err := json.Unmarshal([]byte(meta["config"]), &saved); err != nil {
-			return fmt.Errorf("cannot resume %s: configuration: %w", *resume, err)
-		}
-		opts.resume = true
-		run, err := adapt(ctx, store, meta["source"], meta["target"], saved, *resume, opts)
-		if err != nil {
-			return err
-		}
-		printAdaptSummary(ctx, run)
-		return nil
+		return resumeAdapt(ctx, fs, *resume, opts)
 	}
 	if err := requireFlags(fs, "features", "source", "target", "out"); err != nil {
 		return err
@@ -126,12 +115,148 @@ Flags set explicitly override the preset.`)
 	if err != nil {
 		return err
 	}
+	if err := clearRunDir(*out, *force); err != nil {
+		return err
+	}
 	run, err := adapt(ctx, store, *source, *target, cfg, *out, opts)
 	if err != nil {
 		return err
 	}
 	printAdaptSummary(ctx, run)
 	return nil
+}
+
+// runFiles are the files of a run directory, finished or stopped.
+var runFiles = []string{unimos.ResultFile, unimos.ModelFile, unimos.PredictionsFile, unimos.CheckpointFile}
+
+// clearRunDir refuses to train into a directory that holds a run, unless
+// force, in which case that run's files are removed first, so that the
+// directory never mixes two runs.
+func clearRunDir(out string, force bool) error {
+	var found []string
+	for _, f := range runFiles {
+		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+			found = append(found, f)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return nil
+	case !force && slices.Contains(found, unimos.CheckpointFile):
+		return usagef("%s holds a stopped run (%s): continue it with 'unimos adapt --resume %s', or replace it with --force", out, unimos.CheckpointFile, out)
+	case !force:
+		return usagef("%s already holds a run (%s): choose another --out, or replace it with --force", out, strings.Join(found, ", "))
+	}
+	for _, f := range found {
+		if err := os.Remove(filepath.Join(out, f)); err != nil {
+			return fmt.Errorf("replacing the run in %s: %w", out, err)
+		}
+	}
+	return nil
+}
+
+// resumeFlags may be given with --resume: they change how the run is
+// watched, not what it computes.
+var resumeFlags = []string{"resume", "quiet", "checkpoint-every"}
+
+// resumeAdapt continues the stopped run in dir. Flags that would change what
+// the run computes are refused when they differ from what its checkpoint
+// saved: a resumed run must end as the uninterrupted run would have.
+func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) error {
+	checkpoint := filepath.Join(dir, unimos.CheckpointFile)
+	if _, err := os.Stat(checkpoint); err != nil {
+		if _, done := os.Stat(filepath.Join(dir, unimos.ResultFile)); done == nil {
+			return fmt.Errorf("%s is a finished run (see its %s): there is nothing to resume; start a new run with another --out", dir, unimos.ResultFile)
+		}
+		return fmt.Errorf("%s holds no stopped run (no %s): 'unimos adapt --resume' continues a run that was stopped with Ctrl-C or saved with --checkpoint-every", dir, unimos.CheckpointFile)
+	}
+	meta, err := unimos.CheckpointMetadata(checkpoint)
+	if err != nil {
+		return fmt.Errorf("cannot resume %s: %w", dir, err)
+	}
+	var saved unimos.Config // for the checks and the progress display; the run reads it from the checkpoint
+	if err := json.Unmarshal([]byte(meta["config"]), &saved); err != nil {
+		return fmt.Errorf("cannot resume %s: %s: configuration: %w", dir, checkpoint, err)
+	}
+	if conflicts := resumeConflicts(fs, dir, meta, saved); len(conflicts) > 0 {
+		flags := "that flag"
+		if len(conflicts) > 1 {
+			flags = "those flags"
+		}
+		return usagef("--resume continues %s with the settings saved in its checkpoint, and the command line differs from them: %s. Drop %s, or start a new run with another --out",
+			dir, strings.Join(conflicts, ", "), flags)
+	}
+	store, err := features.Open(meta["features"])
+	if err != nil {
+		return fmt.Errorf("cannot resume %s: its feature store: %w", dir, err)
+	}
+	opts.resume = true
+	run, err := adapt(ctx, store, meta["source"], meta["target"], saved, dir, opts)
+	if err != nil {
+		return err
+	}
+	printAdaptSummary(ctx, run)
+	return nil
+}
+
+// resumeConflicts lists the flags set on the command line that differ from
+// the stopped run's checkpoint, each as "--name value (saved: value)".
+func resumeConflicts(fs *flag.FlagSet, dir string, meta map[string]string, saved unimos.Config) []string {
+	savedFlags := flag.NewFlagSet("", flag.ContinueOnError)
+	savedCfg := saved
+	bindAdaptFlags(savedFlags, &savedCfg)
+	absDir, _ := filepath.Abs(dir)
+	same := func(path, want string) bool {
+		abs, err := filepath.Abs(path)
+		return err == nil && abs == want
+	}
+	var conflicts []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(resumeFlags, f.Name) {
+			return
+		}
+		given := f.Value.String()
+		var was string
+		switch f.Name {
+		case "features":
+			if same(given, meta["features"]) {
+				return
+			}
+			was = meta["features"]
+		case "source", "target":
+			if given == meta[f.Name] {
+				return
+			}
+			was = meta[f.Name]
+		case "out":
+			if same(given, absDir) {
+				return
+			}
+			was = dir
+		case "preset":
+			if given == saved.Preset {
+				return
+			}
+			was = saved.Preset
+		case "force":
+			conflicts = append(conflicts, "--force (nothing is replaced when a run is continued)")
+			return
+		default: // a hyperparameter: compare its value after parsing
+			sf := savedFlags.Lookup(f.Name)
+			if sf == nil {
+				return
+			}
+			was = sf.Value.String()
+			probe := saved
+			probeFlags := flag.NewFlagSet("", flag.ContinueOnError)
+			bindAdaptFlags(probeFlags, &probe)
+			if probeFlags.Set(f.Name, given) == nil && reflect.DeepEqual(probe, saved) {
+				return
+			}
+		}
+		conflicts = append(conflicts, fmt.Sprintf("--%s %s (saved: %s)", f.Name, given, was))
+	})
+	return conflicts
 }
 
 // runOptions are adapt's command-line controls of a run.
@@ -151,6 +276,7 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 		Stop:            func() bool { return interrupted.Err() != nil },
 		CheckpointEvery: o.checkpointEvery,
 		Resume:          o.resume,
+		Warn:            func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) },
 	}
 	if !o.quiet {
 		var bar *progress.Bar

@@ -1,6 +1,7 @@
 // Package progress draws a one-line progress bar on a terminal, with a rate
 // and an estimate of the time left, and stays silent elsewhere, so logs and
-// pipes get only the summary lines their callers print.
+// pipes get only the summary lines their callers print. Messages written
+// while a bar is drawn go through Printf, which erases the bar first.
 package progress
 
 import (
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -20,17 +22,29 @@ type Bar struct {
 	label string
 	unit  string
 	total int
-	start time.Time
-	drawn time.Time
-	now   func() time.Time
+	// The rate is measured from the first update on: a bar created just
+	// before its first step is reported would otherwise divide that step by
+	// a few microseconds.
+	firstDone int
+	first     time.Time
+	drawn     time.Time
+	now       func() time.Time
 }
+
+// onScreen maps each writer to the bar drawn on it, if any, so that Printf
+// can erase it; mu also keeps a message from being written in the middle of
+// a bar (the interrupt handler prints from its own goroutine).
+var (
+	mu       sync.Mutex
+	onScreen = map[io.Writer]*Bar{}
+)
 
 // New returns a bar for total steps of unit (e.g. "it", "img") written to w.
 // It draws only when w is a terminal.
 func New(w io.Writer, label, unit string, total int) *Bar {
 	f, ok := w.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
-	return &Bar{w: w, tty: tty, label: label, unit: unit, total: total, start: time.Now(), now: time.Now}
+	return &Bar{w: w, tty: tty, label: label, unit: unit, total: total, now: time.Now}
 }
 
 // redrawEvery limits redraws, so that a fast loop does not spend its time
@@ -43,14 +57,21 @@ func (b *Bar) Update(done int, status string) {
 		return
 	}
 	now := b.now()
+	if b.first.IsZero() {
+		b.first, b.firstDone = now, done
+	}
 	if now.Sub(b.drawn) < redrawEvery && done < b.total {
 		return
 	}
 	b.drawn = now
+	mu.Lock()
+	defer mu.Unlock()
 	fmt.Fprintf(b.w, "\r\033[K%s", b.line(done, status, now))
+	onScreen[b.w] = b
 }
 
-// line renders the bar: label, bar, count, rate, time left, status.
+// line renders the bar: label, bar, count, rate, time left, status. The
+// rate and time left are "?" until a step has been timed.
 func (b *Bar) line(done int, status string, now time.Time) string {
 	const width = 24
 	frac := 0.0
@@ -58,19 +79,39 @@ func (b *Bar) line(done int, status string, now time.Time) string {
 		frac = float64(min(done, b.total)) / float64(b.total)
 	}
 	filled := int(frac * width)
-	elapsed := now.Sub(b.start).Seconds()
-	rate, eta := 0.0, "?"
-	if elapsed > 0 && done > 0 {
-		rate = float64(done) / elapsed
-		eta = (time.Duration(float64(b.total-done)/rate) * time.Second).Round(time.Second).String()
+	rate, eta := "?", "?"
+	if elapsed := now.Sub(b.first).Seconds(); elapsed > 0 && done > b.firstDone {
+		r := float64(done-b.firstDone) / elapsed
+		rate = fmt.Sprintf("%.1f", r)
+		eta = time.Duration(float64(b.total-done) / r * float64(time.Second)).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%s [%s%s] %d/%d %.1f %s/s ETA %s %s", b.label,
+	return fmt.Sprintf("%s [%s%s] %d/%d %s %s/s ETA %s %s", b.label,
 		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, b.total, rate, b.unit, eta, status)
 }
 
 // Clear erases the bar, so that the caller's next line starts clean.
 func (b *Bar) Clear() {
-	if b.tty {
-		fmt.Fprint(b.w, "\r\033[K")
+	mu.Lock()
+	defer mu.Unlock()
+	if onScreen[b.w] == b {
+		erase(b.w)
 	}
+}
+
+// erase clears the line of the bar drawn on w; mu is held.
+func erase(w io.Writer) {
+	fmt.Fprint(w, "\r\033[K")
+	delete(onScreen, w)
+}
+
+// Printf writes a message to w after erasing the bar drawn there, if any,
+// so that the message starts its own line; the bar comes back at its next
+// update.
+func Printf(w io.Writer, format string, args ...any) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, drawn := onScreen[w]; drawn {
+		erase(w)
+	}
+	fmt.Fprintf(w, format, args...)
 }
