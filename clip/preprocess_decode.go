@@ -2,20 +2,44 @@ package clip
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/gif"  // register GIF decoding
 	_ "image/jpeg" // register JPEG decoding
 	_ "image/png"  // register PNG decoding
+	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	_ "golang.org/x/image/bmp"  // register BMP decoding
+	_ "golang.org/x/image/tiff" // register TIFF decoding
 	_ "golang.org/x/image/webp" // register WebP decoding
 )
 
-// LoadImage decodes a JPEG, PNG, GIF (first frame), WebP or BMP file into the form
-// Preprocess expects, mirroring what Pillow's Image.open would produce:
+// ImageExtensions are the file name extensions, in lower case, of the formats
+// LoadImage decodes (the decoders registered above). Every command that looks
+// for images in folders takes the files with these extensions, in any case, so
+// that they all take the same files; keep it in step with the decoders.
+var ImageExtensions = []string{".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
+
+// IsImageFile reports whether name ends in one of ImageExtensions, in any case.
+func IsImageFile(name string) bool {
+	return slices.Contains(ImageExtensions, strings.ToLower(filepath.Ext(name)))
+}
+
+// errNotAnImage replaces image.ErrFormat ("image: unknown format"), whose
+// wording does not tell a user which formats would have been read.
+var errNotAnImage = errors.New("not a JPEG, PNG, GIF, BMP, TIFF or WebP image")
+
+// errTruncated replaces io.ErrUnexpectedEOF from a decoder.
+var errTruncated = errors.New("the file ends before the image does (truncated?)")
+
+// LoadImage decodes a JPEG, PNG, GIF (first frame), WebP, BMP or TIFF file into the
+// form Preprocess expects, mirroring what Pillow's Image.open would produce:
 //
 //   - JPEG: Go's decoder. Its IDCT differs from libjpeg-turbo's, so about 1% of the
 //     samples differ by up to 3 levels (the chroma upsampling and YCbCr->RGB
@@ -31,8 +55,12 @@ import (
 //   - GIF: Go gives transparent pixels the colour black, Pillow keeps their palette
 //     colour; BMP and GIF images with a grey palette may be opened by Pillow as
 //     mode "L" (bicubic resize) where this package keeps them as palette images.
+//   - TIFF: golang.org/x/image/tiff (uncompressed, LZW, Deflate, PackBits, CCITT
+//     G3/G4; not JPEG-compressed TIFF). The first image of the file, as Pillow
+//     opens it; 16-bit samples keep their high byte.
 //
-// Errors name the file.
+// Errors name the file and wrap the reason (errors.Unwrap gives it without the
+// path, for lists that name the file already).
 func LoadImage(path string) (image.Image, error) {
 	img, _, err := loadImage(path)
 	return img, err
@@ -45,7 +73,12 @@ func loadImage(path string) (image.Image, []byte, error) {
 		return nil, nil, fmt.Errorf("clip: read image: %w", err)
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
+	switch {
+	case errors.Is(err, image.ErrFormat):
+		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, errNotAnImage)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, errTruncated)
+	case err != nil:
 		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, err)
 	}
 	switch format {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"go/build"
 	"hash/crc32"
@@ -22,6 +23,7 @@ import (
 	"testing"
 
 	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
 )
 
 // rgbDiffStats compares two RGB pixel buffers of the same size.
@@ -369,15 +371,24 @@ func TestPNGColourKeyIgnored(t *testing.T) {
 	}
 }
 
-// TestLoadImageFormats round-trips one image through the lossless encoders.
+// TestLoadImageFormats round-trips one image through the encoders of every
+// format in ImageExtensions but WebP (Go has no WebP encoder; the WebP tests
+// read x/image's test files); the lossless ones must give the in-memory
+// image's pixels exactly.
 func TestLoadImageFormats(t *testing.T) {
 	src := syntheticPhoto(23, 17)
 	encoders := map[string]func(*bytes.Buffer) error{
-		"png": func(b *bytes.Buffer) error { return png.Encode(b, src) },
-		"bmp": func(b *bytes.Buffer) error { return bmp.Encode(b, src) },
-		"gif": func(b *bytes.Buffer) error { return gif.Encode(b, src, nil) },
-		"jpg": func(b *bytes.Buffer) error { return jpeg.Encode(b, src, nil) },
+		"png":  func(b *bytes.Buffer) error { return png.Encode(b, src) },
+		"bmp":  func(b *bytes.Buffer) error { return bmp.Encode(b, src) },
+		"gif":  func(b *bytes.Buffer) error { return gif.Encode(b, src, nil) },
+		"jpg":  func(b *bytes.Buffer) error { return jpeg.Encode(b, src, nil) },
+		"JPEG": func(b *bytes.Buffer) error { return jpeg.Encode(b, src, nil) },
+		"tif":  func(b *bytes.Buffer) error { return tiff.Encode(b, src, nil) },
+		"tiff": func(b *bytes.Buffer) error {
+			return tiff.Encode(b, src, &tiff.Options{Compression: tiff.Deflate, Predictor: true})
+		},
 	}
+	lossless := map[string]bool{"png": true, "bmp": true, "tif": true, "tiff": true}
 	want, err := Preprocess(src, 16)
 	if err != nil {
 		t.Fatal(err)
@@ -398,12 +409,58 @@ func TestLoadImageFormats(t *testing.T) {
 		if len(got) != 3*16*16 {
 			t.Fatalf("%s: %d values", ext, len(got))
 		}
-		if ext == "png" || ext == "bmp" {
+		if !IsImageFile(path) {
+			t.Errorf("%s: IsImageFile(%q) = false for a file LoadImage decodes", ext, path)
+		}
+		if lossless[ext] {
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("%s: value %d = %v, want %v as for the in-memory image", ext, i, got[i], want[i])
 				}
 			}
+		}
+	}
+}
+
+func TestIsImageFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a/b.jpg": true, "B.JPG": true, "c.Tiff": true, "d.gif": true, "e.webp": true,
+		"f.ppm": false, "g.txt": false, "jpg": false, "h.jpg.txt": false, "": false,
+	} {
+		if got := IsImageFile(name); got != want {
+			t.Errorf("IsImageFile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestLoadImageErrors checks that a decoding error names the file and wraps
+// a reason worded for users, without the path.
+func TestLoadImageErrors(t *testing.T) {
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, syntheticPhoto(40, 30), nil); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		data   []byte
+		reason string
+	}{
+		{"text.jpg", []byte("this is not an image"), "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"},
+		{"empty.png", nil, "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"},
+		{"cut.jpg", jpg.Bytes()[:jpg.Len()/2], "the file ends before the image does (truncated?)"},
+	}
+	for _, c := range cases {
+		path := filepath.Join(t.TempDir(), c.name)
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := PreprocessFile(path, 16)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %v, want one naming the file", c.name, err)
+			continue
+		}
+		if reason := errors.Unwrap(err); reason == nil || reason.Error() != c.reason {
+			t.Errorf("%s: reason %v, want %q", c.name, reason, c.reason)
 		}
 	}
 }

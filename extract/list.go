@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/unimos/unimos/clip"
 )
 
 // Image is one image to extract.
@@ -33,14 +35,13 @@ type Dataset struct {
 	Domains []Domain
 }
 
-// imageExtensions are the file extensions torchvision's ImageFolder takes for
-// images (compared case-insensitively). Files with other extensions are not
-// listed; listed files that cannot be decoded (TIFF, PPM and PGM among them)
-// are skipped at extraction with the reason.
-var imageExtensions = []string{".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
-
+// isImageFile reports whether ScanFolders lists the file name: the
+// extensions of the formats clip decodes (clip.ImageExtensions), the list
+// every command searches folders with. Files with other extensions are not
+// listed; listed files that turn out undecodable are skipped at extraction
+// with the reason.
 func isImageFile(name string) bool {
-	return slices.Contains(imageExtensions, strings.ToLower(filepath.Ext(name)))
+	return clip.IsImageFile(name)
 }
 
 // ScanFolders lists ROOT/<Domain>/<Class>/<image> like torchvision's

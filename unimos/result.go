@@ -130,8 +130,9 @@ func EncodePredictions(w io.Writer, e Evaluation, classes, paths []string) error
 
 // SaveModel writes every trained tensor (parameters, BatchNorm running
 // statistics, the class prior p̂ and the text classifier) to a safetensors
-// file, with the configuration and class names in its metadata.
-func (tr *Trainer) SaveModel(path string, classes []string) error {
+// file, with the configuration, the class names and the CLIP backbone the
+// features came from (what of it is known) in its metadata.
+func (tr *Trainer) SaveModel(path string, classes []string, backbone Backbone) error {
 	var tensors []*safetensors.Tensor
 	add := func(name string, shape []int, values []float32) error {
 		t, err := safetensors.FromFloat32(name, safetensors.F32, shape, values)
@@ -170,7 +171,16 @@ func (tr *Trainer) SaveModel(path string, classes []string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFile(path, tensors, map[string]string{
-		"format": "unimos", "config": string(config), "classes": string(names),
-	})
+	meta := map[string]string{"format": "unimos", "config": string(config), "classes": string(names)}
+	if backbone.Name != "" {
+		meta[backboneKey] = backbone.Name
+	}
+	if len(backbone.Fingerprint) > 0 {
+		fingerprint, err := json.Marshal(backbone.Fingerprint)
+		if err != nil {
+			return err
+		}
+		meta[fingerprintKey] = string(fingerprint)
+	}
+	return safetensors.WriteFile(path, tensors, meta)
 }

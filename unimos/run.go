@@ -148,7 +148,8 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if err := WriteJSON(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
 	}
-	if err := trainer.SaveModel(filepath.Join(out, ModelFile), store.Meta.Classes); err != nil {
+	backbone := Backbone{Name: store.Meta.Backbone, Fingerprint: store.Meta.Fingerprint}
+	if err := trainer.SaveModel(filepath.Join(out, ModelFile), store.Meta.Classes, backbone); err != nil {
 		return nil, err
 	}
 	if err := WritePredictions(filepath.Join(out, PredictionsFile), history[len(history)-1], store.Meta.Classes, tgt.Paths); err != nil {

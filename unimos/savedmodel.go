@@ -11,20 +11,44 @@ import (
 )
 
 // SavedModel is a trained model read back from a ModelFile: everything the
-// test after its last epoch used.
+// test after its last epoch used, and the CLIP weights it was trained on.
 type SavedModel struct {
 	Config  Config
 	Classes []string // class names in label order
-	model   *Model
-	prior   classPrior
+	// Backbone is the CLIP the training features came from, as the store's
+	// dataset.json recorded it; zero in models saved before it was recorded.
+	Backbone Backbone
+	model    *Model
+	prior    classPrior
 }
+
+// Backbone identifies the CLIP weights features come from: a model is only
+// meaningful on features of the weights it was trained on, and the
+// embedding width cannot tell them apart (real ViT-B/16 and ViT-B/32 are
+// both 512-d).
+type Backbone struct {
+	// Name describes the architecture, e.g. "CLIP ViT-B/16" (a store's
+	// dataset.json "backbone"); "" when unknown.
+	Name string
+	// Fingerprint identifies the weights (clip.Fingerprint, a store's
+	// dataset.json "fingerprint"); empty when unknown, as for imported and
+	// generated stores.
+	Fingerprint []float32
+}
+
+// Metadata keys of a ModelFile that record its Backbone; absent when unknown.
+const (
+	backboneKey    = "backbone"
+	fingerprintKey = "fingerprint" // JSON array of numbers
+)
 
 // Dim is the image embedding dimension the model takes.
 func (s *SavedModel) Dim() int { return s.model.Text.Cols }
 
 // LoadModel reads a model that Trainer.SaveModel wrote. Every tensor the
 // model needs must be present with its saved shape, and the file may hold
-// no other tensor.
+// no other tensor. Models saved before the backbone was recorded load with
+// a zero Backbone.
 func LoadModel(path string) (*SavedModel, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -45,6 +69,13 @@ func LoadModel(path string) (*SavedModel, error) {
 	var classes []string
 	if err := json.Unmarshal([]byte(meta["classes"]), &classes); err != nil {
 		return nil, fmt.Errorf("%s: the class names in the metadata: %w", path, err)
+	}
+
+	backbone := Backbone{Name: meta[backboneKey]}
+	if raw, ok := meta[fingerprintKey]; ok {
+		if err := json.Unmarshal([]byte(raw), &backbone.Fingerprint); err != nil {
+			return nil, fmt.Errorf("%s: the CLIP fingerprint in the metadata: %w", path, err)
+		}
 	}
 
 	used := map[string]bool{}
@@ -99,7 +130,7 @@ func LoadModel(path string) (*SavedModel, error) {
 			return nil, fmt.Errorf("%s: unexpected tensor %s (not part of a unimos model)", path, name)
 		}
 	}
-	return &SavedModel{Config: cfg, Classes: classes, model: model, prior: prior}, nil
+	return &SavedModel{Config: cfg, Classes: classes, Backbone: backbone, model: model, prior: prior}, nil
 }
 
 // Predict classifies image embeddings x [N, d] (unit-norm rows) exactly as

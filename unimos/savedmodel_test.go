@@ -2,6 +2,7 @@ package unimos
 
 import (
 	"bytes"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
 		last := tr.Run(nil)[epochs]
 		path := filepath.Join(t.TempDir(), ModelFile)
 		classes := []string{"a", "b", "c", "d"}
-		if err := tr.SaveModel(path, classes); err != nil {
+		if err := tr.SaveModel(path, classes, Backbone{}); err != nil {
 			t.Fatal(err)
 		}
 		m, err := LoadModel(path)
@@ -60,7 +61,7 @@ func TestPredictRejectsBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), ModelFile)
-	if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}); err != nil {
+	if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := LoadModel(path)
@@ -87,7 +88,7 @@ func TestLoadModelRejectsBadFiles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.safetensors")
-	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}); err != nil {
+	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := safetensors.Open(good)
@@ -112,6 +113,7 @@ func TestLoadModelRejectsBadFiles(t *testing.T) {
 		{"extra", append(slices.Clone(tensors), extra), meta, "unexpected tensor extra"},
 		{"shape", reshaped(tensors, "class_prior", []int{2, 2}), meta, "class_prior has shape [2 2]"},
 		{"format", tensors, map[string]string{"format": "pt"}, "not a unimos model"},
+		{"fingerprint", tensors, withEntry(meta, "fingerprint", `"abc"`), "the CLIP fingerprint in the metadata"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(dir, c.name+".safetensors")
@@ -122,6 +124,54 @@ func TestLoadModelRejectsBadFiles(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.want)
 		}
 	}
+}
+
+// TestSavedModelRecordsItsBackbone saves models with what a store may know
+// of its CLIP weights and reads it back: a fingerprint survives exactly, and
+// what was unknown (or a model written before the backbone was recorded)
+// stays unknown.
+func TestSavedModelRecordsItsBackbone(t *testing.T) {
+	tr, err := NewTrainer(smallConfig(), tinyTask(9, 64, 12, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		backbone Backbone
+	}{
+		{"known", Backbone{Name: "CLIP ViT-B/16", Fingerprint: []float32{0.1, -0.25, 1e-7, 0.33333334}}},
+		{"name only", Backbone{Name: "synthetic"}},
+		{"unknown", Backbone{}},
+	}
+	for _, c := range cases {
+		path := filepath.Join(t.TempDir(), ModelFile)
+		if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}, c.backbone); err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadModel(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Backbone.Name != c.backbone.Name || !slices.Equal(m.Backbone.Fingerprint, c.backbone.Fingerprint) {
+			t.Errorf("%s: saved %+v, loaded %+v", c.name, c.backbone, m.Backbone)
+		}
+		f, err := safetensors.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hasFingerprint := f.Metadata()["fingerprint"]
+		f.Close()
+		if hasFingerprint != (c.backbone.Fingerprint != nil) {
+			t.Errorf("%s: fingerprint key present: %v", c.name, hasFingerprint)
+		}
+	}
+}
+
+// withEntry returns a copy of meta with key set to value.
+func withEntry(meta map[string]string, key, value string) map[string]string {
+	out := maps.Clone(meta)
+	out[key] = value
+	return out
 }
 
 func reshaped(tensors []*safetensors.Tensor, name string, shape []int) []*safetensors.Tensor {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -10,56 +11,84 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
 	"github.com/unimos/unimos/internal/progress"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 	"github.com/unimos/unimos/unimos"
 )
 
+// skippedSuffix names the file beside --out FILE that lists the images
+// predict could not decode: FILE.skipped.txt.
+const skippedSuffix = ".skipped.txt"
+
 func runPredict(ctx *context, args []string) error {
-	fs := newFlags(ctx, "predict", "--model RUN_DIR (--features DIR --domain D | --clip WEIGHTS --images PATH...) [--json] [--output FILE]", `
-Classifies images with a model that "unimos adapt" or "unimos bench" trained
+	fs := newFlags(ctx, "predict", "--model RUN_DIR (--features DIR --domain D | --weights FILE_OR_DIR IMAGE...) [--json] [--out FILE] [--force]", fmt.Sprintf(`
+Classifies with a model that "unimos adapt" or "unimos bench" trained
 (RUN_DIR/model.safetensors), exactly as the run's test after its last epoch:
 the ensemble of the vision-associated classifier and the debiased
 language-associated classifier with the final mixing weight. The class
 names and the text classifier come from the model.
 
-Either every row of domain D of a feature store (features of the model's
-CLIP backbone), or image files and folders (searched recursively for
-.jpg, .jpeg, .png, .bmp, .gif, .webp) encoded with the CLIP
-weights WEIGHTS; the image paths come last on the command line.
+Either every row of domain D of a feature store, or image files and folders
+encoded with the CLIP weights --weights. Folders are searched recursively
+for the image types %s (any case).
+Image paths come after the flags, or each after --images.
+
+The features must come from the CLIP weights the model was trained on: the
+model records them (name and fingerprint, from its training store), and
+predict refuses other weights, or a store of their features, unless
+--force. Models saved before this was recorded, or trained on a store that
+does not record its weights (imported or generated), cannot be checked: a
+note on stderr says so.
+
+Images that cannot be decoded are skipped, each with a line "skipped PATH:
+reason" on stderr; the JSON lists them under "skipped", and with --out FILE
+they are listed, one "PATH<tab>reason" per line, in FILE%s. When no
+image can be decoded, the command fails.
 
 Writes CSV (row, path, class, confidence) or, with --json, a JSON object, to
 stdout or FILE. When D has labels and the store's classes are the model's,
-the accuracy is printed on stderr (and included in the JSON).`)
+the accuracy is printed on stderr (and included in the JSON).`, strings.Join(clip.ImageExtensions, " "), skippedSuffix))
 	model := fs.String("model", "", "`RUN_DIR` of a run, or its model.safetensors")
 	dir := fs.String("features", "", "feature store `DIR`")
 	domain := fs.String("domain", "", "`DOMAIN` of the store to classify")
-	weights := fs.String("clip", "", "CLIP `WEIGHTS` (safetensors) to encode --images with")
-	images := fs.Bool("images", false, "classify the image files and folders given as arguments")
+	weights := fs.String("weights", "", "CLIP weights to encode the images with: a safetensors `FILE_OR_DIR`")
+	var images imagePaths
+	fs.Var(&images, "images", "image file or folder `PATH` to classify, repeatable (paths after the flags need no --images)")
 	asJSON := fs.Bool("json", false, "write JSON instead of CSV")
-	output := fs.String("output", "", "write to `FILE` instead of stdout")
+	out := fs.String("out", "", "write to `FILE` instead of stdout (and the skipped images to FILE"+skippedSuffix+")")
+	force := fs.Bool("force", false, "classify even if the features come from other CLIP weights than the model's")
+	deprecatedFlag(ctx, fs, "clip", "weights")
+	deprecatedFlag(ctx, fs, "output", "out")
 	if err := parseFlags(fs, args, anyArgs); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "model"); err != nil {
 		return err
 	}
+	for _, arg := range fs.Args() {
+		if strings.HasPrefix(arg, "-") {
+			return usagef("flag %s after the image paths: put the flags before the paths", arg)
+		}
+	}
+	images = append(images, fs.Args()...)
+	fromStore := *dir != "" || *domain != ""
 	switch {
-	case *images && (*dir != "" || *domain != ""):
-		return usagef("give either --features and --domain or --images, not both")
-	case *images && *weights == "":
-		return usagef("--images needs --clip WEIGHTS")
-	case *images && fs.NArg() == 0:
-		return usagef("--images needs at least one image file or folder")
-	case !*images:
+	case fromStore && len(images) > 0:
+		return usagef("give either --features DIR --domain D or images, not both")
+	case fromStore && *weights != "":
+		return usagef("--weights encodes images; a store holds features already (leave out --weights)")
+	case fromStore:
 		if err := requireFlags(fs, "features", "domain"); err != nil {
 			return err
 		}
-		if fs.NArg() > 0 {
-			return usagef("unexpected argument %q (image paths need --images)", fs.Arg(0))
-		}
+	case len(images) == 0:
+		return usagef("give --features DIR --domain D, or image files and folders with --weights")
+	case *weights == "":
+		return usagef("classifying images needs --weights, the CLIP weights the model was trained on")
 	}
 
 	path := *model
@@ -71,10 +100,10 @@ the accuracy is printed on stderr (and included in the JSON).`)
 		return err
 	}
 	var in predictInput
-	if *images {
-		in, err = encodeImages(ctx, *weights, fs.Args(), m.Dim())
+	if fromStore {
+		in, err = storeInput(ctx, *dir, *domain, m, *force)
 	} else {
-		in, err = storeInput(ctx, *dir, *domain, m)
+		in, err = encodeImages(ctx, *weights, images, m, *force)
 	}
 	if err != nil {
 		return err
@@ -83,11 +112,11 @@ the accuracy is printed on stderr (and included in the JSON).`)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in.source, err)
 	}
-	report := predictionReport{Model: path, Input: in.source, Rows: len(e.Predictions)}
+	report := predictionReport{Model: path, Input: in.source, Rows: len(e.Predictions), Skipped: in.skipped}
 	if e.Metrics != nil {
 		report.Accuracy, report.MeanClassAccuracy = &e.Metrics.Accuracy, &e.Metrics.MeanClassAccuracy
-		fmt.Fprintf(ctx.stderr, "%d rows of %s: accuracy %.2f%%, mean class accuracy %.2f%% (against its labels)\n",
-			len(e.Predictions), in.source, e.Metrics.Accuracy, e.Metrics.MeanClassAccuracy)
+		fmt.Fprintf(ctx.stderr, "%s of %s: accuracy %.2f%%, mean class accuracy %.2f%% (against its labels)\n",
+			words.Count(len(e.Predictions), "row"), in.source, e.Metrics.Accuracy, e.Metrics.MeanClassAccuracy)
 	}
 	write := func(w io.Writer) error {
 		if !*asJSON {
@@ -102,25 +131,51 @@ the accuracy is printed on stderr (and included in the JSON).`)
 		}
 		return writeJSON(w, report)
 	}
-	if *output == "" {
+	if *out == "" {
 		return write(ctx.stdout)
 	}
-	return atomicfile.Write(*output, write)
+	if err := atomicfile.Write(*out, write); err != nil {
+		return err
+	}
+	return writeSkipped(*out+skippedSuffix, in.skipped)
+}
+
+// imagePaths collects the values of repeated --images flags.
+type imagePaths []string
+
+func (p *imagePaths) String() string { return strings.Join(*p, " ") }
+
+func (p *imagePaths) Set(s string) error {
+	*p = append(*p, s)
+	return nil
 }
 
 // predictInput is what predict classifies.
 type predictInput struct {
-	source   string         // the domain or "N images", for messages
+	source   string         // "domain D" or "N images", for messages
 	features *tensor.Matrix // [N, d], unit-norm rows
 	labels   []int          // nil when unknown or not comparable
 	paths    []string       // nil when unknown
+	skipped  []skippedImage // images that could not be decoded
+}
+
+// skippedImage is an image predict could not decode, and why.
+type skippedImage struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // storeInput loads a domain of a store, with its labels when the store's
-// classes are the model's.
-func storeInput(ctx *context, dir, domain string, m *unimos.SavedModel) (predictInput, error) {
+// classes are the model's, after checking that its features come from the
+// model's CLIP weights.
+func storeInput(ctx *context, dir, domain string, m *unimos.SavedModel, force bool) (predictInput, error) {
 	store, err := features.Open(dir)
 	if err != nil {
+		return predictInput{}, err
+	}
+	got := unimos.Backbone{Name: store.Meta.Backbone, Fingerprint: store.Meta.Fingerprint}
+	if err := checkBackbone(ctx, m.Backbone, got, "store "+dir,
+		"use a store extracted with the weights the model was trained on", force); err != nil {
 		return predictInput{}, err
 	}
 	d, err := store.Domain(domain)
@@ -136,16 +191,14 @@ func storeInput(ctx *context, dir, domain string, m *unimos.SavedModel) (predict
 	return in, nil
 }
 
-// predictImageTypes are the file extensions searched for in folders: the
-// formats clip.LoadImage decodes.
-var predictImageTypes = []string{".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
-
 // encodeBatch bounds the preprocessed images held at once ([3, n, n] each).
 const encodeBatch = 64
 
 // encodeImages collects the image files under paths and encodes them with
-// the CLIP weights into unit-norm features of dimension dim.
-func encodeImages(ctx *context, weights string, paths []string, dim int) (predictInput, error) {
+// the CLIP weights, after checking that those are the weights the model was
+// trained on, into unit-norm features. Files that cannot be decoded are
+// skipped and reported on stderr; it is an error when none can be.
+func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedModel, force bool) (predictInput, error) {
 	files, err := collectImages(paths)
 	if err != nil {
 		return predictInput{}, err
@@ -154,43 +207,123 @@ func encodeImages(ctx *context, weights string, paths []string, dim int) (predic
 	if err != nil {
 		return predictInput{}, err
 	}
-	if model.EmbedDim() != dim {
-		return predictInput{}, fmt.Errorf("CLIP weights %s give %d-dimensional features but the UniMoS model takes %d: use the backbone the model was trained on",
-			weights, model.EmbedDim(), dim)
+	if model.EmbedDim() != m.Dim() {
+		return predictInput{}, fmt.Errorf("CLIP weights %s give %d-dimensional features but the UniMoS model takes %d: use the weights the model was trained on",
+			weights, model.EmbedDim(), m.Dim())
 	}
-	x := tensor.New(len(files), dim)
+	fingerprint, err := model.Fingerprint()
+	if err != nil {
+		return predictInput{}, err
+	}
+	got := unimos.Backbone{Name: extract.Backbone(model.Config), Fingerprint: fingerprint}
+	if err := checkBackbone(ctx, m.Backbone, got, "CLIP weights "+weights,
+		"use the weights the model was trained on", force); err != nil {
+		return predictInput{}, err
+	}
+
+	in := predictInput{features: tensor.New(len(files), m.Dim())}
 	bar := progress.New(ctx.stderr, "encoding", "img", len(files))
 	for lo := 0; lo < len(files); lo += encodeBatch {
 		hi := min(lo+encodeBatch, len(files))
-		batch := make([][]float32, 0, hi-lo)
+		var batch [][]float32
 		for _, f := range files[lo:hi] {
 			img, err := clip.PreprocessFile(f, model.InputResolution())
 			if err != nil {
-				return predictInput{}, err
+				skip := skippedImage{Path: f, Reason: skipReason(err)}
+				in.skipped = append(in.skipped, skip)
+				bar.Clear() // the bar is redrawn below the line at the next update
+				fmt.Fprintf(ctx.stderr, "skipped %s: %s\n", skip.Path, skip.Reason)
+				continue
 			}
 			batch = append(batch, img)
+			in.paths = append(in.paths, f)
 		}
-		enc, err := model.EncodeImages(batch)
-		if err != nil {
-			return predictInput{}, err
-		}
-		clip.NormalizeRows(enc)
-		for i := range enc.Rows {
-			copy(x.Row(lo+i), enc.Row(i))
+		if len(batch) > 0 {
+			enc, err := model.EncodeImages(batch)
+			if err != nil {
+				return predictInput{}, err
+			}
+			clip.NormalizeRows(enc)
+			// Rows go after the images encoded so far, skipped ones leaving no gap.
+			done := len(in.paths) - len(batch)
+			for i := range enc.Rows {
+				copy(in.features.Row(done+i), enc.Row(i))
+			}
 		}
 		bar.Update(hi, "")
 	}
 	bar.Clear()
-	return predictInput{source: fmt.Sprintf("%d images", len(files)), features: x, paths: files}, nil
+	if len(in.paths) == 0 {
+		first := in.skipped[0]
+		if len(files) == 1 {
+			return predictInput{}, fmt.Errorf("%s: %s", first.Path, first.Reason)
+		}
+		return predictInput{}, fmt.Errorf("none of the %d image files could be decoded (first: %s: %s)",
+			len(files), first.Path, first.Reason)
+	}
+	if len(in.skipped) > 0 {
+		fmt.Fprintf(ctx.stderr, "skipped %d of %s: they could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"))
+	}
+	in.features = in.features.Slice(0, len(in.paths), 0, m.Dim())
+	in.source = words.Count(len(in.paths), "image")
+	return in, nil
 }
 
-// collectImages returns the files named and the image files under the
-// folders named (recursively, in lexical order).
+// skipReason is why an image could not be decoded, without its path (the
+// lines that report it name the file already).
+func skipReason(err error) string {
+	if reason := errors.Unwrap(err); reason != nil {
+		return reason.Error()
+	}
+	return err.Error()
+}
+
+// checkBackbone refuses features of other CLIP weights than the model was
+// trained on, unless force (then it only notes the difference). source
+// names the features' origin ("store DIR", "CLIP weights FILE") and got is
+// what it records; advice says what to use instead. When the model or the
+// source does not record a fingerprint, nothing can be checked, and a note
+// says so. The names are only for messages: the fingerprints decide.
+func checkBackbone(ctx *context, want, got unimos.Backbone, source, advice string, force bool) error {
+	switch {
+	case len(want.Fingerprint) == 0:
+		fmt.Fprintf(ctx.stderr, "note: the model does not record the CLIP weights it was trained on (it was saved before unimos recorded them, or trained on a store that does not record them); cannot check %s against them\n", source)
+		return nil
+	case len(got.Fingerprint) == 0:
+		fmt.Fprintf(ctx.stderr, "note: %s does not record which CLIP weights its features come from (imported or generated features); cannot check them against the model's (%s)\n", source, backboneName(want))
+		return nil
+	case clip.Fingerprint(want.Fingerprint).Matches(got.Fingerprint):
+		return nil
+	}
+	trainedOn := backboneName(want)
+	if got.Name == want.Name {
+		trainedOn = "other weights of " + trainedOn + " (their fingerprints differ)"
+	}
+	problem := fmt.Sprintf("%s: %s, but the model was trained on %s", source, backboneName(got), trainedOn)
+	if force {
+		fmt.Fprintf(ctx.stderr, "note: %s; classifying anyway (--force)\n", problem)
+		return nil
+	}
+	return fmt.Errorf("%s; %s, or give --force to classify anyway", problem, advice)
+}
+
+// backboneName is a backbone's name for messages.
+func backboneName(b unimos.Backbone) string {
+	if b.Name == "" {
+		return "unnamed CLIP weights"
+	}
+	return b.Name
+}
+
+// collectImages returns the files named and the image files
+// (clip.IsImageFile) under the folders named, recursively, in lexical order.
 func collectImages(paths []string) ([]string, error) {
 	var files []string
 	for _, p := range paths {
 		info, err := os.Stat(p)
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file or folder", p)
+		} else if err != nil {
 			return nil, err
 		}
 		if !info.IsDir() {
@@ -201,7 +334,7 @@ func collectImages(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && slices.Contains(predictImageTypes, strings.ToLower(filepath.Ext(path))) {
+			if !d.IsDir() && clip.IsImageFile(path) {
 				files = append(files, path)
 			}
 			return nil
@@ -211,9 +344,29 @@ func collectImages(paths []string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no image files in %s", strings.Join(paths, ", "))
+		return nil, fmt.Errorf("no image files (%s) in %s", strings.Join(clip.ImageExtensions, " "), strings.Join(paths, ", "))
 	}
 	return files, nil
+}
+
+// writeSkipped lists the skipped images in path, one "PATH<tab>reason" per
+// line, or removes path when no image was skipped, so that a list left by an
+// earlier run does not describe this one.
+func writeSkipped(path string, skipped []skippedImage) error {
+	if len(skipped) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		for _, s := range skipped {
+			if _, err := fmt.Fprintf(w, "%s\t%s\n", s.Path, s.Reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // predictionReport is predict's JSON output.
@@ -224,6 +377,7 @@ type predictionReport struct {
 	Accuracy          *float64         `json:"accuracy,omitempty"`
 	MeanClassAccuracy *float64         `json:"mean_class_accuracy,omitempty"`
 	Predictions       []predictionJSON `json:"predictions"`
+	Skipped           []skippedImage   `json:"skipped,omitempty"`
 }
 
 type predictionJSON struct {

@@ -1,21 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"image"
+	"image/color"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
-	"github.com/unimos/unimos/tensor"
+	"github.com/unimos/unimos/internal/testkit"
+	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/unimos"
+	"golang.org/x/image/tiff"
 )
 
 // TestPredictRoundTrips trains with adapt and predicts the same target
@@ -51,10 +54,14 @@ func TestPredictRoundTrips(t *testing.T) {
 	if !strings.Contains(stderr, fmt.Sprintf("accuracy %.2f%%", result.Final.Accuracy)) {
 		t.Errorf("stderr %q", stderr)
 	}
+	// A generated store records no CLIP weights, nor does a model trained on it.
+	if !strings.HasPrefix(stderr, "note: the model does not record the CLIP weights it was trained on") {
+		t.Errorf("no note that nothing could be checked: stderr %q", stderr)
+	}
 
 	output := filepath.Join(dir, "p.json")
 	model := filepath.Join(run, unimos.ModelFile) // the file itself works as well
-	if err, _, _ := callCommand(runPredict, "--model", model, "--features", store, "--domain", "sketch", "--json", "--output", output); err != nil {
+	if err, _, _ := callCommand(runPredict, "--model", model, "--features", store, "--domain", "sketch", "--json", "--out", output); err != nil {
 		t.Fatal(err)
 	}
 	var report predictionReport
@@ -68,102 +75,299 @@ func TestPredictRoundTrips(t *testing.T) {
 }
 
 func TestPredictUsageErrors(t *testing.T) {
-	cases := [][]string{
-		{"--features", "x", "--domain", "d"},                                    // --model missing
-		{"--model", "m", "--features", "x"},                                     // --domain missing
-		{"--model", "m", "--images", "a.jpg"},                                   // --clip missing
-		{"--model", "m", "--clip", "w", "--images"},                             // no image
-		{"--model", "m", "--clip", "w", "--features", "x", "--images", "a.jpg"}, // both inputs
-		{"--model", "m", "--features", "x", "--domain", "d", "extra"},
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--features", "x", "--domain", "d"}, "--model is required"},
+		{[]string{"--model", "m", "--features", "x"}, "--domain is required"},
+		{[]string{"--model", "m"}, "give --features DIR --domain D, or image files and folders with --weights"},
+		{[]string{"--model", "m", "--images", "a.jpg"}, "classifying images needs --weights"},
+		{[]string{"--model", "m", "a.jpg"}, "classifying images needs --weights"},
+		{[]string{"--model", "m", "--weights", "w", "--images"}, "flag needs an argument"},
+		{[]string{"--model", "m", "--weights", "w", "--features", "x", "--images", "a.jpg"}, "not both"},
+		{[]string{"--model", "m", "--features", "x", "--domain", "d", "extra.jpg"}, "not both"},
+		{[]string{"--model", "m", "--features", "x", "--domain", "d", "--weights", "w"}, "leave out --weights"},
+		{[]string{"--model", "m", "--weights", "w", "a.jpg", "--json"}, "flag --json after the image paths: put the flags before the paths"},
+		{[]string{"--model", "m", "--weigths", "w", "a.jpg"}, "unknown flag --weigths (did you mean --weights?)"},
 	}
-	for _, args := range cases {
-		err, _, _ := callCommand(runPredict, args...)
-		var usage usageError
-		if !errors.As(err, &usage) {
-			t.Errorf("%q: error %v, want a usage error", args, err)
+	for _, c := range cases {
+		code, _, stderr := runCLI(t, append([]string{"predict"}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: status %d, stderr %q, want status 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
-	if err, _, _ := callCommand(runPredict, "--model", t.TempDir(), "--features", "x", "--domain", "d"); err == nil {
-		t.Error("a run directory without a model accepted")
+	code, _, stderr := runCLI(t, "predict", "--model", t.TempDir(), "--features", "x", "--domain", "d")
+	if code != 1 || !strings.Contains(stderr, unimos.ModelFile) {
+		t.Errorf("a run directory without a model: status %d, stderr %q", code, stderr)
 	}
 }
 
-// TestPredictImages encodes the CLIP fixture images with the tiny random
-// ViT, stores the features, trains on them, and checks that predict
-// --images on the image folder gives the same CSV as predict --features on
-// the stored features.
-func TestPredictImages(t *testing.T) {
+// imageFixture is a small image benchmark made with the real commands:
+// ROOT/<src|tgt>/<a|b|c>/ holding the CLIP fixture images (and a TIFF in
+// tgt), the store that "unimos extract" made of it with the tiny random ViT
+// (F32, so that its rows equal what predict computes from the images), and a
+// run that "unimos adapt" trained on src -> tgt.
+type imageFixture struct {
+	weights, root, store, run string
+}
+
+func newImageFixture(t *testing.T) imageFixture {
+	t.Helper()
 	ref := shareddata.Dir(t, "clip_reference")
-	weights := filepath.Join(ref, "models", "vit_tiny.safetensors")
-	images := filepath.Join(ref, "images")
-	files, err := collectImages([]string{images})
+	dir := t.TempDir()
+	fx := imageFixture{
+		weights: filepath.Join(ref, "models", "vit_tiny.safetensors"),
+		root:    filepath.Join(dir, "images"),
+		store:   filepath.Join(dir, "store"),
+		run:     filepath.Join(dir, "run"),
+	}
+	images, err := os.ReadDir(filepath.Join(ref, "images"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := clip.Load(weights)
+	for i, img := range images {
+		for _, domain := range []string{"src", "tgt"} {
+			folder := filepath.Join(fx.root, domain, string(rune('a'+i%3)))
+			if err := os.MkdirAll(folder, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(ref, "images", img.Name()), filepath.Join(folder, img.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeTIFF(t, filepath.Join(fx.root, "tgt", "c", "stripes.tif"), 40, 30)
+	if code, _, stderr := runCLI(t, "extract", "--weights", fx.weights, "--images", fx.root, "--dtype", "f32", "--out", fx.store); code != 0 {
+		t.Fatalf("extract: %s", stderr)
+	}
+	if code, _, stderr := runCLI(t, "adapt", "--features", fx.store, "--source", "src", "--target", "tgt",
+		"--epochs", "2", "--batch", "4", "--out", fx.run, "--quiet"); code != 0 {
+		t.Fatalf("adapt: %s", stderr)
+	}
+	return fx
+}
+
+// writeTIFF writes a w x h TIFF of colour stripes.
+func writeTIFF(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8(x / 5 % 2 * 200), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := tiff.Encode(&buf, img, &tiff.Options{Compression: tiff.Deflate}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPredictImages classifies the fixture's target images with --images
+// and checks them against the target's rows of the store, then the ways of
+// naming images, skipped files and the CLIP identity checks.
+func TestPredictImages(t *testing.T) {
+	fx := newImageFixture(t)
+	tgt := filepath.Join(fx.root, "tgt")
+	code, fromStore, stderr := runCLI(t, "predict", "--model", fx.run, "--features", fx.store, "--domain", "tgt")
+	if code != 0 || stderr != "12 rows of domain tgt: accuracy 33.33%, mean class accuracy 33.33% (against its labels)\n" {
+		t.Fatalf("--features: status %d, stderr %q", code, stderr)
+	}
+	// The store records paths relative to ROOT; predict, the paths it was given.
+	code, fromImages, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, tgt)
+	if code != 0 || stderr != "" {
+		t.Fatalf("--weights: status %d, stderr %q", code, stderr)
+	}
+	if got := strings.ReplaceAll(fromImages, fx.root+string(filepath.Separator), ""); got != fromStore {
+		t.Errorf("images:\n%s\nstore:\n%s", got, fromStore)
+	}
+	if !strings.Contains(fromImages, "stripes.tif,") || strings.Count(fromImages, "\n") != 1+12 {
+		t.Errorf("want a header and 12 rows, the TIFF among them:\n%s", fromImages)
+	}
+
+	t.Run("naming images", func(t *testing.T) {
+		a, b := filepath.Join(tgt, "a"), filepath.Join(tgt, "c", "stripes.tif")
+		_, want, _ := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, a, b)
+		if strings.Count(want, "\n") != 1+5 {
+			t.Fatalf("want a header and 5 rows:\n%s", want)
+		}
+		cases := []struct {
+			args []string
+			note string // the deprecation note expected on stderr
+		}{
+			{[]string{"--weights", fx.weights, "--images", a, "--images", b}, ""},
+			{[]string{"--weights", fx.weights, "--images", a, b}, ""}, // the old form: a the flag's value, b positional
+			{[]string{"--clip", fx.weights, "--images", a, b}, "note: --clip is deprecated and will be removed; use --weights\n"},
+		}
+		for _, c := range cases {
+			code, got, stderr := runCLI(t, append([]string{"predict", "--model", fx.run}, c.args...)...)
+			if code != 0 || got != want || stderr != c.note {
+				t.Errorf("%q: status %d, stderr %q (want %q), output\n%s", c.args, code, stderr, c.note, got)
+			}
+		}
+		out := filepath.Join(t.TempDir(), "p.csv")
+		code, stdout, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, "--output", out, a, b)
+		written, _ := os.ReadFile(out)
+		if code != 0 || stdout != "" || string(written) != want || stderr != "note: --output is deprecated and will be removed; use --out\n" {
+			t.Errorf("--output: status %d, stderr %q, wrote\n%s", code, stderr, written)
+		}
+	})
+
+	t.Run("skipped file", func(t *testing.T) {
+		folder := filepath.Join(t.TempDir(), "tgt")
+		testkit.CopyTree(t, tgt, folder)
+		broken := filepath.Join(folder, "b", "broken.jpg")
+		if err := os.WriteFile(broken, []byte("not a JPEG at all"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		const reason = "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"
+		skipLine := "skipped " + broken + ": " + reason + "\n"
+		out := filepath.Join(t.TempDir(), "p.json")
+		code, _, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, "--json", "--out", out, folder)
+		if code != 0 || !strings.HasPrefix(stderr, skipLine) || !strings.Contains(stderr, "skipped 1 of 13 image files") {
+			t.Errorf("status %d, stderr %q", code, stderr)
+		}
+		var report predictionReport
+		raw, _ := os.ReadFile(out)
+		if err := json.Unmarshal(raw, &report); err != nil {
+			t.Fatal(err)
+		}
+		if report.Rows != 12 || report.Input != "12 images" || !slices.Equal(report.Skipped, []skippedImage{{broken, reason}}) {
+			t.Errorf("JSON: %d rows, input %q, skipped %v", report.Rows, report.Input, report.Skipped)
+		}
+		listed, err := os.ReadFile(out + skippedSuffix)
+		if err != nil || string(listed) != broken+"\t"+reason+"\n" {
+			t.Errorf("%s: %q, %v", out+skippedSuffix, listed, err)
+		}
+
+		// CSV: the same rows as without the broken file.
+		code, csv, _ := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, folder)
+		if want := strings.ReplaceAll(fromImages, tgt, folder); code != 0 || csv != want {
+			t.Errorf("CSV with a skipped file: status %d\n%s\nwant\n%s", code, csv, want)
+		}
+		// A run without skipped files removes the earlier list.
+		if err := os.Remove(broken); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, _ := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, "--json", "--out", out, folder); code != 0 {
+			t.Fatalf("status %d", code)
+		}
+		if _, err := os.Stat(out + skippedSuffix); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left from the earlier run: %v", out+skippedSuffix, err)
+		}
+	})
+
+	t.Run("nothing decodable", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, name := range []string{"x.jpg", "y.png"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("text"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, stdout, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, dir)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "none of the 2 image files could be decoded") {
+			t.Errorf("status %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		text := filepath.Join(dir, "x.jpg")
+		code, _, stderr = runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, text)
+		if code != 1 || !strings.HasSuffix(stderr, "unimos predict: "+text+": not a JPEG, PNG, GIF, BMP, TIFF or WebP image\n") {
+			t.Errorf("one file: status %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("other CLIP weights", func(t *testing.T) {
+		other := flippedWeights(t, fx.weights)
+		code, stdout, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", other, tgt)
+		backbone := "ViT" // the tiny model has no OpenAI name: its configuration in one line
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "CLIP weights "+other+": "+backbone) ||
+			!strings.Contains(stderr, "but the model was trained on other weights of "+backbone) ||
+			!strings.Contains(stderr, "use the weights the model was trained on, or give --force") {
+			t.Errorf("refusal: status %d, stderr %q", code, stderr)
+		}
+		code, stdout, stderr = runCLI(t, "predict", "--model", fx.run, "--weights", other, "--force", tgt)
+		if code != 0 || strings.Count(stdout, "\n") != 1+12 || !strings.HasPrefix(stderr, "note: CLIP weights "+other) ||
+			!strings.Contains(stderr, "classifying anyway (--force)") {
+			t.Errorf("--force: status %d, stderr %q, output\n%s", code, stderr, stdout)
+		}
+	})
+
+	t.Run("store of other CLIP weights", func(t *testing.T) {
+		store := filepath.Join(t.TempDir(), "store")
+		testkit.CopyTree(t, fx.store, store)
+		meta := readDataset(t, store)
+		for i := range meta.Fingerprint {
+			meta.Fingerprint[i] = -meta.Fingerprint[i]
+		}
+		if err := features.WriteDataset(store, meta); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"predict", "--model", fx.run, "--features", store, "--domain", "tgt"}
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "store "+store+": "+meta.Backbone+", but the model was trained on other weights of "+meta.Backbone) ||
+			!strings.Contains(stderr, "use a store extracted with the weights the model was trained on, or give --force") {
+			t.Errorf("refusal: status %d, stderr %q", code, stderr)
+		}
+		if code, stdout, stderr := runCLI(t, append(args, "--force")...); code != 0 || stdout != fromStore || !strings.Contains(stderr, "classifying anyway (--force)") {
+			t.Errorf("--force: status %d, stderr %q", code, stderr)
+		}
+
+		// A store that does not record its weights cannot be checked.
+		meta.Fingerprint = nil
+		if err := features.WriteDataset(store, meta); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr = runCLI(t, args...)
+		if code != 0 || stdout != fromStore || !strings.HasPrefix(stderr, "note: store "+store+" does not record which CLIP weights") {
+			t.Errorf("no fingerprint: status %d, stderr %q", code, stderr)
+		}
+	})
+}
+
+// flippedWeights writes a copy of the CLIP weights with visual.proj negated:
+// the same architecture and embedding width, other weights.
+func flippedWeights(t *testing.T, weights string) string {
+	t.Helper()
+	f, err := safetensors.Open(weights)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pixels [][]float32
-	for _, f := range files {
-		p, err := clip.PreprocessFile(f, model.InputResolution())
+	defer f.Close()
+	var tensors []*safetensors.Tensor
+	for _, name := range f.Names() {
+		x, err := f.Tensor(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pixels = append(pixels, p)
-	}
-	x, err := model.EncodeImages(pixels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip.NormalizeRows(x)
-
-	// A store: the images as an unlabelled target, random labelled source
-	// rows and a random text classifier, all of dimension 32.
-	dir := filepath.Join(t.TempDir(), "store")
-	r := rand.New(rand.NewPCG(1, 2))
-	randomUnit := func(n int) *tensor.Matrix {
-		m := tensor.New(n, x.Cols)
-		for i := range m.Data {
-			m.Data[i] = float32(r.NormFloat64())
-		}
-		clip.NormalizeRows(m)
-		return m
-	}
-	source := &features.Domain{Name: "source", Features: randomUnit(40), Labels: make([]int, 40), DType: features.F32}
-	for i := range source.Labels {
-		source.Labels[i] = i % 3
-	}
-	target := &features.Domain{Name: "images", Features: x, Labels: slices.Repeat([]int{-1}, x.Rows), Paths: files, DType: features.F32}
-	if err := features.WriteDataset(dir, features.Dataset{Name: "fixture", Backbone: "vit_tiny", Dim: x.Cols,
-		Classes: []string{"a", "b", "c"}, Domains: []string{"source", "images"}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*features.Domain{source, target} {
-		if err := features.WriteDomain(dir, d); err != nil {
+		v, err := x.Float32()
+		if err != nil {
 			t.Fatal(err)
 		}
+		if name == "visual.proj" {
+			for i := range v {
+				v[i] = -v[i]
+			}
+		}
+		y, err := safetensors.FromFloat32(name, safetensors.F32, x.Shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensors = append(tensors, y)
 	}
-	if err := features.WriteText(dir, "images", randomUnit(3)); err != nil {
+	path := filepath.Join(t.TempDir(), "flipped.safetensors")
+	if err := safetensors.WriteFile(path, tensors, f.Metadata()); err != nil {
 		t.Fatal(err)
 	}
-	run := filepath.Join(t.TempDir(), "run")
-	if code, _, errOut := runCLI(t, "adapt", "--features", dir, "--source", "source", "--target", "images",
-		"--epochs", "2", "--batch", "4", "--out", run, "--quiet"); code != 0 {
-		t.Fatalf("adapt: %q", errOut)
-	}
-	err, fromStore, _ := callCommand(runPredict, "--model", run, "--features", dir, "--domain", "images")
+	return path
+}
+
+func readDataset(t *testing.T, dir string) features.Dataset {
+	t.Helper()
+	store, err := features.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err, fromImages, _ := callCommand(runPredict, "--model", run, "--clip", weights, "--images", images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fromImages != fromStore {
-		t.Errorf("--images:\n%s\n--features:\n%s", fromImages, fromStore)
-	}
-	if err, _, _ := callCommand(runPredict, "--model", run, "--clip", weights, "--images", filepath.Join(ref, "LICENSE.openai-clip.txt")); err == nil {
-		t.Error("a text file was classified as an image")
-	}
+	return store.Meta
 }
