@@ -83,12 +83,15 @@ type Store struct {
 	Warn func(msg string)
 }
 
-// Open reads and validates DIR/dataset.json.
+// Open reads and validates DIR/dataset.json. When DIR is a file, or a
+// folder without dataset.json, the error says so and names the command that
+// makes a store of it (extract for a folder of images, import for a file of
+// features); it still matches fs.ErrNotExist when dataset.json is absent.
 func Open(dir string) (*Store, error) {
 	path := filepath.Join(dir, DatasetFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("features: %w", err)
+		return nil, notStore(dir, err)
 	}
 	var meta Dataset
 	if err := json.Unmarshal(raw, &meta); err != nil {
