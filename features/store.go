@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
@@ -340,7 +341,7 @@ func readPaths(path string, rows int) ([]string, error) {
 		}
 	}
 	if len(lines) != rows {
-		return nil, fmt.Errorf("features: %s: %d paths for %d feature rows", path, len(lines), rows)
+		return nil, fmt.Errorf("features: %s: %s for %s", path, words.Count(len(lines), "path"), words.Count(rows, "feature row"))
 	}
 	return lines, nil
 }

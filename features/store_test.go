@@ -419,7 +419,7 @@ func TestPathsValidation(t *testing.T) {
 		"empty line":     "a.jpg\n\nb.jpg\n",
 	}
 	wants := map[string]string{
-		"too few lines":  "1 paths for 2 feature rows",
+		"too few lines":  "1 path for 2 feature rows",
 		"too many lines": "3 paths for 2 feature rows",
 		"empty file":     "0 paths for 2 feature rows",
 		"empty line":     "line 2 is empty",
