@@ -442,7 +442,7 @@ func TestImportNormalisesThenZeroShot(t *testing.T) {
 	for _, pc := range perClass {
 		meanClass += 100 * float64(pc[0]) / float64(pc[1]) / k
 	}
-	code, out, errOut := runCLI(t, "zeroshot", "--features", store, "--target", "d", "--json")
+	code, out, errOut := runCLI(t, "zeroshot", "--features", store, "--domain", "d", "--json")
 	if code != 0 {
 		t.Fatalf("zeroshot: status %d, stderr %q", code, errOut)
 	}
