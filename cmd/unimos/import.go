@@ -95,8 +95,8 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 		return err
 	}
 	if in.labels == nil {
-		fmt.Fprintf(ctx.stderr, "note: %s has no labels (and no --labels given): all %s of %q are unlabelled, as for a target domain\n",
-			*from, words.Count(len(labels), "image"), *domain)
+		fmt.Fprintf(ctx.stderr, "note: %s has no labels (and no --labels given): domain %q is unlabelled (%s), as a target domain may be\n",
+			*from, *domain, words.Count(len(labels), "image"))
 	}
 	if storeType == "" {
 		storeType = features.F32

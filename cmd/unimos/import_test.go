@@ -577,7 +577,7 @@ func TestImportDeprecatedFeatures(t *testing.T) {
 		!strings.Contains(stdout, "imported from "+feats+": 1 image (0 labelled)") || !strings.Contains(stdout, "3 classes") {
 		t.Errorf("import --features: status %d, stdout %q, stderr %q", code, stdout, errOut)
 	}
-	if !strings.Contains(errOut, "all 1 image of \"b\" are unlabelled") {
+	if !strings.Contains(errOut, `domain "b" is unlabelled (1 image)`) {
 		t.Errorf("stderr %q should count 1 image", errOut)
 	}
 	// -h shows --from and --paths, not the old spelling.
