@@ -1,7 +1,10 @@
 package features
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -13,7 +16,9 @@ import (
 // non-nil (a replaced domain otherwise keeps its text file), and then lists
 // it in s.Dir/dataset.json. dataset.json is written last, so that a crash or
 // a failed write never leaves the store listing a domain whose files are
-// missing; every file is replaced atomically.
+// missing; every file is replaced atomically. The domain's paths file goes
+// first and is written again only from d.Paths, so that the paths of
+// replaced features never name the rows of new ones, even after a crash.
 //
 // s.Meta gives the dim and classes the data must fit. For a store not yet on
 // disk, pass &Store{Dir: dir, Meta: meta} with meta.Domains empty: PutDomain
@@ -48,6 +53,9 @@ func (s *Store) PutDomain(d *Domain, text *tensor.Matrix) (replaced bool, err er
 		return false, fail("text features are [%d, %d]; want [%d, %d] (classes, dim) as in %s",
 			text.Rows, text.Cols, k, meta.Dim, DatasetFile)
 	}
+	if err := os.Remove(pathsFile(s.Dir, d.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("features: remove the paths file of the replaced domain: %w", err)
+	}
 	if err := WriteDomain(s.Dir, d); err != nil {
 		return false, err
 	}
@@ -61,4 +69,14 @@ func (s *Store) PutDomain(d *Domain, text *tensor.Matrix) (replaced bool, err er
 	}
 	s.Meta = meta
 	return replaced, nil
+}
+
+// ReadPaths reads a file of image paths, one per feature row, in the form of
+// a domain's <Domain>.paths.txt: exactly rows lines, none of them empty.
+func ReadPaths(path string, rows int) ([]string, error) {
+	paths, err := readPaths(path, rows)
+	if err == nil && paths == nil { // readPaths takes a missing file for "no paths"
+		return nil, fmt.Errorf("features: %w", &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist})
+	}
+	return paths, err
 }

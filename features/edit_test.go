@@ -146,3 +146,73 @@ func TestPutDomainWriteFailureKeepsDataset(t *testing.T) {
 	}
 	assertNoTempFiles(t, dir)
 }
+
+// TestPutDomainPaths checks that a domain's paths file holds the paths of
+// its current rows only: written from Domain.Paths, removed when a domain is
+// replaced without paths, and removed before the features are replaced, so
+// that a replacement that fails halfway leaves the old rows without paths
+// rather than with paths that may be wrong.
+func TestPutDomainPaths(t *testing.T) {
+	dir := t.TempDir()
+	s := &Store{Dir: dir, Meta: Dataset{Name: "p", Backbone: "none", Dim: 2, Classes: []string{"x"}}}
+	put := func(d *Domain) {
+		t.Helper()
+		if _, err := s.PutDomain(d, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pathsOf := func() []string {
+		t.Helper()
+		d, err := s.Domain("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Paths
+	}
+	put(&Domain{Name: "a", Features: testkit.UnitRows(2, 2, 1), Labels: []int{0, 0}, Paths: []string{"1.jpg", "2.jpg"}})
+	if got := pathsOf(); !slices.Equal(got, []string{"1.jpg", "2.jpg"}) {
+		t.Errorf("paths %q after the first write", got)
+	}
+	put(&Domain{Name: "a", Features: testkit.UnitRows(2, 2, 2), Labels: []int{0, 0}})
+	if got := pathsOf(); got != nil {
+		t.Errorf("paths %q survived a replacement without paths", got)
+	}
+	put(&Domain{Name: "a", Features: testkit.UnitRows(2, 2, 3), Labels: []int{0, 0}, Paths: []string{"3.jpg", "4.jpg"}})
+	old, err := s.Domain("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows off unit norm pass PutDomain's checks and fail in WriteDomain,
+	// after the paths file is gone.
+	bad := &Domain{Name: "a", Features: tensor.FromSlice(2, 2, []float32{2, 0, 0, 2}), Labels: []int{0, 0}, Paths: []string{"5.jpg", "6.jpg"}}
+	if _, err := s.PutDomain(bad, nil); err == nil {
+		t.Fatal("PutDomain accepted rows that are not unit-norm")
+	}
+	after, err := s.Domain("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalMatrices(after.Features, old.Features) || after.Paths != nil {
+		t.Errorf("after a failed replacement: features changed %v, paths %q; want the old features without paths",
+			!equalMatrices(after.Features, old.Features), after.Paths)
+	}
+}
+
+func TestReadPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "paths.txt")
+	if err := os.WriteFile(file, []byte("a.jpg\r\nb c.jpg\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadPaths(file, 2); err != nil || !slices.Equal(got, []string{"a.jpg", "b c.jpg"}) {
+		t.Errorf("ReadPaths: %q, %v", got, err)
+	}
+	_, err := ReadPaths(file, 3)
+	wantError(t, err, file, "2 paths for 3 feature rows")
+	absent := filepath.Join(dir, "absent.txt")
+	_, err = ReadPaths(absent, 1)
+	wantError(t, err, absent)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%v is not fs.ErrNotExist", err)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
@@ -83,12 +84,15 @@ type Store struct {
 	Warn func(msg string)
 }
 
-// Open reads and validates DIR/dataset.json.
+// Open reads and validates DIR/dataset.json. When DIR is a file, or a
+// folder without dataset.json, the error says so and names the command that
+// makes a store of it (extract for a folder of images, import for a file of
+// features); it still matches fs.ErrNotExist when dataset.json is absent.
 func Open(dir string) (*Store, error) {
 	path := filepath.Join(dir, DatasetFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("features: %w", err)
+		return nil, notStore(dir, err)
 	}
 	var meta Dataset
 	if err := json.Unmarshal(raw, &meta); err != nil {
@@ -337,7 +341,7 @@ func readPaths(path string, rows int) ([]string, error) {
 		}
 	}
 	if len(lines) != rows {
-		return nil, fmt.Errorf("features: %s: %d paths for %d feature rows", path, len(lines), rows)
+		return nil, fmt.Errorf("features: %s: %s for %s", path, words.Count(len(lines), "path"), words.Count(rows, "feature row"))
 	}
 	return lines, nil
 }

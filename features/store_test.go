@@ -180,14 +180,87 @@ func TestOpenValidation(t *testing.T) {
 			wantError(t, err, filepath.Join(dir, DatasetFile), c.want)
 		})
 	}
-	t.Run("missing", func(t *testing.T) {
-		dir := t.TempDir()
-		_, err := Open(dir)
-		wantError(t, err, filepath.Join(dir, DatasetFile))
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%v is not fs.ErrNotExist", err)
-		}
-	})
+}
+
+// TestOpenNotAStore gives Open what is not a store: the error says what the
+// path is and, for images or a file, which command makes a store of it.
+func TestOpenNotAStore(t *testing.T) {
+	tmp := t.TempDir()
+	// root/<Domain>/<Class>/<image>, as extract reads it; the images need
+	// only their names here.
+	root := filepath.Join(tmp, "photos")
+	for _, name := range []string{"Art/Drill/1.jpg", "Art/Drill/2.JPEG", "Clipart/Pen/3.png", "notes.txt"} {
+		writeFile(t, filepath.Join(root, name), nil)
+	}
+	// A link to a domain folder counts, as extract follows links.
+	linked := filepath.Join(tmp, "linked")
+	writeFile(t, filepath.Join(tmp, "linked-target", "Art", "Drill", "1.jpg"), nil)
+	if err := os.Mkdir(linked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(tmp, "linked-target", "Art"), filepath.Join(linked, "Art")); err != nil {
+		t.Fatal(err)
+	}
+	spaced := filepath.Join(tmp, "my photos")
+	writeFile(t, filepath.Join(spaced, "Art", "Drill", "1.jpg"), nil)
+	// Images deeper than ROOT/<Domain>/<Class>/ and hidden ones give no hint.
+	deep := filepath.Join(tmp, "deep")
+	writeFile(t, filepath.Join(deep, "a", "b", "c", "1.jpg"), nil)
+	writeFile(t, filepath.Join(deep, ".cache", "1.jpg"), nil)
+	others := filepath.Join(tmp, "others")
+	writeFile(t, filepath.Join(others, "sub", "readme.md"), nil)
+	npy := filepath.Join(tmp, "Art.npy")
+	writeFile(t, npy, []byte("\x93NUMPY"))
+	empty := filepath.Join(tmp, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(tmp, "absent")
+
+	notStore := func(dir string) string { return dir + " is not a feature store (no dataset.json)" }
+	cases := []struct {
+		name, dir string
+		want      []string
+		notExist  bool // errors.Is(err, fs.ErrNotExist): a writer may create a store there
+	}{
+		{"image root", root, []string{notStore(root), "unimos extract --images " + root + " --weights WEIGHTS --out STORE"}, true},
+		{"one domain", filepath.Join(root, "Art"),
+			[]string{notStore(filepath.Join(root, "Art")), "unimos extract --images " + root + " --domains Art --weights WEIGHTS --out STORE"}, true},
+		{"one class", filepath.Join(root, "Art", "Drill"),
+			[]string{notStore(filepath.Join(root, "Art", "Drill")), "it holds images", "ROOT/<Domain>/<Class>/", "unimos extract --images ROOT"}, true},
+		{"linked domains", linked, []string{"unimos extract --images " + linked + " "}, true},
+		{"space in the name", spaced, []string{"unimos extract --images '" + spaced + "' "}, true},
+		{"images too deep", deep, []string{notStore(deep)}, true},
+		{"no images", others, []string{notStore(others)}, true},
+		{"empty folder", empty, []string{notStore(empty)}, true},
+		{"a file", npy, []string{npy + " is a file, not a feature store (a folder with dataset.json)",
+			"unimos import --from " + npy + " --domain NAME --out STORE"}, false},
+		{"missing", missing, []string{"features: open " + filepath.Join(missing, DatasetFile), "no such file"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Open(c.dir)
+			wantError(t, err, c.want...)
+			if errors.Is(err, fs.ErrNotExist) != c.notExist {
+				t.Errorf("errors.Is(%q, fs.ErrNotExist) = %v, want %v", err, !c.notExist, c.notExist)
+			}
+			hint := strings.Contains(err.Error(), "unimos ")
+			if wantHint := strings.Contains(strings.Join(c.want, " "), "unimos "); hint != wantHint {
+				t.Errorf("error %q: suggests a command: %v, want %v", err, hint, wantHint)
+			}
+		})
+	}
+}
+
+// writeFile writes data to path, creating its folders.
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // validSrc is a well-formed src domain file: 2 rows of dim 2.
@@ -346,7 +419,7 @@ func TestPathsValidation(t *testing.T) {
 		"empty line":     "a.jpg\n\nb.jpg\n",
 	}
 	wants := map[string]string{
-		"too few lines":  "1 paths for 2 feature rows",
+		"too few lines":  "1 path for 2 feature rows",
 		"too many lines": "3 paths for 2 feature rows",
 		"empty file":     "0 paths for 2 feature rows",
 		"empty line":     "line 2 is empty",

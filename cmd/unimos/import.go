@@ -11,6 +11,7 @@ import (
 
 	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/tensor"
 )
@@ -25,12 +26,12 @@ const importedFromKey = "imported_from"
 const maxClassesFromLabels = 1 << 20
 
 func runImport(ctx *context, args []string) error {
-	fs := newFlags(ctx, "import", "--out DIR --domain NAME --features FILE [--labels FILE] [--text FILE] [--classes FILE] [flags]", `
+	fs := newFlags(ctx, "import", "--out DIR --domain NAME --from FILE [--labels FILE] [--paths FILE] [--text FILE] [--classes FILE] [flags]", `
 Adds one domain to the feature store DIR, or replaces the domain of that
 name, from features another tool wrote. DIR and its dataset.json are created
 when DIR holds no store yet.
 
---features FILE is one of
+--from FILE is one of
   .npy        a float16/32/64 array [N, d] (numpy.save); labels from --labels
   .npz        arrays "features" [N, d] and "labels" [N] (numpy.savez)
   .pth, .pt   the reference UniMoS feature cache, torch.save of
@@ -39,6 +40,11 @@ when DIR holds no store yet.
 --labels (.npy, integers [N]) overrides the labels of a .npz or .pth. Label -1
 marks an unlabelled image; without labels every image is unlabelled, as for
 a target domain. Rows that are not unit-norm are L2-normalised.
+
+--paths FILE names the image of every feature row, one path a line (no blank
+lines, as many lines as rows); it becomes the domain's <NAME>.paths.txt, so
+that predictions name their images. A domain replaced without --paths loses
+the paths file of its old rows.
 
 --text FILE holds the domain's class text features [K, d] in any of these
 formats (in a .npz or .pth file, the array "text_features" or the only one).
@@ -51,17 +57,19 @@ largest label + 1. --classes and --text must agree with K, and labels must
 lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 	dir := fs.String("out", "", "feature store `DIR` to create or add to")
 	domain := fs.String("domain", "", "`NAME` of the domain to add or replace")
-	featuresFile := fs.String("features", "", "image features `FILE` (.npy, .npz, .pth or .pt)")
+	from := fs.String("from", "", "image features `FILE` (.npy, .npz, .pth or .pt)")
 	labelsFile := fs.String("labels", "", "labels `FILE` (.npy, integers [N], -1 = unlabelled)")
+	pathsFile := fs.String("paths", "", "image paths `FILE`, one line per feature row")
 	textFile := fs.String("text", "", "class text features `FILE` [K, d] (.npy, .npz, .pth or .pt)")
 	classFile := fs.String("classes", "", "class names `FILE`, one per line (or \"INDEX NAME\" lines)")
 	name := fs.String("name", "", "dataset `NAME` of a new store (default: the base name of DIR)")
 	backbone := fs.String("backbone", "", "`MODEL` the features come from, recorded in a new store's dataset.json (default \"unknown\")")
 	dtype := fs.String("dtype", "", "storage `TYPE` of the features, f16 or f32 (default: f16 for float16 input, else f32)")
+	deprecatedFlag(ctx, fs, "features", "from")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "out", "domain", "features"); err != nil {
+	if err := requireFlags(fs, "out", "domain", "from"); err != nil {
 		return err
 	}
 	storeType, err := parseDType(*dtype)
@@ -75,7 +83,7 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 	if err := checkStoreNames(store, isNew, *name, *backbone); err != nil {
 		return err
 	}
-	in, err := readImportInputs(ctx, importFiles{*featuresFile, *labelsFile, *textFile, *classFile})
+	in, err := readImportInputs(ctx, importFiles{*from, *labelsFile, *pathsFile, *textFile, *classFile})
 	if err != nil {
 		return err
 	}
@@ -87,8 +95,8 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 		return err
 	}
 	if in.labels == nil {
-		fmt.Fprintf(ctx.stderr, "note: %s has no labels (and no --labels given): all %d images of %q are unlabelled, as for a target domain\n",
-			*featuresFile, len(labels), *domain)
+		fmt.Fprintf(ctx.stderr, "note: %s has no labels (and no --labels given): domain %q is unlabelled (%s), as a target domain may be\n",
+			*from, *domain, words.Count(len(labels), "image"))
 	}
 	if storeType == "" {
 		storeType = features.F32
@@ -100,11 +108,14 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 		Name:     *domain,
 		Features: in.image,
 		Labels:   labels,
+		Paths:    in.paths,
 		DType:    storeType,
-		Metadata: map[string]string{importedFromKey: *featuresFile},
+		Metadata: map[string]string{importedFromKey: *from},
 	}
 	textPath := filepath.Join(*dir, features.TextDir, *domain+".safetensors")
 	hadText := fileExists(textPath)
+	oldPaths := filepath.Join(*dir, *domain+".paths.txt")
+	hadPaths := fileExists(oldPaths)
 	replaced, err := store.PutDomain(d, in.text)
 	if err != nil {
 		return err
@@ -115,6 +126,9 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 	case isNew:
 		fmt.Fprintf(ctx.stderr, "note: created the feature store %s\n", *dir)
 	}
+	if hadPaths && in.paths == nil {
+		fmt.Fprintf(ctx.stderr, "note: removed %s, the image paths of the replaced rows; give --paths to name the images of the new ones\n", oldPaths)
+	}
 	switch {
 	case in.text == nil && hadText:
 		fmt.Fprintf(ctx.stderr, "note: kept the text features %s written before\n", textPath)
@@ -122,15 +136,15 @@ lie in [-1, K). Classes without a name file are called class_0, class_1, ...`)
 		fmt.Fprintf(ctx.stderr, "warning: no text features for %q (--text): zero-shot evaluation, and UniMoS with %q as its target, need %s\n",
 			*domain, *domain, textPath)
 	}
-	fmt.Fprintf(ctx.stdout, "%s: domain %s imported from %s: %d images (%d labelled), %s features [%d], %d classes\n",
-		*dir, *domain, *featuresFile, len(labels), labelled, storeType, in.image.Cols, len(store.Meta.Classes))
+	fmt.Fprintf(ctx.stdout, "%s: domain %s imported from %s: %s (%d labelled), %s features [%d], %s\n",
+		*dir, *domain, *from, words.Count(len(labels), "image"), labelled, storeType, in.image.Cols, words.Count(len(store.Meta.Classes), "class"))
 	return nil
 }
 
 // importFiles names the input files of an import; all but features may be
 // empty.
 type importFiles struct {
-	features, labels, text, classes string
+	features, labels, paths, text, classes string
 }
 
 // importInputs is what an import read from its input files.
@@ -140,6 +154,7 @@ type importInputs struct {
 	inputDType  string         // element type of the features file
 	labels      *interop.Array // [N] integers, or nil when there are none
 	labelSource string         // the file the labels came from
+	paths       []string       // [N] image paths, or nil
 	text        *tensor.Matrix // [K, d], rows unit-norm, or nil
 	classNames  []string       // from the class file, or nil
 	kSource     string         // the file that set the number of classes
@@ -170,6 +185,11 @@ func readImportInputs(ctx *context, files importFiles) (*importInputs, error) {
 	in.image = tensor.FromSlice(n, dim, feats.Float32)
 	if err := normaliseRows(ctx, files.features, "image features", in.image); err != nil {
 		return nil, err
+	}
+	if files.paths != "" {
+		if in.paths, err = features.ReadPaths(files.paths, n); err != nil {
+			return nil, err
+		}
 	}
 	if files.text != "" {
 		a, err := interop.ReadMatrix(files.text)
@@ -218,8 +238,8 @@ func (in *importInputs) newClasses(ctx *context) ([]string, error) {
 	if in.classNames != nil {
 		in.kSource = in.files.classes
 		if in.text != nil && in.text.Rows != len(in.classNames) {
-			return nil, fmt.Errorf("%s: %d rows of text features, but %s lists %d classes",
-				in.files.text, in.text.Rows, in.files.classes, len(in.classNames))
+			return nil, fmt.Errorf("%s: %s of text features, but %s lists %s",
+				in.files.text, words.Count(in.text.Rows, "row"), in.files.classes, words.Count(len(in.classNames), "class"))
 		}
 		return in.classNames, nil
 	}
@@ -234,7 +254,7 @@ func (in *importInputs) newClasses(ctx *context) ([]string, error) {
 		}
 		k, in.kSource = int(largest)+1, in.labelSource
 		if k > 0 {
-			fmt.Fprintf(ctx.stderr, "note: %d classes, from the largest label in %s; give --classes if the last classes have no images here\n", k, in.labelSource)
+			fmt.Fprintf(ctx.stderr, "note: %s, from the largest label in %s; give --classes if the last classes have no images here\n", words.Count(k, "class"), in.labelSource)
 		}
 	}
 	if k <= 0 {
@@ -257,7 +277,7 @@ func (in *importInputs) checkAgainst(meta features.Dataset) error {
 	k := len(meta.Classes)
 	if in.classNames != nil {
 		if len(in.classNames) != k {
-			return fmt.Errorf("%s lists %d classes, but the store's %s has %d", in.files.classes, len(in.classNames), datasetPath, k)
+			return fmt.Errorf("%s lists %s, but the store's %s has %d", in.files.classes, words.Count(len(in.classNames), "class"), datasetPath, k)
 		}
 		for i, name := range in.classNames {
 			if name != meta.Classes[i] {
@@ -266,7 +286,7 @@ func (in *importInputs) checkAgainst(meta features.Dataset) error {
 		}
 	}
 	if in.text != nil && in.text.Rows != k {
-		return fmt.Errorf("%s: %d rows of text features, but the store's %s has %d classes", in.files.text, in.text.Rows, datasetPath, k)
+		return fmt.Errorf("%s: %s of text features, but the store's %s has %s", in.files.text, words.Count(in.text.Rows, "row"), datasetPath, words.Count(k, "class"))
 	}
 	return nil
 }
@@ -282,8 +302,8 @@ func (in *importInputs) domainLabels(k int) (labels []int, labelled int, err err
 		}
 		l := in.labels.Int64[i]
 		if l < -1 || l >= int64(k) {
-			return nil, 0, fmt.Errorf("%s: label of row %d is %d, outside [-1, %d) for the %d classes set by %s",
-				in.labelSource, i, l, k, k, in.kSource)
+			return nil, 0, fmt.Errorf("%s: label of row %d is %d, outside [-1, %d) for the %s set by %s",
+				in.labelSource, i, l, k, words.Count(k, "class"), in.kSource)
 		}
 		labels[i] = int(l)
 		if l >= 0 {
@@ -357,7 +377,7 @@ func readLabels(path string, n int) (*interop.Array, error) {
 		return nil, fmt.Errorf("%s: labels are %s %v; want a 1-D integer array", path, a.DType, a.Shape)
 	}
 	if a.Shape[0] != n {
-		return nil, fmt.Errorf("%s: %d labels for %d feature rows", path, a.Shape[0], n)
+		return nil, fmt.Errorf("%s: %s for %s", path, words.Count(a.Shape[0], "label"), words.Count(n, "feature row"))
 	}
 	return a, nil
 }
@@ -388,7 +408,7 @@ func normaliseRows(ctx *context, path, what string, m *tensor.Matrix) error {
 		}
 	}
 	if fixed > 0 {
-		fmt.Fprintf(ctx.stderr, "note: L2-normalised %d of the %d rows of the %s in %s\n", fixed, m.Rows, what, path)
+		fmt.Fprintf(ctx.stderr, "note: L2-normalised %d of the %s of the %s in %s\n", fixed, words.Count(m.Rows, "row"), what, path)
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func TestImportFixtures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			store := filepath.Join(t.TempDir(), "store")
-			args := []string{"--out", store, "--domain", "d", "--features", filepath.Join(dir, c.file)}
+			args := []string{"--out", store, "--domain", "d", "--from", filepath.Join(dir, c.file)}
 			if c.labels != "" {
 				args = append(args, "--labels", filepath.Join(dir, c.labels))
 			}
@@ -180,13 +180,13 @@ func TestImportIntoExistingStore(t *testing.T) {
 	classes := filepath.Join(tmp, "classes.txt")
 	// "INDEX NAME" lines, as the reference code's class lists, and a blank line.
 	writeLines(t, classes, "0 apple", "1 bottle", "", "2 chair", "3 desk", "4 eraser", "5 fan")
-	importCall(t, "--out", store, "--domain", "src", "--features", filepath.Join(dir, "bundle.npz"),
+	importCall(t, "--out", store, "--domain", "src", "--from", filepath.Join(dir, "bundle.npz"),
 		"--classes", classes, "--name", "office", "--backbone", "ViT-B/16")
-	_, stderr := importCall(t, "--out", store, "--domain", "tgt", "--features", filepath.Join(dir, "features_f16.npy"))
+	_, stderr := importCall(t, "--out", store, "--domain", "tgt", "--from", filepath.Join(dir, "features_f16.npy"))
 	if !strings.Contains(stderr, "no labels") || !strings.Contains(stderr, "unlabelled") {
 		t.Errorf("unlabelled import: stderr %q", stderr)
 	}
-	_, stderr = importCall(t, "--out", store, "--domain", "src", "--features", filepath.Join(dir, "reference_cache.pth"),
+	_, stderr = importCall(t, "--out", store, "--domain", "src", "--from", filepath.Join(dir, "reference_cache.pth"),
 		"--dtype", "f32", "--backbone", "ViT-B/16")
 	if !strings.Contains(stderr, `replaced the domain "src"`) {
 		t.Errorf("replacement: stderr %q", stderr)
@@ -220,7 +220,7 @@ func smallStore(t *testing.T) string {
 	classes := filepath.Join(tmp, "classes.txt")
 	writeLines(t, classes, "x", "y", "z")
 	store := filepath.Join(tmp, "store")
-	importCall(t, "--out", store, "--domain", "a", "--features", feats, "--labels", labels, "--classes", classes)
+	importCall(t, "--out", store, "--domain", "a", "--from", feats, "--labels", labels, "--classes", classes)
 	return store
 }
 
@@ -254,25 +254,25 @@ func TestImportErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--features", path("dim3.npy")}, []string{path("dim3.npy"), "dim 3", dataset, "says 4"}},
-		{[]string{"--features", path("ok.npy"), "--classes", path("two.txt")}, []string{path("two.txt"), "2 classes", dataset, "has 3"}},
-		{[]string{"--features", path("ok.npy"), "--classes", path("renamed.txt")}, []string{path("renamed.txt"), `class 1 is "why"`, dataset, `"y"`}},
-		{[]string{"--features", path("ok.npy"), "--classes", path("dup.txt")}, []string{path("dup.txt"), "listed twice"}},
-		{[]string{"--features", path("ok.npy"), "--text", path("text2.npy")}, []string{path("text2.npy"), "2 rows", dataset, "3 classes"}},
-		{[]string{"--features", path("ok.npy"), "--text", path("text_dim5.npy")}, []string{path("text_dim5.npy"), "dim 5", path("ok.npy"), "dim 4"}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("high.npy")}, []string{path("high.npy"), "label of row 1 is 3", "[-1, 3)", dataset}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("low.npy")}, []string{path("low.npy"), "label of row 0 is -2"}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("three.npy")}, []string{path("three.npy"), "3 labels for 2 feature rows"}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("float_labels.npy")}, []string{path("float_labels.npy"), "integer"}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("two.txt")}, []string{path("two.txt"), `unknown labels file type ".txt"`}},
-		{[]string{"--features", path("feats.txt")}, []string{path("feats.txt"), `unknown file type ".txt"`}},
-		{[]string{"--features", path("absent.npy")}, []string{path("absent.npy"), "no such file"}},
-		{[]string{"--features", path("nan.npy")}, []string{path("nan.npy"), "row 2", "NaN or Inf"}},
-		{[]string{"--features", path("inf.npy")}, []string{path("inf.npy"), "row 1", "NaN or Inf"}},
-		{[]string{"--features", path("zero.npy")}, []string{path("zero.npy"), "row 1", "all zeros"}},
-		{[]string{"--features", path("ok.npy"), "--backbone", "RN50"}, []string{`--backbone "RN50"`, dataset}},
-		{[]string{"--features", path("ok.npy"), "--name", "other"}, []string{`--name "other"`, dataset}},
-		{[]string{"--features", path("ok.npy"), "--domain", "../x"}, []string{"cannot be used as a file name"}},
+		{[]string{"--from", path("dim3.npy")}, []string{path("dim3.npy"), "dim 3", dataset, "says 4"}},
+		{[]string{"--from", path("ok.npy"), "--classes", path("two.txt")}, []string{path("two.txt"), "2 classes", dataset, "has 3"}},
+		{[]string{"--from", path("ok.npy"), "--classes", path("renamed.txt")}, []string{path("renamed.txt"), `class 1 is "why"`, dataset, `"y"`}},
+		{[]string{"--from", path("ok.npy"), "--classes", path("dup.txt")}, []string{path("dup.txt"), "listed twice"}},
+		{[]string{"--from", path("ok.npy"), "--text", path("text2.npy")}, []string{path("text2.npy"), "2 rows", dataset, "3 classes"}},
+		{[]string{"--from", path("ok.npy"), "--text", path("text_dim5.npy")}, []string{path("text_dim5.npy"), "dim 5", path("ok.npy"), "dim 4"}},
+		{[]string{"--from", path("ok.npy"), "--labels", path("high.npy")}, []string{path("high.npy"), "label of row 1 is 3", "[-1, 3)", dataset}},
+		{[]string{"--from", path("ok.npy"), "--labels", path("low.npy")}, []string{path("low.npy"), "label of row 0 is -2"}},
+		{[]string{"--from", path("ok.npy"), "--labels", path("three.npy")}, []string{path("three.npy"), "3 labels for 2 feature rows"}},
+		{[]string{"--from", path("ok.npy"), "--labels", path("float_labels.npy")}, []string{path("float_labels.npy"), "integer"}},
+		{[]string{"--from", path("ok.npy"), "--labels", path("two.txt")}, []string{path("two.txt"), `unknown labels file type ".txt"`}},
+		{[]string{"--from", path("feats.txt")}, []string{path("feats.txt"), `unknown file type ".txt"`}},
+		{[]string{"--from", path("absent.npy")}, []string{path("absent.npy"), "no such file"}},
+		{[]string{"--from", path("nan.npy")}, []string{path("nan.npy"), "row 2", "NaN or Inf"}},
+		{[]string{"--from", path("inf.npy")}, []string{path("inf.npy"), "row 1", "NaN or Inf"}},
+		{[]string{"--from", path("zero.npy")}, []string{path("zero.npy"), "row 1", "all zeros"}},
+		{[]string{"--from", path("ok.npy"), "--backbone", "RN50"}, []string{`--backbone "RN50"`, dataset}},
+		{[]string{"--from", path("ok.npy"), "--name", "other"}, []string{`--name "other"`, dataset}},
+		{[]string{"--from", path("ok.npy"), "--domain", "../x"}, []string{"cannot be used as a file name"}},
 	}
 	before := testkit.ReadTree(t, store)
 	for _, c := range cases {
@@ -305,11 +305,11 @@ func TestImportNewStoreErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--features", path("ok.npy")}, []string{"cannot tell the number of classes", "--classes"}},
-		{[]string{"--features", path("ok.npy"), "--classes", path("three.txt"), "--text", path("text2.npy")},
+		{[]string{"--from", path("ok.npy")}, []string{"cannot tell the number of classes", "--classes"}},
+		{[]string{"--from", path("ok.npy"), "--classes", path("three.txt"), "--text", path("text2.npy")},
 			[]string{path("text2.npy"), "2 rows", path("three.txt"), "3 classes"}},
-		{[]string{"--features", path("ok.npy"), "--labels", path("huge.npy")}, []string{path("huge.npy"), "1099511627776", "--classes"}},
-		{[]string{"--features", path("ok.npy"), "--text", path("text2.npy"), "--labels", path("huge.npy")},
+		{[]string{"--from", path("ok.npy"), "--labels", path("huge.npy")}, []string{path("huge.npy"), "1099511627776", "--classes"}},
+		{[]string{"--from", path("ok.npy"), "--text", path("text2.npy"), "--labels", path("huge.npy")},
 			[]string{path("huge.npy"), "outside [-1, 2)", path("text2.npy")}},
 	}
 	for _, c := range cases {
@@ -336,7 +336,7 @@ func TestImportNewStoreErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(corrupt, "dataset.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err, _, _ := callCommand(runImport, "--out", corrupt, "--domain", "d", "--features", path("ok.npy"), "--classes", path("three.txt"))
+	err, _, _ := callCommand(runImport, "--out", corrupt, "--domain", "d", "--from", path("ok.npy"), "--classes", path("three.txt"))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(corrupt, "dataset.json")) {
 		t.Errorf("corrupt dataset.json: err %v", err)
 	}
@@ -351,10 +351,10 @@ func TestImportUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "--out is required"},
-		{[]string{"--out", "o", "--features", "f.npy"}, "--domain is required"},
-		{[]string{"--out", "o", "--domain", "d"}, "--features is required"},
-		{[]string{"--out", "o", "--domain", "d", "--features", "f.npy", "--dtype", "f64"}, `--dtype "f64"`},
-		{[]string{"--out", "o", "--domain", "d", "--features", "f.npy", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--out", "o", "--from", "f.npy"}, "--domain is required"},
+		{[]string{"--out", "o", "--domain", "d"}, "--from is required"},
+		{[]string{"--out", "o", "--domain", "d", "--from", "f.npy", "--dtype", "f64"}, `--dtype "f64"`},
+		{[]string{"--out", "o", "--domain", "d", "--from", "f.npy", "extra"}, `unexpected argument "extra"`},
 	} {
 		err, _, _ := callCommand(runImport, c.args...)
 		var usage usageError
@@ -395,7 +395,7 @@ func TestImportNormalisesThenZeroShot(t *testing.T) {
 	writeLabelsNPY(t, filepath.Join(tmp, "l.npy"), labels)
 	writeMatrixNPY(t, filepath.Join(tmp, "t.npy"), k, dim, text)
 	store := filepath.Join(tmp, "store")
-	_, stderr := importCall(t, "--out", store, "--domain", "d", "--features", filepath.Join(tmp, "f.npy"),
+	_, stderr := importCall(t, "--out", store, "--domain", "d", "--from", filepath.Join(tmp, "f.npy"),
 		"--labels", filepath.Join(tmp, "l.npy"), "--text", filepath.Join(tmp, "t.npy"))
 	for _, want := range []string{"normalised 12 of the 12 rows of the image features", "normalised 3 of the 3 rows of the text features"} {
 		if strings.Count(stderr, want) != 1 {
@@ -442,7 +442,7 @@ func TestImportNormalisesThenZeroShot(t *testing.T) {
 	for _, pc := range perClass {
 		meanClass += 100 * float64(pc[0]) / float64(pc[1]) / k
 	}
-	code, out, errOut := runCLI(t, "zeroshot", "--features", store, "--target", "d", "--json")
+	code, out, errOut := runCLI(t, "zeroshot", "--features", store, "--domain", "d", "--json")
 	if code != 0 {
 		t.Fatalf("zeroshot: status %d, stderr %q", code, errOut)
 	}
@@ -455,5 +455,148 @@ func TestImportNormalisesThenZeroShot(t *testing.T) {
 	}
 	if math.Abs(zs.Accuracy-100*float64(right)/float64(total)) > 1e-9 || math.Abs(zs.MeanClassAccuracy-meanClass) > 1e-9 {
 		t.Errorf("zeroshot %+v, want accuracy %v and mean class accuracy %v", zs, 100*float64(right)/float64(total), meanClass)
+	}
+}
+
+// exportDomain writes the features and labels of one domain of store as
+// .npy files in dir, as another tool would hand them over, and returns
+// their names and the domain's row count.
+func exportDomain(t *testing.T, store, domain, dir string) (feats, labels string, rows int) {
+	t.Helper()
+	s, err := features.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Domain(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats, labels = filepath.Join(dir, domain+".npy"), filepath.Join(dir, domain+"_labels.npy")
+	m := d.Features.Clone()
+	writeMatrixNPY(t, feats, m.Rows, m.Cols, m.Data)
+	ints := make([]int64, len(d.Labels))
+	for i, l := range d.Labels {
+		ints[i] = int64(l)
+	}
+	writeLabelsNPY(t, labels, ints)
+	return feats, labels, m.Rows
+}
+
+// TestImportPaths imports a domain with --paths and checks that the paths
+// reach the predictions of a run adapted to it; that bad paths files are
+// refused with the counts and leave the store as it was; and that replacing
+// the domain without --paths removes the old paths.
+func TestImportPaths(t *testing.T) {
+	tmp := t.TempDir()
+	store := filepath.Join(tmp, "tiny")
+	if code, _, errOut := runCLI(t, "synth", "--preset", "tiny", "--out", store); code != 0 {
+		t.Fatalf("synth: %q", errOut)
+	}
+	feats, labels, rows := exportDomain(t, store, "sketch", tmp)
+	paths := make([]string, rows)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("sketch/img %03d.jpg", i)
+	}
+	pathsFile := filepath.Join(tmp, "paths.txt")
+	writeLines(t, pathsFile, paths...)
+	short := filepath.Join(tmp, "short.txt")
+	writeLines(t, short, paths[:rows-1]...)
+	blank := filepath.Join(tmp, "blank.txt")
+	writeLines(t, blank, append([]string{paths[0], ""}, paths[2:]...)...)
+
+	importArgs := []string{"import", "--out", store, "--domain", "sketch", "--from", feats, "--labels", labels}
+	before := testkit.ReadTree(t, store)
+	for _, c := range []struct {
+		file string
+		want []string
+	}{
+		{short, []string{short, fmt.Sprintf("%d paths for %d feature rows", rows-1, rows)}},
+		{blank, []string{blank, "line 2 is empty"}},
+		{filepath.Join(tmp, "absent.txt"), []string{filepath.Join(tmp, "absent.txt"), "does not exist"}},
+	} {
+		code, _, errOut := runCLI(t, append(importArgs, "--paths", c.file)...)
+		if code != 1 {
+			t.Errorf("--paths %s: status %d, want 1", c.file, code)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("--paths %s: stderr %q does not mention %q", c.file, errOut, w)
+			}
+		}
+	}
+	if after := testkit.ReadTree(t, store); !maps.Equal(before, after) {
+		t.Errorf("refused imports changed the store")
+	}
+
+	code, stdout, errOut := runCLI(t, append(importArgs, "--paths", pathsFile)...)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d images (%d labelled)", rows, rows)) {
+		t.Fatalf("import --paths: status %d, stdout %q, stderr %q", code, stdout, errOut)
+	}
+	run := filepath.Join(tmp, "run")
+	if code, _, errOut := runCLI(t, "adapt", "--features", store, "--source", "photo", "--target", "sketch",
+		"--epochs", "1", "--out", run, "--quiet"); code != 0 {
+		t.Fatalf("adapt: %q", errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(run, "predictions.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	if len(lines) != rows+1 {
+		t.Fatalf("predictions.csv has %d lines, want %d", len(lines), rows+1)
+	}
+	for i, p := range paths {
+		if fields := strings.Split(lines[i+1], ","); len(fields) != 4 || fields[1] != p {
+			t.Fatalf("predictions.csv line %d is %q; want the path %q", i+2, lines[i+1], p)
+		}
+	}
+
+	// Replaced without --paths: the old paths would name the wrong rows.
+	code, _, errOut = runCLI(t, importArgs...)
+	oldPaths := filepath.Join(store, "sketch.paths.txt")
+	if code != 0 || !strings.Contains(errOut, "note: removed "+oldPaths) || !strings.Contains(errOut, "give --paths") {
+		t.Errorf("import without --paths: status %d, stderr %q", code, errOut)
+	}
+	if _, d := readDomain(t, store, "sketch"); d.Paths != nil {
+		t.Errorf("paths %q survived the replacement", d.Paths[:2])
+	}
+	if _, err := os.Stat(oldPaths); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v, want it removed", oldPaths, err)
+	}
+}
+
+// TestImportDeprecatedFeatures checks the old spelling --features FILE: it
+// still imports, with a note naming --from.
+func TestImportDeprecatedFeatures(t *testing.T) {
+	store := smallStore(t)
+	tmp := t.TempDir()
+	feats := filepath.Join(tmp, "b.npy")
+	writeMatrixNPY(t, feats, 1, 4, []float32{0, 0, 1, 0})
+	code, stdout, errOut := runCLI(t, "import", "--out", store, "--domain", "b", "--features", feats)
+	if code != 0 || !strings.Contains(errOut, "note: --features is deprecated and will be removed; use --from") ||
+		!strings.Contains(stdout, "imported from "+feats+": 1 image (0 labelled)") || !strings.Contains(stdout, "3 classes") {
+		t.Errorf("import --features: status %d, stdout %q, stderr %q", code, stdout, errOut)
+	}
+	if !strings.Contains(errOut, `domain "b" is unlabelled (1 image)`) {
+		t.Errorf("stderr %q should count 1 image", errOut)
+	}
+	// -h shows --from and --paths, not the old spelling.
+	_, help, _ := runCLI(t, "import", "-h")
+	if !strings.Contains(help, "-from FILE") || !strings.Contains(help, "-paths FILE") || strings.Contains(help, "-features") {
+		t.Errorf("import -h:\n%s", help)
+	}
+}
+
+// TestImportIntoAFile gives a features file as the store: the error says
+// that it is a file and how to import it.
+func TestImportIntoAFile(t *testing.T) {
+	tmp := t.TempDir()
+	feats := filepath.Join(tmp, "a.npy")
+	writeMatrixNPY(t, feats, 1, 4, []float32{1, 0, 0, 0})
+	code, _, errOut := runCLI(t, "import", "--out", feats, "--domain", "a", "--from", feats)
+	want := "unimos import: features: " + feats + " is a file, not a feature store (a folder with dataset.json); " +
+		"to add features from a .npy, .npz or .pth file to a store, run: unimos import --from " + feats + " --domain NAME --out STORE\n"
+	if code != 1 || errOut != want {
+		t.Errorf("status %d, stderr %q\nwant %q", code, errOut, want)
 	}
 }

@@ -7,14 +7,16 @@ import (
 
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 )
 
 // domainReport describes one domain of a feature store.
 type domainReport struct {
-	Name     string `json:"name"`
-	Images   int    `json:"images"`
-	Labelled int    `json:"labelled"`
-	DType    string `json:"dtype"`
+	Name       string `json:"name"`
+	Images     int    `json:"images"`
+	Labelled   int    `json:"labelled"`
+	Unlabelled int    `json:"unlabelled"`
+	DType      string `json:"dtype"`
 	// ClassCounts[k] is the number of images labelled with class k.
 	ClassCounts []int `json:"class_counts"`
 	// ZeroShot is nil when the domain has no labels.
@@ -32,16 +34,29 @@ type storeReport struct {
 }
 
 func runInspect(ctx *context, args []string) error {
-	fs := newFlags(ctx, "inspect", "[--json] [--classes] DIR", `
-Describes the feature store in DIR: its backbone, embedding dimension and
+	fs := newFlags(ctx, "inspect", "[--json] [--per-class] (--features DIR | DIR)", `
+Describes the feature store DIR: its backbone, embedding dimension and
 classes, and per domain the number of images, how many are labelled, the
-storage type, the images per class and the CLIP zero-shot accuracy.`)
+storage type, the images per class and the CLIP zero-shot accuracy on the
+labelled images. A domain without labels shows "unlabelled" for its
+accuracies (and has no "zero_shot" in the JSON); a domain with some
+unlabelled images is named below the table with their number.`)
+	dir := fs.String("features", "", "feature store `DIR` (or give DIR as the argument)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	perClass := fs.Bool("classes", false, "also print the number of images of every class in every domain")
-	if err := parseFlags(fs, args, 1); err != nil {
+	perClass := fs.Bool("per-class", false, "also print the number of images of every class in every domain")
+	deprecatedFlag(ctx, fs, "classes", "per-class")
+	if err := parseFlags(fs, args, anyArgs); err != nil {
 		return err
 	}
-	store, err := features.Open(fs.Arg(0))
+	switch {
+	case *dir != "" && fs.NArg() > 0:
+		return usagef("unexpected argument %q: --features already names the store", fs.Arg(0))
+	case *dir == "" && fs.NArg() != 1:
+		return usagef("want 1 argument, the feature store DIR (or --features DIR), got %d", fs.NArg())
+	case *dir == "":
+		*dir = fs.Arg(0)
+	}
+	store, err := features.Open(*dir)
 	if err != nil {
 		return err
 	}
@@ -71,6 +86,7 @@ func inspectStore(store *features.Store) (*storeReport, error) {
 				r.Labelled++
 			}
 		}
+		r.Unlabelled = r.Images - r.Labelled
 		if r.Labelled > 0 {
 			m, err := baseline.EvaluateZeroShot(store, d)
 			if err != nil {
@@ -84,13 +100,13 @@ func inspectStore(store *features.Store) (*storeReport, error) {
 }
 
 func printStoreReport(ctx *context, r *storeReport, perClass bool) {
-	fmt.Fprintf(ctx.stdout, "%s: %s, backbone %s, dim %d, %d classes\n\n", r.Dir, r.Name, r.Backbone, r.Dim, len(r.Classes))
+	fmt.Fprintf(ctx.stdout, "%s: %s, backbone %s, dim %d, %s\n\n", r.Dir, r.Name, r.Backbone, r.Dim, words.Count(len(r.Classes), "class"))
 	tw := tabwriter.NewWriter(ctx.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "domain\timages\tlabelled\tdtype\timages/class min\tmedian\tmax\tzero-shot acc\tmean class acc\t")
 	for _, d := range r.Domains {
 		counts := slices.Clone(d.ClassCounts)
 		slices.Sort(counts)
-		zs, mca := "-", "-"
+		zs, mca := "unlabelled", "unlabelled"
 		if d.ZeroShot != nil {
 			zs, mca = fmt.Sprintf("%.2f%%", d.ZeroShot.Accuracy), fmt.Sprintf("%.2f%%", d.ZeroShot.MeanClassAccuracy)
 		}
@@ -98,6 +114,12 @@ func printStoreReport(ctx *context, r *storeReport, perClass bool) {
 			counts[0], counts[len(counts)/2], counts[len(counts)-1], zs, mca)
 	}
 	tw.Flush()
+	for _, d := range r.Domains {
+		if d.Labelled > 0 && d.Unlabelled > 0 {
+			fmt.Fprintf(ctx.stdout, "%s: %s unlabelled, %d labelled; the zero-shot accuracies are on the labelled ones\n",
+				d.Name, words.Count(d.Unlabelled, "image"), d.Labelled)
+		}
+	}
 	if !perClass {
 		return
 	}

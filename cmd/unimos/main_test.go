@@ -8,9 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/unimos"
 )
@@ -56,7 +59,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Errorf("adpat: status %d, stderr %q", code, errOut)
 	}
 	cases := [][]string{
-		{"zeroshot", "--features", "x"},             // --target missing
+		{"zeroshot", "--features", "x"},             // --domain missing
 		{"zeroshot", "--bogus"},                     // unknown flag
 		{"inspect"},                                 // DIR missing
 		{"synth", "--preset", "nope", "--out", "x"}, // unknown preset
@@ -80,7 +83,7 @@ func TestRuntimeErrors(t *testing.T) {
 	if code, _, errOut := runCLI(t, "synth", "--preset", "tiny", "--out", store); code != 0 {
 		t.Fatalf("synth: status %d, stderr %q", code, errOut)
 	}
-	code, _, errOut := runCLI(t, "zeroshot", "--features", store, "--target", "clipart")
+	code, _, errOut := runCLI(t, "zeroshot", "--features", store, "--domain", "clipart")
 	if code != 1 || !strings.Contains(errOut, "available: photo, sketch, painting") {
 		t.Errorf("unknown domain: status %d, stderr %q", code, errOut)
 	}
@@ -112,7 +115,7 @@ func TestSynthInspectZeroShot(t *testing.T) {
 	if sketch.Name != "sketch" || sketch.Images != 280 || total != 280 || sketch.DType != "F16" {
 		t.Errorf("sketch: %+v", sketch)
 	}
-	code, out, _ = runCLI(t, "zeroshot", "--features", store, "--target", "sketch", "--json")
+	code, out, _ = runCLI(t, "zeroshot", "--features", store, "--domain", "sketch", "--json")
 	var zs accuracyJSON
 	if code != 0 || json.Unmarshal([]byte(out), &zs) != nil {
 		t.Fatalf("zeroshot: status %d, output %q", code, out)
@@ -120,8 +123,8 @@ func TestSynthInspectZeroShot(t *testing.T) {
 	if zs != *sketch.ZeroShot {
 		t.Errorf("zeroshot %+v disagrees with inspect %+v", zs, *sketch.ZeroShot)
 	}
-	if code, out, _ := runCLI(t, "inspect", "--classes", store); code != 0 || !strings.Contains(out, "house") {
-		t.Errorf("inspect --classes: status %d, output %q", code, out)
+	if code, out, _ := runCLI(t, "inspect", "--per-class", store); code != 0 || !strings.Contains(out, "house") {
+		t.Errorf("inspect --per-class: status %d, output %q", code, out)
 	}
 }
 
@@ -171,7 +174,7 @@ func safetensorsFile(t *testing.T, path, header string, floats []float32, ints [
 func TestZeroShotOnHandMadeStore(t *testing.T) {
 	dir := t.TempDir()
 	writeHandMadeStore(t, dir)
-	code, out, errOut := runCLI(t, "zeroshot", "--features", dir, "--target", "d", "--json")
+	code, out, errOut := runCLI(t, "zeroshot", "--features", dir, "--domain", "d", "--json")
 	if code != 0 {
 		t.Fatalf("status %d, stderr %q", code, errOut)
 	}
@@ -186,6 +189,165 @@ func TestZeroShotOnHandMadeStore(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "inspect", dir); code != 0 || !strings.Contains(out, "66.67%") {
 		t.Errorf("inspect: status %d, output %q", code, out)
+	}
+}
+
+// TestUnlabelledDomains reads the hand-made store (domain d: 3 of 4 rows
+// labelled) with one more domain u of a single unlabelled row, through
+// inspect and zeroshot: u shows "unlabelled" where accuracies would be, and
+// d says how many of its images are unlabelled.
+func TestUnlabelledDomains(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	writeHandMadeStore(t, dir)
+	u := filepath.Join(t.TempDir(), "u.npy")
+	writeMatrixNPY(t, u, 1, 2, []float32{0, 1})
+	if code, _, errOut := runCLI(t, "import", "--out", dir, "--domain", "u", "--from", u); code != 0 {
+		t.Fatalf("import: status %d, stderr %q", code, errOut)
+	}
+
+	code, out, errOut := runCLI(t, "inspect", dir)
+	if code != 0 {
+		t.Fatalf("inspect: status %d, stderr %q", code, errOut)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows[f[0]] = f
+		}
+	}
+	if want := []string{"d", "4", "3", "F32", "1", "2", "2", "66.67%", "75.00%"}; !slices.Equal(rows["d"], want) {
+		t.Errorf("row of d %q, want %q\n%s", rows["d"], want, out)
+	}
+	if want := []string{"u", "1", "0", "F32", "0", "0", "0", "unlabelled", "unlabelled"}; !slices.Equal(rows["u"], want) {
+		t.Errorf("row of u %q, want %q\n%s", rows["u"], want, out)
+	}
+	if !strings.Contains(out, "\nd: 1 image unlabelled, 3 labelled; the zero-shot accuracies are on the labelled ones\n") ||
+		strings.Contains(out, "u: ") || !strings.HasPrefix(out, dir+": hand, backbone none, dim 2, 2 classes\n") {
+		t.Errorf("inspect:\n%s", out)
+	}
+
+	code, out, _ = runCLI(t, "inspect", "--json", dir)
+	var report struct {
+		Domains []map[string]any `json:"domains"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); code != 0 || err != nil || len(report.Domains) != 2 {
+		t.Fatalf("inspect --json: status %d, %v, output %s", code, err, out)
+	}
+	d, un := report.Domains[0], report.Domains[1]
+	if d["labelled"] != 3.0 || d["unlabelled"] != 1.0 || d["zero_shot"] == nil {
+		t.Errorf("inspect --json, domain d: %v", d)
+	}
+	if _, has := un["zero_shot"]; has || un["labelled"] != 0.0 || un["unlabelled"] != 1.0 {
+		t.Errorf("inspect --json, domain u: %v; want no zero_shot", un)
+	}
+
+	for _, c := range []struct {
+		domain, text, json string
+	}{
+		{"u", "zero-shot on u (2 classes): 1 image, none labelled\naccuracy            unlabelled\nmean class accuracy unlabelled\n",
+			`{"domain":"u","images":1,"labelled":0}`},
+		{"d", "zero-shot on d (2 classes), on 3 labelled images of 4\naccuracy             66.67%\nmean class accuracy  75.00%\n",
+			`{"domain":"d","images":4,"labelled":3,"accuracy":66.66666666666667,"mean_class_accuracy":75}`},
+	} {
+		code, out, errOut := runCLI(t, "zeroshot", "--features", dir, "--domain", c.domain)
+		if code != 0 || out != c.text {
+			t.Errorf("zeroshot --domain %s: status %d, stderr %q, stdout\n%s\nwant\n%s", c.domain, code, errOut, out, c.text)
+		}
+		code, out, _ = runCLI(t, "zeroshot", "--features", dir, "--domain", c.domain, "--json")
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(out)); code != 0 || err != nil || compact.String() != c.json {
+			t.Errorf("zeroshot --domain %s --json: status %d, %v, stdout %s, want %s", c.domain, code, err, out, c.json)
+		}
+	}
+}
+
+// TestInspectStoreArgument gives inspect its store as --features DIR or as
+// the argument, and checks the refusals of both and of neither.
+func TestInspectStoreArgument(t *testing.T) {
+	dir := t.TempDir()
+	writeHandMadeStore(t, dir)
+	_, want, _ := runCLI(t, "inspect", dir)
+	if code, out, errOut := runCLI(t, "inspect", "--features", dir); code != 0 || out != want {
+		t.Errorf("inspect --features: status %d, stderr %q, stdout\n%s\nwant\n%s", code, errOut, out, want)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--features", dir, dir}, "--features already names the store"},
+		{nil, "want 1 argument, the feature store DIR (or --features DIR), got 0"},
+		{[]string{dir, dir}, "got 2"},
+	} {
+		code, _, errOut := runCLI(t, append([]string{"inspect"}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("inspect %q: status %d, stderr %q, want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+// TestDeprecatedSpellings runs inspect and zeroshot with the old spellings
+// of their flags: the output is that of the new spelling, with a note.
+func TestDeprecatedSpellings(t *testing.T) {
+	dir := t.TempDir()
+	writeHandMadeStore(t, dir)
+	for _, c := range []struct {
+		command, old, current string
+		args                  []string // after the flag
+	}{
+		{"inspect", "classes", "per-class", []string{dir}},
+		{"zeroshot", "target", "domain", []string{"d", "--features", dir}},
+	} {
+		code, want, _ := runCLI(t, append([]string{c.command, "--" + c.current}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%s --%s: status %d", c.command, c.current, code)
+		}
+		code, out, errOut := runCLI(t, append([]string{c.command, "--" + c.old}, c.args...)...)
+		note := "note: --" + c.old + " is deprecated and will be removed; use --" + c.current + "\n"
+		if code != 0 || out != want || errOut != note {
+			t.Errorf("%s --%s: status %d, stderr %q, stdout\n%s\nwant the stdout of --%s:\n%s", c.command, c.old, code, errOut, out, c.current, want)
+		}
+		// -h shows the current spelling only.
+		shows := func(help, flag string) bool { return regexp.MustCompile(`(?m)^  -` + flag + `( |$)`).MatchString(help) }
+		if _, help, _ := runCLI(t, c.command, "-h"); shows(help, c.old) || !shows(help, c.current) {
+			t.Errorf("%s -h should show -%s and not -%s:\n%s", c.command, c.current, c.old, help)
+		}
+	}
+	// The per-class table lists every class of every domain.
+	_, out, _ := runCLI(t, "inspect", "--per-class", dir)
+	if !regexp.MustCompile(`(?m)^\s*class\s+d\s*$`).MatchString(out) || !regexp.MustCompile(`(?m)^\s*zero\s+2\s*$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^\s*one\s+1\s*$`).MatchString(out) {
+		t.Errorf("inspect --per-class:\n%s", out)
+	}
+}
+
+// TestNotAStore gives inspect and zeroshot an image folder and a features
+// file where a feature store belongs: the error says what was given and
+// which command makes a store of it.
+func TestNotAStore(t *testing.T) {
+	images := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
+	npy := filepath.Join(t.TempDir(), "features.npy")
+	writeMatrixNPY(t, npy, 1, 2, []float32{1, 0})
+	extract := "features: " + images + " is not a feature store (no dataset.json); it holds folders of images: " +
+		"to encode them with CLIP into a store, run: unimos extract --images " + images + " --weights WEIGHTS --out STORE\n"
+	domain := filepath.Join(images, "amazon")
+	extractDomain := "features: " + domain + " is not a feature store (no dataset.json); it holds folders of images, as one domain of an image folder does: " +
+		"to encode them with CLIP into a store, run: unimos extract --images " + images + " --domains amazon --weights WEIGHTS --out STORE\n"
+	importFile := "features: " + npy + " is a file, not a feature store (a folder with dataset.json); " +
+		"to add features from a .npy, .npz or .pth file to a store, run: unimos import --from " + npy + " --domain NAME --out STORE\n"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect", images}, "unimos inspect: " + extract},
+		{[]string{"inspect", "--features", domain}, "unimos inspect: " + extractDomain},
+		{[]string{"zeroshot", "--features", images, "--domain", "amazon"}, "unimos zeroshot: " + extract},
+		{[]string{"inspect", npy}, "unimos inspect: " + importFile},
+		{[]string{"zeroshot", "--features", npy, "--domain", "d"}, "unimos zeroshot: " + importFile},
+	} {
+		code, out, errOut := runCLI(t, c.args...)
+		if code != 1 || out != "" || errOut != c.want {
+			t.Errorf("%q: status %d, stdout %q, stderr\n%q\nwant\n%q", c.args, code, out, errOut, c.want)
+		}
 	}
 }
 
