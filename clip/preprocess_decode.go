@@ -11,25 +11,13 @@ import (
 	_ "image/png"  // register PNG decoding
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 
+	// The decoders of the formats of imagefile.Extensions, the file types
+	// every command takes.
 	_ "golang.org/x/image/bmp"  // register BMP decoding
 	_ "golang.org/x/image/tiff" // register TIFF decoding
 	_ "golang.org/x/image/webp" // register WebP decoding
 )
-
-// ImageExtensions are the file name extensions, in lower case, of the formats
-// LoadImage decodes (the decoders registered above). Every command that looks
-// for images in folders takes the files with these extensions, in any case, so
-// that they all take the same files; keep it in step with the decoders.
-var ImageExtensions = []string{".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
-
-// IsImageFile reports whether name ends in one of ImageExtensions, in any case.
-func IsImageFile(name string) bool {
-	return slices.Contains(ImageExtensions, strings.ToLower(filepath.Ext(name)))
-}
 
 // errNotAnImage replaces image.ErrFormat ("image: unknown format"), whose
 // wording does not tell a user which formats would have been read.

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/internal/imagefile"
 )
 
 // Image is one image to extract.
@@ -33,15 +33,6 @@ type Dataset struct {
 	Name    string
 	Classes []string
 	Domains []Domain
-}
-
-// isImageFile reports whether ScanFolders lists the file name: the
-// extensions of the formats clip decodes (clip.ImageExtensions), the list
-// every command searches folders with. Files with other extensions are not
-// listed; listed files that turn out undecodable are skipped at extraction
-// with the reason.
-func isImageFile(name string) bool {
-	return clip.IsImageFile(name)
 }
 
 // ScanFolders lists ROOT/<Domain>/<Class>/<image> like torchvision's
@@ -174,7 +165,7 @@ func imagesBelow(dir string) ([]string, error) {
 				if err := walk(r); err != nil {
 					return err
 				}
-			case st.Mode().IsRegular() && isImageFile(e.Name()):
+			case st.Mode().IsRegular() && imagefile.Is(e.Name()):
 				out = append(out, r)
 			}
 		}

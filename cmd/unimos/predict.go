@@ -14,6 +14,7 @@ import (
 	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/imagefile"
 	"github.com/unimos/unimos/internal/progress"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
@@ -51,7 +52,7 @@ image can be decoded, the command fails.
 
 Writes CSV (row, path, class, confidence) or, with --json, a JSON object, to
 stdout or FILE. When D has labels and the store's classes are the model's,
-the accuracy is printed on stderr (and included in the JSON).`, strings.Join(clip.ImageExtensions, " "), skippedSuffix))
+the accuracy is printed on stderr (and included in the JSON).`, strings.Join(imagefile.Extensions, " "), skippedSuffix))
 	model := fs.String("model", "", "`RUN_DIR` of a run, or its model.safetensors")
 	dir := fs.String("features", "", "feature store `DIR`")
 	domain := fs.String("domain", "", "`DOMAIN` of the store to classify")
@@ -316,7 +317,7 @@ func backboneName(b unimos.Backbone) string {
 }
 
 // collectImages returns the files named and the image files
-// (clip.IsImageFile) under the folders named, recursively, in lexical order.
+// (imagefile.Is) under the folders named, recursively, in lexical order.
 func collectImages(paths []string) ([]string, error) {
 	var files []string
 	for _, p := range paths {
@@ -334,7 +335,7 @@ func collectImages(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && clip.IsImageFile(path) {
+			if !d.IsDir() && imagefile.Is(path) {
 				files = append(files, path)
 			}
 			return nil
@@ -344,7 +345,7 @@ func collectImages(paths []string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no image files (%s) in %s", strings.Join(clip.ImageExtensions, " "), strings.Join(paths, ", "))
+		return nil, fmt.Errorf("no image files (%s) in %s", strings.Join(imagefile.Extensions, " "), strings.Join(paths, ", "))
 	}
 	return files, nil
 }

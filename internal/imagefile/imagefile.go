@@ -1,6 +1,6 @@
-// Package imagefile tells image files by their names, as torchvision's
-// ImageFolder does, so that every package that looks for images agrees on
-// what one is.
+// Package imagefile tells image files by their names, so that every command
+// that looks for images in folders (extract, predict, and the hint of a
+// store that is not one) takes the same files.
 package imagefile
 
 import (
@@ -9,11 +9,12 @@ import (
 	"strings"
 )
 
-// Extensions are the file extensions torchvision's ImageFolder takes for
-// images, compared case-insensitively.
-var Extensions = []string{".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
+// Extensions are the file name extensions, in lower case, of the formats
+// clip.LoadImage decodes (the decoders it registers; its tests decode a
+// file of each). Names are compared case-insensitively.
+var Extensions = []string{".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 
-// Is reports whether name has one of the image Extensions.
+// Is reports whether name ends in one of Extensions, in any case.
 func Is(name string) bool {
 	return slices.Contains(Extensions, strings.ToLower(filepath.Ext(name)))
 }

@@ -14,6 +14,10 @@ func TestIs(t *testing.T) {
 		{"features.npy", false},
 		{"jpg", false},
 		{"notes.txt", false},
+		{"anim.gif", true},
+		{"f.ppm", false},
+		{"h.jpg.txt", false},
+		{"", false},
 	} {
 		if got := Is(c.name); got != c.want {
 			t.Errorf("Is(%q) = %v, want %v", c.name, got, c.want)
