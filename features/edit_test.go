@@ -107,7 +107,7 @@ func TestPutDomainRejectsMisfits(t *testing.T) {
 		{"name", &Domain{Name: "../x", Features: unit, Labels: []int{0, 1}}, nil,
 			[]string{"cannot be used as a file name"}},
 		{"labels count", &Domain{Name: "n", Features: unit, Labels: []int{0}}, nil,
-			[]string{"1 labels for 2 feature rows"}},
+			[]string{"1 label for 2 feature rows"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

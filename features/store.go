@@ -297,8 +297,8 @@ func (s *Store) decodeMatrix(path string, t *safetensors.Tensor) (*tensor.Matrix
 		}
 	}
 	if fixed > 0 {
-		s.warn(fmt.Sprintf("%s: %d of %d %q rows were not unit-norm (worst norm %.4g); normalised them",
-			path, fixed, m.Rows, t.Name, worst))
+		s.warn(fmt.Sprintf("%s: %q has %s not unit-norm out of %d (worst norm %.4g); normalised",
+			path, t.Name, words.Count(fixed, "row"), m.Rows, worst))
 	}
 	return m, nil
 }
@@ -471,7 +471,7 @@ func WriteDomain(dir string, d *Domain) error {
 	}
 	n := d.Features.Rows
 	if len(d.Labels) != n {
-		return fail("%d labels for %d feature rows", len(d.Labels), n)
+		return fail("%s for %s", words.Count(len(d.Labels), "label"), words.Count(n, "feature row"))
 	}
 	labels := make([]int64, n)
 	for i, l := range d.Labels {
@@ -483,7 +483,7 @@ func WriteDomain(dir string, d *Domain) error {
 	var pathsText []byte
 	if d.Paths != nil {
 		if len(d.Paths) != n {
-			return fail("%d paths for %d feature rows", len(d.Paths), n)
+			return fail("%s for %s", words.Count(len(d.Paths), "path"), words.Count(n, "feature row"))
 		}
 		for i, p := range d.Paths {
 			if p == "" || strings.ContainsAny(p, "\r\n") {

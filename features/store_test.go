@@ -370,7 +370,7 @@ func TestDomainNormalisesOnce(t *testing.T) {
 	if len(*warnings) != 1 {
 		t.Fatalf("%d warnings %q, want exactly 1", len(*warnings), *warnings)
 	}
-	for _, f := range []string{filepath.Join(dir, "src.safetensors"), "2 of 3", "worst norm 5"} {
+	for _, f := range []string{filepath.Join(dir, "src.safetensors"), "has 2 rows not unit-norm out of 3", "worst norm 5"} {
 		if !strings.Contains((*warnings)[0], f) {
 			t.Errorf("warning %q does not mention %q", (*warnings)[0], f)
 		}
@@ -601,9 +601,9 @@ func TestWriterValidation(t *testing.T) {
 		{"bad name", &Domain{Name: "a/b", Features: unit, Labels: []int{0, 0}}, "cannot be used as a file name"},
 		{"bad dtype", &Domain{Name: "d", Features: unit, Labels: []int{0, 0}, DType: "BF16"}, `dtype "BF16"`},
 		{"no features", &Domain{Name: "d", Labels: []int{}}, "missing or empty"},
-		{"label count", &Domain{Name: "d", Features: unit, Labels: []int{0}}, "1 labels for 2 feature rows"},
+		{"label count", &Domain{Name: "d", Features: unit, Labels: []int{0}}, "1 label for 2 feature rows"},
 		{"label below -1", &Domain{Name: "d", Features: unit, Labels: []int{0, -5}}, "row 1 is -5"},
-		{"path count", &Domain{Name: "d", Features: unit, Labels: []int{0, 0}, Paths: []string{"a"}}, "1 paths for 2"},
+		{"path count", &Domain{Name: "d", Features: unit, Labels: []int{0, 0}, Paths: []string{"a"}}, "1 path for 2"},
 		{"path with newline", &Domain{Name: "d", Features: unit, Labels: []int{0, 0}, Paths: []string{"a", "b\nc"}}, "line break"},
 		{"not unit norm", &Domain{Name: "d", Features: tensor.FromSlice(1, 2, []float32{3, 4}), Labels: []int{0}}, "row 0 has norm 5"},
 		{"NaN", &Domain{Name: "d", Features: tensor.FromSlice(1, 2, []float32{float32(math.NaN()), 1}), Labels: []int{0}}, "row 0 contains NaN"},
