@@ -2,7 +2,6 @@ package bench
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -433,7 +432,7 @@ func writeCSV(w io.Writer, bench []protocolRuns) error {
 					continue
 				}
 				e := res.History[i]
-				line(rule, strconv.Itoa(e.Epoch+1), deref(e.Accuracy), deref(e.MeanClassAccuracy))
+				line(rule, strconv.Itoa(e.Epoch), deref(e.Accuracy), deref(e.MeanClassAccuracy))
 			}
 		}
 	}
@@ -450,16 +449,18 @@ func deref(v *float64) float64 {
 
 // runJSON is one run in results.json.
 type runJSON struct {
-	Protocol string          `json:"protocol"`
-	RunDir   string          `json:"run_dir"`
-	Result   json.RawMessage `json:"result"` // the run's result.json, verbatim
+	Protocol string `json:"protocol"`
+	RunDir   string `json:"run_dir"`
+	// Result is the run's result.json in the current format: one written
+	// before epochs were counted as trained is renumbered.
+	Result *unimos.Result `json:"result"`
 }
 
 func resultsJSON(bench []protocolRuns) []runJSON {
 	out := []runJSON{}
 	for _, pr := range bench {
 		for _, r := range pr.records {
-			out = append(out, runJSON{Protocol: pr.protocol.Name, RunDir: r.dir, Result: r.raw})
+			out = append(out, runJSON{Protocol: pr.protocol.Name, RunDir: r.dir, Result: r.result})
 		}
 	}
 	return out

@@ -20,9 +20,8 @@ type record struct {
 	task      Task
 	seed      uint64
 	dir       string          // relative to the bench directory
-	result    *unimos.Result  // result.json
-	raw       json.RawMessage // result.json as written
-	confusion *Confusion      // nil when the run has none
+	result    *unimos.Result // result.json, epochs counted as unimos.Evaluation counts them
+	confusion *Confusion     // nil when the run has none
 }
 
 // protocolRuns are the finished runs of one protocol in a bench directory.
@@ -76,17 +75,14 @@ func loadTask(out string, p Protocol, method string, t Task) ([]record, error) {
 		if strings.HasSuffix(dir, ".partial") {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, unimos.ResultFile))
+		res, err := unimos.ReadResult(filepath.Join(dir, unimos.ResultFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		rec := record{method: method, task: t, raw: raw, result: new(unimos.Result)}
-		if err := json.Unmarshal(raw, rec.result); err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, unimos.ResultFile), err)
-		}
+		rec := record{method: method, task: t, result: res}
 		if rec.result.Final == nil {
 			return nil, fmt.Errorf("%s: the run has no scores (its target has no labels)", dir)
 		}
@@ -187,18 +183,18 @@ func (p Protocol) selectEpoch(h []unimos.Evaluation, rule string) int {
 }
 
 // Oracle returns the best headline number of a UniMoS run's history and
-// the number of epochs trained when it was reached (0: before training),
-// the selection with target labels that the reference code reports.
-func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epochsTrained int) {
+// the epoch when it was reached (epochs trained, 0: before training), the
+// selection with target labels that the reference code reports.
+func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epoch int) {
 	i := p.selectEpoch(h, selectOracle)
 	if i < 0 {
 		return math.NaN(), 0
 	}
-	return p.epochHeadline(h[i]), h[i].Epoch + 1
+	return p.epochHeadline(h[i]), h[i].Epoch
 }
 
-// picked returns the headline number and the epoch (1-based: epochs
-// trained) that a rule picks from a UniMoS run.
+// picked returns the headline number and the epoch (epochs trained) that a
+// rule picks from a UniMoS run.
 func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bool) {
 	h := r.result.History
 	i := p.selectEpoch(h, rule)
@@ -206,7 +202,7 @@ func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bo
 		return 0, 0, false
 	}
 	v := p.epochHeadline(h[i])
-	return v, h[i].Epoch + 1, !math.IsNaN(v)
+	return v, h[i].Epoch, !math.IsNaN(v)
 }
 
 // meanStd returns the mean and the sample standard deviation (0 for one value).

@@ -242,7 +242,7 @@ func claimProtocolDir(dir string, store *features.Store) error {
 // execute makes one run, or reads it back when an earlier bench finished
 // it, or continues it when an earlier bench stopped it.
 func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
-	if res, err := readResult(r.Dir); err == nil {
+	if res, err := unimos.ReadResult(filepath.Join(r.Dir, unimos.ResultFile)); err == nil {
 		if err := sameRun(res, r); err != nil {
 			return Outcome{Run: r, Err: fmt.Errorf("%s: %w; remove it or bench into another --out", r.Dir, err)}
 		}
@@ -325,20 +325,6 @@ func sameRun(res *unimos.Result, r Run) error {
 	return nil
 }
 
-// readResult reads DIR/result.json.
-func readResult(dir string) (*unimos.Result, error) {
-	path := filepath.Join(dir, unimos.ResultFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var res unimos.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
-	}
-	return &res, nil
-}
-
 // makeRun runs r into dir: result.json, predictions.csv and the confusion
 // matrix (and the model, for UniMoS).
 func makeRun(store *features.Store, r Run, dir string, observe unimos.RunOptions) (*unimos.Result, error) {
@@ -363,7 +349,7 @@ func makeRun(store *features.Store, r Run, dir string, observe unimos.RunOptions
 		if err != nil {
 			return nil, err
 		}
-		if err := unimos.WriteJSON(filepath.Join(dir, unimos.ResultFile), res); err != nil {
+		if err := unimos.WriteResult(filepath.Join(dir, unimos.ResultFile), res); err != nil {
 			return nil, err
 		}
 		if err := unimos.WritePredictions(filepath.Join(dir, unimos.PredictionsFile), final, store.Meta.Classes, tgt.Paths); err != nil {

@@ -122,7 +122,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		if opts.OnEpoch != nil {
 			opts.OnEpoch(e)
 		}
-		if opts.CheckpointEvery > 0 && e.Epoch >= 0 && (e.Epoch+1)%opts.CheckpointEvery == 0 && !trainer.Done() && saveErr == nil {
+		if opts.CheckpointEvery > 0 && e.Epoch > 0 && e.Epoch%opts.CheckpointEvery == 0 && !trainer.Done() && saveErr == nil {
 			saveErr = save()
 		}
 	})
@@ -136,7 +136,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, ErrStopped
 	}
 	result := NewResult(source, target, cfg, history, zeroShot, seconds+time.Since(start).Seconds())
-	if err := WriteJSON(filepath.Join(out, ResultFile), result); err != nil {
+	if err := WriteResult(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
 	}
 	if err := trainer.SaveModel(filepath.Join(out, ModelFile), store.Meta.Classes); err != nil {

@@ -192,7 +192,7 @@ func outcomeScore(o bench.Outcome) string {
 	s := fmt.Sprintf("%s %.2f%%", metric, p.Headline(r.Final.Score))
 	if len(r.History) > 0 {
 		best, epoch := p.Oracle(r.History)
-		s += fmt.Sprintf(" at the last epoch (oracle best %.2f%% after %d epochs)", best, epoch)
+		s += fmt.Sprintf(" at the last epoch (oracle best %.2f%%, %s)", best, epochName(epoch))
 	}
 	return s
 }
