@@ -19,7 +19,7 @@ type record struct {
 	method    string
 	task      Task
 	seed      uint64
-	dir       string          // relative to the bench directory
+	dir       string         // relative to the bench directory
 	result    *unimos.Result // result.json, epochs counted as unimos.Evaluation counts them
 	confusion *Confusion     // nil when the run has none
 }
