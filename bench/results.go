@@ -32,11 +32,11 @@ type protocolRuns struct {
 }
 
 // loadBench reads every finished run under out/runs, protocol by protocol
-// in Protocols order; protocols without runs are left out.
+// in ProtocolNames order; protocols without runs are left out.
 func loadBench(out string) ([]protocolRuns, error) {
 	var all []protocolRuns
-	for _, p := range Protocols() {
-		dir := filepath.Join(out, RunsDir, p.Name)
+	for _, name := range ProtocolNames() {
+		dir := filepath.Join(out, RunsDir, name)
 		raw, err := os.ReadFile(filepath.Join(dir, StoreFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -44,13 +44,21 @@ func loadBench(out string) ([]protocolRuns, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the bench directory: %w", err)
 		}
-		pr := protocolRuns{protocol: p}
+		var pr protocolRuns
 		if err := json.Unmarshal(raw, &pr.store); err != nil {
 			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, StoreFile), err)
 		}
+		// The pairs protocol's domains are those of the store its runs were
+		// made on (tasks without runs stay out of the report, as in every
+		// protocol).
+		if name == Pairs {
+			pr.protocol = pairsProtocol(pr.store.Dataset, nil)
+		} else if pr.protocol, err = ProtocolByName(name); err != nil {
+			return nil, err
+		}
 		for _, m := range MethodNames() {
-			for _, t := range p.Tasks {
-				recs, err := loadTask(out, p, m, t)
+			for _, t := range pr.protocol.Tasks {
+				recs, err := loadTask(out, pr.protocol, m, t)
 				if err != nil {
 					return nil, err
 				}

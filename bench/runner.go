@@ -25,7 +25,8 @@ const (
 	ZeroShot = "zeroshot"
 	// SourceOnly is a linear probe trained on the labelled source.
 	SourceOnly = "source-only"
-	// UniMoS is the method itself, with the protocol's preset.
+	// UniMoS is the method itself, with the protocol's preset (or
+	// Options.Preset).
 	UniMoS = "unimos"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	Tasks    []Task   // nil: every task of the protocol
 	Seeds    []uint64 // nil: 2023, the reference code's seed
 	Methods  []string // nil: every method
+	// Preset, when set, names the unimos.Preset of the UniMoS runs
+	// instead of the protocol's.
+	Preset string
 	// Epochs, when positive, replaces the preset's number of UniMoS
 	// epochs (for quick runs).
 	Epochs int
@@ -78,13 +82,13 @@ type Options struct {
 
 // Run is one (method, task, seed) of a bench.
 type Run struct {
-	Protocol Protocol
+	Protocol Protocol // its Preset is the one the bench uses
 	Method   string
 	Task     Task
 	Seed     uint64 // unused by ZeroShot
 	Dir      string // where the run is kept
-	// Config is UniMoS's configuration: the protocol's preset with the
-	// run's seed and the bench's epochs; zero for the baselines.
+	// Config is UniMoS's configuration: the bench's preset with the run's
+	// seed and the bench's epochs; zero for the baselines.
 	Config unimos.Config
 }
 
@@ -115,6 +119,12 @@ type Outcome struct {
 // keeps its checkpoint for the next bench (see Options.Stop).
 func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 	p := opts.Protocol
+	if opts.Preset != "" {
+		p.Preset = opts.Preset
+	}
+	if _, err := unimos.Preset(p.Preset); err != nil {
+		return nil, err
+	}
 	tasks := orDefault(opts.Tasks, p.Tasks)
 	seeds := orDefault(opts.Seeds, []uint64{2023})
 	methods := orDefault(opts.Methods, MethodNames())
@@ -293,8 +303,9 @@ func resumable(dir string, r Run) bool {
 	return meta["source"] == r.Task.Source && meta["target"] == r.Task.Target && reflect.DeepEqual(cfg, r.Config)
 }
 
-// runConfig is the UniMoS configuration of a run: the protocol's preset
-// with the run's seed and the epochs override; zero for the baselines.
+// runConfig is the UniMoS configuration of a run: the bench's preset
+// (r.Protocol.Preset) with the run's seed and the epochs override; zero for
+// the baselines.
 func runConfig(r Run, epochs int) (unimos.Config, error) {
 	if r.Method != UniMoS {
 		return unimos.Config{}, nil
