@@ -90,8 +90,75 @@ func TestProtocols(t *testing.T) {
 			t.Errorf("ParseTasks(%q): %v", bad, err)
 		}
 	}
-	if _, err := ProtocolByName("office31"); err == nil {
-		t.Error("unknown protocol accepted")
+	if _, err := ProtocolByName("office31"); err == nil || !strings.Contains(err.Error(), "domainnet126, pairs") {
+		t.Errorf("unknown protocol: %v", err)
+	}
+}
+
+// unlabel removes the label of one row of each named domain of the store.
+func unlabel(t *testing.T, store *features.Store, domains ...string) {
+	t.Helper()
+	for _, name := range domains {
+		d, err := store.Domain(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Labels[0] = -1
+		if err := features.WriteDomain(store.Dir, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPairsProtocol checks the pairs protocol's tasks (every ordered pair
+// of the labelled domains, in the store's order), its --tasks parsing and
+// its refusal of a store with fewer than two labelled domains.
+func TestPairsProtocol(t *testing.T) {
+	store := smallStore(t, "tiny", 1, 8, 64) // photo, sketch, painting
+	p, err := ProtocolFor(Pairs, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []Task{{"photo", "sketch"}, {"photo", "painting"}, {"sketch", "photo"}, {"sketch", "painting"}, {"painting", "photo"}, {"painting", "sketch"}}
+	if !slices.Equal(p.Tasks, all) || p.Preset != PairsPreset || p.TaskName(all[0]) != "photo->sketch" {
+		t.Errorf("tasks %v, preset %s", p.Tasks, p.Preset)
+	}
+
+	unlabel(t, store, "sketch")
+	if p, err = PairsProtocol(store); err != nil {
+		t.Fatal(err)
+	}
+	if want := []Task{{"photo", "painting"}, {"painting", "photo"}}; !slices.Equal(p.Tasks, want) {
+		t.Errorf("with sketch unlabelled: tasks %v, want %v", p.Tasks, want)
+	}
+	cases := []struct {
+		list string
+		want []Task // nil: an error containing err
+		err  string
+	}{
+		{"", []Task{{"photo", "painting"}, {"painting", "photo"}}, ""},
+		{"painting->photo, painting→photo", []Task{{"painting", "photo"}}, ""},
+		{"photo->sketch", nil, `has no task "photo->sketch": domain sketch is not fully labelled (1 of 280 rows unlabelled) (tasks: photo->painting, painting->photo)`},
+		{"sketch->photo", nil, "domain sketch is not fully labelled"},
+		{"photo->cartoon", nil, `there is no domain "cartoon" (domains: photo, sketch, painting)`},
+		{"photo->photo", nil, "the source and the target are the same domain"},
+		{"photo painting", nil, "write a task as SOURCE->TARGET"},
+	}
+	for _, c := range cases {
+		got, err := p.ParseTasks(c.list)
+		if c.want != nil && (err != nil || !slices.Equal(got, c.want)) {
+			t.Errorf("ParseTasks(%q): %v, %v; want %v", c.list, got, err, c.want)
+		}
+		if c.want == nil && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("ParseTasks(%q): %v, want an error with %q", c.list, err, c.err)
+		}
+	}
+
+	unlabel(t, store, "painting")
+	_, err = PairsProtocol(store)
+	if err == nil || !strings.Contains(err.Error(), "needs at least 2 fully labelled domains") ||
+		!strings.Contains(err.Error(), "the store has 1 fully labelled domain (photo); not fully labelled: sketch (1 of 280 rows unlabelled), painting (1 of 240 rows unlabelled)") {
+		t.Errorf("one labelled domain: %v", err)
 	}
 }
 
@@ -478,5 +545,67 @@ func TestScaleToUnit(t *testing.T) {
 	scaleToUnit(xys, false) // lower is better: 2 is preferred
 	if xys[0].Y != 1 || xys[1].Y != 0 || xys[2].Y != 0.5 {
 		t.Errorf("scaled %v", xys)
+	}
+}
+
+// TestOldResultFormat rewrites a finished UniMoS run's result.json as
+// format 1 wrote it (no format field, epochs numbered from 0, −1 before
+// training): a rerun still skips it as finished, and the report reads its
+// epochs right: results.csv and results.json are as before.
+func TestOldResultFormat(t *testing.T) {
+	out := t.TempDir()
+	p, _ := ProtocolByName("office-home")
+	store := smallStore(t, "office-home", 0.03, 65, 80)
+	tasks, _ := p.ParseTasks("A->C")
+	opts := Options{Protocol: p, Tasks: tasks, Methods: []string{ZeroShot, UniMoS}, Epochs: 3, Out: out}
+	if _, err := Execute(store, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteReport(out, ""); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		raw, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	csvBefore, jsonBefore := read(ResultsCSV), read(ResultsJSON)
+	if !strings.Contains(csvBefore, ",last,3,") || !strings.Contains(jsonBefore, `"format": 2`) {
+		t.Fatalf("results.csv or results.json without epoch 3 or format 2:\n%s", csvBefore)
+	}
+
+	path := filepath.Join(out, "runs", "office-home", "unimos", "Art_to_Clipart", "seed-2023", unimos.ResultFile)
+	var old map[string]any
+	if err := json.Unmarshal([]byte(read(strings.TrimPrefix(path, out+"/"))), &old); err != nil {
+		t.Fatal(err)
+	}
+	delete(old, "format")
+	decrement := func(v any) { e := v.(map[string]any); e["epoch"] = e["epoch"].(float64) - 1 }
+	for _, e := range old["history"].([]any) {
+		decrement(e)
+	}
+	decrement(old["best"])
+	for _, s := range old["selections"].([]any) {
+		decrement(s)
+	}
+	raw, _ := json.MarshalIndent(old, "", "  ")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	o, err := Execute(store, opts)
+	if made, skipped, _ := executed(o); err != nil || made != 0 || skipped != 2 {
+		t.Errorf("rerun: %d made, %d skipped, %v", made, skipped, err)
+	}
+	if err := WriteReport(out, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(ResultsCSV); got != csvBefore {
+		t.Errorf("results.csv from the format 1 result.json:\n%s\nwant\n%s", got, csvBefore)
+	}
+	if got := read(ResultsJSON); got != jsonBefore {
+		t.Errorf("results.json from the format 1 result.json differs")
 	}
 }

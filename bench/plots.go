@@ -314,12 +314,12 @@ func curvesChart(path, title string, proto Protocol, runs []*unimos.Result) erro
 			for _, r := range runs {
 				s += f(r.History[i])
 			}
-			xys = append(xys, plotter.XY{X: float64(runs[0].History[i].Epoch + 1), Y: s / float64(len(runs))})
+			xys = append(xys, plotter.XY{X: float64(runs[0].History[i].Epoch), Y: s / float64(len(runs))})
 		}
 		return xys
 	}
 	x := "epochs trained (0 = before training)"
-	epochs := runs[0].History[n-1].Epoch + 1
+	epochs := runs[0].History[n-1].Epoch
 
 	acc := newPlot(title, x, "target accuracy (%)")
 	percentAxis(&acc.Y)

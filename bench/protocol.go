@@ -1,24 +1,27 @@
 // Package bench runs the benchmark protocols of the UniMoS paper
-// (Office-Home, VisDA-2017, DomainNet and DomainNet-126) on a feature store:
-// every (method, task, seed) run is kept in a bench directory, so a bench
-// resumes where it stopped, and the finished runs are reported as tables in
-// the paper's layout, CSV, JSON and plots, beside the published numbers.
+// (Office-Home, VisDA-2017, DomainNet and DomainNet-126), and the pairs
+// protocol of any store, on a feature store: every (method, task, seed) run
+// is kept in a bench directory, so a bench resumes where it stopped, and
+// the finished runs are reported as tables in the paper's layout, CSV, JSON
+// and plots, beside the published numbers where the paper has them.
 package bench
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 )
 
-// Protocol is one benchmark of the paper: the domains a store must have,
-// the adaptation tasks between them and the UniMoS preset they use.
+// Protocol is one benchmark: the domains a store must have, the adaptation
+// tasks between them and the UniMoS preset they use.
 type Protocol struct {
 	Name    string   // command-line name, e.g. "office-home"
 	Title   string   // name in reports, e.g. "Office-Home"
-	Preset  string   // unimos.Preset name
+	Preset  string   // unimos.Preset name; Options.Preset overrides it
 	Domains []string // domain names expected in the store
 	Short   []string // short domain names for task names, parallel to Domains
 	Tasks   []Task   // every task, in the paper's column order
@@ -26,6 +29,10 @@ type Protocol struct {
 	// (VisDA-2017's metric) instead of overall accuracy.
 	MeanClass bool
 	Published Published // the paper's numbers for this protocol
+
+	// unlabelled notes, for the pairs protocol, the store's domains that
+	// are not fully labelled and so in no task: "3 of 295 rows unlabelled".
+	unlabelled map[string]string
 }
 
 // Task is adaptation from a labelled source domain to a target domain.
@@ -33,7 +40,12 @@ type Task struct {
 	Source, Target string // domain names in the store
 }
 
-// Protocols returns the four protocols of the paper, fresh copies on every call.
+// Pairs is the name of the protocol of any store: every ordered pair of its
+// labelled domains (see PairsProtocol).
+const Pairs = "pairs"
+
+// Protocols returns the four protocols of the paper, fresh copies on every
+// call. The pairs protocol depends on a store: PairsProtocol.
 func Protocols() []Protocol {
 	return []Protocol{
 		withAllPairs(Protocol{
@@ -76,16 +88,16 @@ func withAllPairs(p Protocol) Protocol {
 	return p
 }
 
-// ProtocolNames lists the protocols' names.
+// ProtocolNames lists the protocols' names: the paper's, then Pairs.
 func ProtocolNames() []string {
 	var names []string
 	for _, p := range Protocols() {
 		names = append(names, p.Name)
 	}
-	return names
+	return append(names, Pairs)
 }
 
-// ProtocolByName returns the protocol called name.
+// ProtocolByName returns the paper's protocol called name.
 func ProtocolByName(name string) (Protocol, error) {
 	for _, p := range Protocols() {
 		if p.Name == name {
@@ -93,6 +105,69 @@ func ProtocolByName(name string) (Protocol, error) {
 		}
 	}
 	return Protocol{}, fmt.Errorf("unknown protocol %q (choose from %s)", name, strings.Join(ProtocolNames(), ", "))
+}
+
+// ProtocolFor returns the protocol called name for store: one of the
+// paper's, or the pairs protocol of the store's labelled domains.
+func ProtocolFor(name string, store *features.Store) (Protocol, error) {
+	if name == Pairs {
+		return PairsProtocol(store)
+	}
+	return ProtocolByName(name)
+}
+
+// PairsPreset is the pairs protocol's UniMoS preset: Office-Home's
+// settings suit small object datasets such as Office-31 and Office-Caltech.
+const PairsPreset = "office-home"
+
+// PairsProtocol is the protocol of any store: every ordered pair (source,
+// target) of its labelled domains, in the store's domain order. A domain is
+// labelled when every row has a label: UniMoS trains on a fully labelled
+// source, and a bench scores the target with its labels. It reads the
+// labels of every domain of the store.
+func PairsProtocol(store *features.Store) (Protocol, error) {
+	unlabelled := map[string]string{}
+	for _, d := range store.Meta.Domains {
+		s, err := store.Summary(d)
+		if err != nil {
+			return Protocol{}, err
+		}
+		if s.Unlabelled > 0 {
+			unlabelled[d] = fmt.Sprintf("%d of %s unlabelled", s.Unlabelled, words.Count(s.Rows, "row"))
+		}
+	}
+	p := pairsProtocol(store.Meta, unlabelled)
+	labelled, notes := []string{}, []string{}
+	for _, d := range p.Domains {
+		if note, ok := unlabelled[d]; ok {
+			notes = append(notes, d+" ("+note+")")
+		} else {
+			labelled = append(labelled, d)
+		}
+	}
+	if len(labelled) < 2 {
+		has := words.Count(len(labelled), "fully labelled domain")
+		if len(labelled) > 0 {
+			has += " (" + strings.Join(labelled, ", ") + ")"
+		}
+		return Protocol{}, fmt.Errorf("bench: %s: protocol %s needs at least 2 fully labelled domains (a labelled source to train on, a labelled target to score), but the store has %s; not fully labelled: %s. Label them, or add labelled domains with unimos import",
+			filepath.Join(store.Dir, features.DatasetFile), Pairs, has, strings.Join(notes, ", "))
+	}
+	return p, nil
+}
+
+// pairsProtocol is the pairs protocol of a dataset: every ordered pair of
+// its domains but those noted unlabelled. Reports, which read finished runs
+// only, build it with no notes.
+func pairsProtocol(ds features.Dataset, unlabelled map[string]string) Protocol {
+	p := withAllPairs(Protocol{
+		Name: Pairs, Title: ds.Name + " (pairs of domains)", Preset: PairsPreset,
+		Domains: ds.Domains, Short: ds.Domains, unlabelled: unlabelled,
+	})
+	p.Tasks = slices.DeleteFunc(p.Tasks, func(t Task) bool {
+		return unlabelled[t.Source] != "" || unlabelled[t.Target] != ""
+	})
+	return p
 }
 
 // short returns the short name of a domain of p.
@@ -129,22 +204,55 @@ func (p Protocol) ParseTasks(list string) ([]Task, error) {
 	var tasks []Task
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(strings.ReplaceAll(item, "→", "->"))
-		src, tgt, ok := strings.Cut(item, "->")
-		s, okS := p.domain(strings.TrimSpace(src))
-		t, okT := p.domain(strings.TrimSpace(tgt))
-		task := Task{s, t}
-		if !ok || !okS || !okT || !slices.Contains(p.Tasks, task) {
-			var valid []string
-			for _, t := range p.Tasks {
-				valid = append(valid, p.TaskName(t))
-			}
-			return nil, fmt.Errorf("protocol %s has no task %q (tasks: %s)", p.Name, item, strings.Join(valid, ", "))
+		task, err := p.parseTask(item)
+		if err != nil {
+			return nil, err
 		}
 		if !slices.Contains(tasks, task) {
 			tasks = append(tasks, task)
 		}
 	}
 	return tasks, nil
+}
+
+// parseTask reads one task, "S->T", and says what is wrong with one that
+// is not among p's tasks.
+func (p Protocol) parseTask(item string) (Task, error) {
+	src, tgt, ok := strings.Cut(item, "->")
+	src, tgt = strings.TrimSpace(src), strings.TrimSpace(tgt)
+	s, okS := p.domain(src)
+	t, okT := p.domain(tgt)
+	task := Task{s, t}
+	if ok && okS && okT && slices.Contains(p.Tasks, task) {
+		return task, nil
+	}
+	why := ""
+	switch {
+	case !ok:
+		why = "write a task as SOURCE->TARGET"
+	case !okS || !okT:
+		unknown := src
+		if okS {
+			unknown = tgt
+		}
+		why = fmt.Sprintf("there is no domain %q (domains: %s)", unknown, strings.Join(p.Domains, ", "))
+	case s == t:
+		why = "the source and the target are the same domain"
+	case p.unlabelled[s] != "" || p.unlabelled[t] != "":
+		d := s
+		if p.unlabelled[d] == "" {
+			d = t
+		}
+		why = fmt.Sprintf("domain %s is not fully labelled (%s)", d, p.unlabelled[d])
+	}
+	var valid []string
+	for _, t := range p.Tasks {
+		valid = append(valid, p.TaskName(t))
+	}
+	if why != "" {
+		why = ": " + why
+	}
+	return task, fmt.Errorf("protocol %s has no task %q%s (tasks: %s)", p.Name, item, why, strings.Join(valid, ", "))
 }
 
 // CheckStore reports the domains that tasks need and the store lacks.

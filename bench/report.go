@@ -2,7 +2,6 @@ package bench
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -240,7 +240,14 @@ func writeSection(md *strings.Builder, pr protocolRuns, selectRule string, plots
 		pr.store.Dir, ds.Name, ds.Backbone, ds.Dim, len(ds.Classes), runsSummary(pr))
 	if strings.HasPrefix(ds.Backbone, "synthetic") {
 		md.WriteString("This store is synthetic (`unimos synth`): its numbers check the implementation and the protocol, " +
-			"they say nothing about CLIP; the published rows are not comparable with them.\n\n")
+			"they say nothing about CLIP")
+		if len(p.Published.Rows) > 0 {
+			md.WriteString("; the published rows are not comparable with them")
+		}
+		md.WriteString(".\n\n")
+	}
+	if len(p.Published.Rows) == 0 {
+		md.WriteString("The UniMoS paper publishes no numbers for this protocol.\n\n")
 	}
 	if p.MeanClass {
 		md.WriteString("Columns are per-class accuracies of the last epoch; Avg is their mean, the VisDA-2017 headline. " +
@@ -291,15 +298,17 @@ func writeSection(md *strings.Builder, pr protocolRuns, selectRule string, plots
 	}
 }
 
-// runsSummary says which seeds, epochs and preset the runs used.
+// runsSummary says which seeds, presets and epochs the runs used.
 func runsSummary(pr protocolRuns) string {
 	seeds := map[uint64]bool{}
+	presets := map[string]bool{}
 	epochs := map[int]bool{}
 	for _, r := range pr.records {
 		if r.method != ZeroShot {
 			seeds[r.seed] = true
 		}
 		if r.method == UniMoS {
+			presets[r.result.Config.Preset] = true
 			epochs[r.result.Config.Epochs] = true
 		}
 	}
@@ -312,13 +321,18 @@ func runsSummary(pr protocolRuns) string {
 		parts = append(parts, fmt.Sprintf("Seeds %s", strings.Join(s, ", ")))
 	}
 	if len(epochs) > 0 {
+		keys := sortedKeys(epochs, func(a, b int) int { return a - b })
 		var e []string
-		for _, k := range sortedKeys(epochs, func(a, b int) int { return a - b }) {
+		for _, k := range keys {
 			e = append(e, strconv.Itoa(k))
 		}
-		parts = append(parts, fmt.Sprintf("UniMoS preset %s, %s epochs", pr.protocol.Preset, strings.Join(e, "/")))
+		count := strings.Join(e, "/") + " epochs"
+		if len(keys) == 1 {
+			count = words.Count(keys[0], "epoch")
+		}
+		parts = append(parts, fmt.Sprintf("UniMoS preset %s, %s", strings.Join(sortedKeys(presets, strings.Compare), "/"), count))
 	}
-	parts = append(parts, fmt.Sprintf("%d finished runs", len(pr.records)))
+	parts = append(parts, words.Count(len(pr.records), "finished run"))
 	return strings.Join(parts, "; ") + "."
 }
 
@@ -433,7 +447,7 @@ func writeCSV(w io.Writer, bench []protocolRuns) error {
 					continue
 				}
 				e := res.History[i]
-				line(rule, strconv.Itoa(e.Epoch+1), deref(e.Accuracy), deref(e.MeanClassAccuracy))
+				line(rule, strconv.Itoa(e.Epoch), deref(e.Accuracy), deref(e.MeanClassAccuracy))
 			}
 		}
 	}
@@ -450,16 +464,18 @@ func deref(v *float64) float64 {
 
 // runJSON is one run in results.json.
 type runJSON struct {
-	Protocol string          `json:"protocol"`
-	RunDir   string          `json:"run_dir"`
-	Result   json.RawMessage `json:"result"` // the run's result.json, verbatim
+	Protocol string `json:"protocol"`
+	RunDir   string `json:"run_dir"`
+	// Result is the run's result.json in the current format: one written
+	// before epochs were counted as trained is renumbered.
+	Result *unimos.Result `json:"result"`
 }
 
 func resultsJSON(bench []protocolRuns) []runJSON {
 	out := []runJSON{}
 	for _, pr := range bench {
 		for _, r := range pr.records {
-			out = append(out, runJSON{Protocol: pr.protocol.Name, RunDir: r.dir, Result: r.raw})
+			out = append(out, runJSON{Protocol: pr.protocol.Name, RunDir: r.dir, Result: r.result})
 		}
 	}
 	return out

@@ -19,10 +19,9 @@ type record struct {
 	method    string
 	task      Task
 	seed      uint64
-	dir       string          // relative to the bench directory
-	result    *unimos.Result  // result.json
-	raw       json.RawMessage // result.json as written
-	confusion *Confusion      // nil when the run has none
+	dir       string         // relative to the bench directory
+	result    *unimos.Result // result.json, epochs counted as unimos.Evaluation counts them
+	confusion *Confusion     // nil when the run has none
 }
 
 // protocolRuns are the finished runs of one protocol in a bench directory.
@@ -33,11 +32,11 @@ type protocolRuns struct {
 }
 
 // loadBench reads every finished run under out/runs, protocol by protocol
-// in Protocols order; protocols without runs are left out.
+// in ProtocolNames order; protocols without runs are left out.
 func loadBench(out string) ([]protocolRuns, error) {
 	var all []protocolRuns
-	for _, p := range Protocols() {
-		dir := filepath.Join(out, RunsDir, p.Name)
+	for _, name := range ProtocolNames() {
+		dir := filepath.Join(out, RunsDir, name)
 		raw, err := os.ReadFile(filepath.Join(dir, StoreFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -45,13 +44,21 @@ func loadBench(out string) ([]protocolRuns, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the bench directory: %w", err)
 		}
-		pr := protocolRuns{protocol: p}
+		var pr protocolRuns
 		if err := json.Unmarshal(raw, &pr.store); err != nil {
 			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, StoreFile), err)
 		}
+		// The pairs protocol's domains are those of the store its runs were
+		// made on (tasks without runs stay out of the report, as in every
+		// protocol).
+		if name == Pairs {
+			pr.protocol = pairsProtocol(pr.store.Dataset, nil)
+		} else if pr.protocol, err = ProtocolByName(name); err != nil {
+			return nil, err
+		}
 		for _, m := range MethodNames() {
-			for _, t := range p.Tasks {
-				recs, err := loadTask(out, p, m, t)
+			for _, t := range pr.protocol.Tasks {
+				recs, err := loadTask(out, pr.protocol, m, t)
 				if err != nil {
 					return nil, err
 				}
@@ -76,17 +83,14 @@ func loadTask(out string, p Protocol, method string, t Task) ([]record, error) {
 		if strings.HasSuffix(dir, ".partial") {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, unimos.ResultFile))
+		res, err := unimos.ReadResult(filepath.Join(dir, unimos.ResultFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		rec := record{method: method, task: t, raw: raw, result: new(unimos.Result)}
-		if err := json.Unmarshal(raw, rec.result); err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, unimos.ResultFile), err)
-		}
+		rec := record{method: method, task: t, result: res}
 		if rec.result.Final == nil {
 			return nil, fmt.Errorf("%s: the run has no scores (its target has no labels)", dir)
 		}
@@ -187,18 +191,18 @@ func (p Protocol) selectEpoch(h []unimos.Evaluation, rule string) int {
 }
 
 // Oracle returns the best headline number of a UniMoS run's history and
-// the number of epochs trained when it was reached (0: before training),
-// the selection with target labels that the reference code reports.
-func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epochsTrained int) {
+// the epoch when it was reached (epochs trained, 0: before training), the
+// selection with target labels that the reference code reports.
+func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epoch int) {
 	i := p.selectEpoch(h, selectOracle)
 	if i < 0 {
 		return math.NaN(), 0
 	}
-	return p.epochHeadline(h[i]), h[i].Epoch + 1
+	return p.epochHeadline(h[i]), h[i].Epoch
 }
 
-// picked returns the headline number and the epoch (1-based: epochs
-// trained) that a rule picks from a UniMoS run.
+// picked returns the headline number and the epoch (epochs trained) that a
+// rule picks from a UniMoS run.
 func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bool) {
 	h := r.result.History
 	i := p.selectEpoch(h, rule)
@@ -206,7 +210,7 @@ func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bo
 		return 0, 0, false
 	}
 	v := p.epochHeadline(h[i])
-	return v, h[i].Epoch + 1, !math.IsNaN(v)
+	return v, h[i].Epoch, !math.IsNaN(v)
 }
 
 // meanStd returns the mean and the sample standard deviation (0 for one value).

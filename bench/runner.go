@@ -25,7 +25,8 @@ const (
 	ZeroShot = "zeroshot"
 	// SourceOnly is a linear probe trained on the labelled source.
 	SourceOnly = "source-only"
-	// UniMoS is the method itself, with the protocol's preset.
+	// UniMoS is the method itself, with the protocol's preset (or
+	// Options.Preset).
 	UniMoS = "unimos"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	Tasks    []Task   // nil: every task of the protocol
 	Seeds    []uint64 // nil: 2023, the reference code's seed
 	Methods  []string // nil: every method
+	// Preset, when set, names the unimos.Preset of the UniMoS runs
+	// instead of the protocol's.
+	Preset string
 	// Epochs, when positive, replaces the preset's number of UniMoS
 	// epochs (for quick runs).
 	Epochs int
@@ -78,13 +82,13 @@ type Options struct {
 
 // Run is one (method, task, seed) of a bench.
 type Run struct {
-	Protocol Protocol
+	Protocol Protocol // its Preset is the one the bench uses
 	Method   string
 	Task     Task
 	Seed     uint64 // unused by ZeroShot
 	Dir      string // where the run is kept
-	// Config is UniMoS's configuration: the protocol's preset with the
-	// run's seed and the bench's epochs; zero for the baselines.
+	// Config is UniMoS's configuration: the bench's preset with the run's
+	// seed and the bench's epochs; zero for the baselines.
 	Config unimos.Config
 }
 
@@ -115,6 +119,12 @@ type Outcome struct {
 // keeps its checkpoint for the next bench (see Options.Stop).
 func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 	p := opts.Protocol
+	if opts.Preset != "" {
+		p.Preset = opts.Preset
+	}
+	if _, err := unimos.Preset(p.Preset); err != nil {
+		return nil, err
+	}
 	tasks := orDefault(opts.Tasks, p.Tasks)
 	seeds := orDefault(opts.Seeds, []uint64{2023})
 	methods := orDefault(opts.Methods, MethodNames())
@@ -242,7 +252,7 @@ func claimProtocolDir(dir string, store *features.Store) error {
 // execute makes one run, or reads it back when an earlier bench finished
 // it, or continues it when an earlier bench stopped it.
 func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
-	if res, err := readResult(r.Dir); err == nil {
+	if res, err := unimos.ReadResult(filepath.Join(r.Dir, unimos.ResultFile)); err == nil {
 		if err := sameRun(res, r); err != nil {
 			return Outcome{Run: r, Err: fmt.Errorf("%s: %w; remove it or bench into another --out", r.Dir, err)}
 		}
@@ -293,8 +303,9 @@ func resumable(dir string, r Run) bool {
 	return meta["source"] == r.Task.Source && meta["target"] == r.Task.Target && reflect.DeepEqual(cfg, r.Config)
 }
 
-// runConfig is the UniMoS configuration of a run: the protocol's preset
-// with the run's seed and the epochs override; zero for the baselines.
+// runConfig is the UniMoS configuration of a run: the bench's preset
+// (r.Protocol.Preset) with the run's seed and the epochs override; zero for
+// the baselines.
 func runConfig(r Run, epochs int) (unimos.Config, error) {
 	if r.Method != UniMoS {
 		return unimos.Config{}, nil
@@ -325,20 +336,6 @@ func sameRun(res *unimos.Result, r Run) error {
 	return nil
 }
 
-// readResult reads DIR/result.json.
-func readResult(dir string) (*unimos.Result, error) {
-	path := filepath.Join(dir, unimos.ResultFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var res unimos.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
-	}
-	return &res, nil
-}
-
 // makeRun runs r into dir: result.json, predictions.csv and the confusion
 // matrix (and the model, for UniMoS).
 func makeRun(store *features.Store, r Run, dir string, observe unimos.RunOptions) (*unimos.Result, error) {
@@ -363,7 +360,7 @@ func makeRun(store *features.Store, r Run, dir string, observe unimos.RunOptions
 		if err != nil {
 			return nil, err
 		}
-		if err := unimos.WriteJSON(filepath.Join(dir, unimos.ResultFile), res); err != nil {
+		if err := unimos.WriteResult(filepath.Join(dir, unimos.ResultFile), res); err != nil {
 			return nil, err
 		}
 		if err := unimos.WritePredictions(filepath.Join(dir, unimos.PredictionsFile), final, store.Meta.Classes, tgt.Paths); err != nil {

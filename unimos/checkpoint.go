@@ -23,9 +23,12 @@ import (
 // checkpointFormat marks checkpoint files and their layout version.
 // Version 1 had the reference's two optimizers, with the separators' second
 // momentum buffers under "separator_momentum/<name>"; it is still read, the
-// two buffers summed into one (see Trainer.step).
+// two buffers summed into one (see Trainer.step). Versions 1 and 2 numbered
+// the history's epochs from 0 (−1 before training); they are renumbered to
+// the epochs trained on reading.
 const (
-	checkpointFormat   = "unimos-checkpoint-2"
+	checkpointFormat   = "unimos-checkpoint-3"
+	checkpointFormatV2 = "unimos-checkpoint-2"
 	checkpointFormatV1 = "unimos-checkpoint-1"
 )
 
@@ -123,7 +126,9 @@ func CheckpointMetadata(path string) (map[string]string, error) {
 	}
 	defer f.Close()
 	meta := f.Metadata()
-	if meta["format"] != checkpointFormat && meta["format"] != checkpointFormatV1 {
+	switch meta["format"] {
+	case checkpointFormat, checkpointFormatV2, checkpointFormatV1:
+	default:
 		return nil, fmt.Errorf("%s is not a unimos checkpoint (format %q)", path, meta["format"])
 	}
 	return meta, nil
@@ -178,6 +183,9 @@ func (tr *Trainer) restore(path string, meta map[string]string) error {
 	}
 	if err := json.Unmarshal([]byte(meta["history"]), &tr.history); err != nil {
 		return fmt.Errorf("metadata history: %w", err)
+	}
+	if meta["format"] != checkpointFormat {
+		countEpochsTrained(tr.history)
 	}
 	for name, rng := range tr.streams() {
 		state, err := base64.StdEncoding.DecodeString(meta["rng."+name])

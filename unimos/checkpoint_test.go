@@ -2,6 +2,7 @@ package unimos
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -60,7 +61,7 @@ func assertSameRun(t *testing.T, what string, tr *Trainer, got []Evaluation, who
 		t.Fatalf("%s: %d evaluations, want %d", what, len(got), len(want))
 	}
 	for i := range want {
-		if got[i].Loss != want[i].Loss || got[i].W != want[i].W || *got[i].Accuracy != *want[i].Accuracy {
+		if got[i].Epoch != want[i].Epoch || got[i].Epoch != i || got[i].Loss != want[i].Loss || got[i].W != want[i].W || *got[i].Accuracy != *want[i].Accuracy {
 			t.Errorf("%s: evaluation %d differs: %+v vs %+v", what, i, got[i], want[i])
 		}
 	}
@@ -75,12 +76,14 @@ func assertSameRun(t *testing.T, what string, tr *Trainer, got []Evaluation, who
 	}
 }
 
-// TestResumeFormatOne resumes from a checkpoint in the layout of format 1,
-// which kept the reference's second optimizer: the separators' momentum
-// split between "momentum/" and "separator_momentum/". Split in halves, the
-// sum is exact, so the resumed run must equal the uninterrupted one.
-func TestResumeFormatOne(t *testing.T) {
-	task := tinyTask(8, 100, 12, 4)
+// TestResumeOldFormats resumes from checkpoints in the layouts of formats 1
+// and 2, which numbered the history's epochs from 0 (−1 before training);
+// format 1 also kept the reference's second optimizer: the separators'
+// momentum split between "momentum/" and "separator_momentum/". Split in
+// halves, the sum is exact, so the resumed run must equal the
+// uninterrupted one, epoch numbers included.
+func TestResumeOldFormats(t *testing.T) {
+	task := tinyTask(8, 100, 12, 4) // 3 iterations per epoch
 	cfg := smallConfig()
 	whole, err := NewTrainer(cfg, task)
 	if err != nil {
@@ -88,52 +91,87 @@ func TestResumeFormatOne(t *testing.T) {
 	}
 	want := whole.Run(nil)
 
-	first, _ := NewTrainer(cfg, task)
-	steps := 0
-	first.Stop = func() bool { steps++; return steps > 4 }
-	first.Run(nil)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "checkpoint.safetensors")
-	if err := first.SaveCheckpoint(path, nil); err != nil {
+	for _, c := range []struct {
+		format        string
+		splitMomentum bool
+	}{
+		{"unimos-checkpoint-1", true},
+		{"unimos-checkpoint-2", false},
+	} {
+		first, _ := NewTrainer(cfg, task)
+		steps := 0
+		first.Stop = func() bool { steps++; return steps > 4 } // in the second epoch
+		first.Run(nil)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "checkpoint.safetensors")
+		if err := first.SaveCheckpoint(path, nil); err != nil {
+			t.Fatal(err)
+		}
+		f, err := safetensors.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tensors []*safetensors.Tensor
+		split := 0
+		for _, name := range f.Names() {
+			x, _ := f.Tensor(name)
+			values, _ := x.Float32()
+			separator := strings.HasPrefix(name, "momentum/text_separator.") || strings.HasPrefix(name, "momentum/vision_separator.")
+			if !c.splitMomentum || !separator {
+				tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
+				continue
+			}
+			for i := range values {
+				values[i] /= 2
+			}
+			for _, prefix := range []string{"momentum/", "separator_momentum/"} {
+				half, _ := safetensors.FromFloat32(prefix+strings.TrimPrefix(name, "momentum/"), safetensors.F32, x.Shape, values)
+				tensors = append(tensors, half)
+			}
+			split++
+		}
+		meta := f.Metadata()
+		f.Close()
+		if c.splitMomentum && split != 4 {
+			t.Fatalf("split %d separator momentum buffers, want 4", split)
+		}
+		meta["format"] = c.format
+		meta["history"] = zeroBasedHistory(t, meta["history"], 2)
+		old := filepath.Join(dir, "old.safetensors")
+		if err := safetensors.WriteFile(old, tensors, meta); err != nil {
+			t.Fatal(err)
+		}
+		resumed, err := ResumeTrainer(old, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameRun(t, c.format, resumed, resumed.Run(nil), whole, want)
+	}
+}
+
+// zeroBasedHistory rewrites a history in the JSON of checkpoint formats 1
+// and 2: epochs numbered from 0, −1 before training. It requires n
+// evaluations, numbered 0 to n−1 as epochs trained.
+func zeroBasedHistory(t *testing.T, history string, n int) string {
+	t.Helper()
+	var h []map[string]any
+	if err := json.Unmarshal([]byte(history), &h); err != nil {
 		t.Fatal(err)
 	}
-	f, err := safetensors.Open(path)
+	if len(h) != n {
+		t.Fatalf("the checkpoint holds %d evaluations, want %d", len(h), n)
+	}
+	for i, e := range h {
+		if e["epoch"] != float64(i) {
+			t.Fatalf("evaluation %d is of epoch %v", i, e["epoch"])
+		}
+		e["epoch"] = i - 1
+	}
+	raw, err := json.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tensors []*safetensors.Tensor
-	split := 0
-	for _, name := range f.Names() {
-		x, _ := f.Tensor(name)
-		values, _ := x.Float32()
-		if !strings.HasPrefix(name, "momentum/text_separator.") && !strings.HasPrefix(name, "momentum/vision_separator.") {
-			tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
-			continue
-		}
-		for i := range values {
-			values[i] /= 2
-		}
-		for _, prefix := range []string{"momentum/", "separator_momentum/"} {
-			half, _ := safetensors.FromFloat32(prefix+strings.TrimPrefix(name, "momentum/"), safetensors.F32, x.Shape, values)
-			tensors = append(tensors, half)
-		}
-		split++
-	}
-	meta := f.Metadata()
-	meta["format"] = "unimos-checkpoint-1"
-	f.Close()
-	if split != 4 {
-		t.Fatalf("split %d separator momentum buffers, want 4", split)
-	}
-	old := filepath.Join(dir, "format1.safetensors")
-	if err := safetensors.WriteFile(old, tensors, meta); err != nil {
-		t.Fatal(err)
-	}
-	resumed, err := ResumeTrainer(old, task)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertSameRun(t, "format 1", resumed, resumed.Run(nil), whole, want)
+	return string(raw)
 }
 
 func TestResumeRejectsAnotherTask(t *testing.T) {

@@ -71,9 +71,9 @@ func TestParityShortSchedule(t *testing.T) {
 			refMean += run.Tests[test].Ensemble / float64(len(ref.Runs))
 		}
 		got := *history[test].Accuracy
-		t.Logf("after epoch %2d: unimos %.2f, reference mean %.2f", test-1, got, refMean)
+		t.Logf("epoch %2d: unimos %.2f, reference mean %.2f", history[test].Epoch, got, refMean)
 		if math.Abs(got-refMean) > 4 {
-			t.Errorf("after epoch %d: accuracy %.2f is more than 4 points from the reference's %.2f", test-1, got, refMean)
+			t.Errorf("epoch %d: accuracy %.2f is more than 4 points from the reference's %.2f", history[test].Epoch, got, refMean)
 		}
 		ours += got / epochs
 		theirs += refMean / epochs

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/unimos/unimos/internal/atomicfile"
@@ -27,7 +28,7 @@ type FinalScore struct {
 // accuracy on the target labels is highest. It uses target labels, so it
 // is reported for comparison only.
 type BestEpoch struct {
-	Epoch    int     `json:"epoch"`
+	Epoch    int     `json:"epoch"` // epochs trained, as Evaluation.Epoch
 	Accuracy float64 `json:"accuracy"`
 	Note     string  `json:"note"`
 }
@@ -36,15 +37,22 @@ type BestEpoch struct {
 // history: a number a user without target labels could quote.
 type Selection struct {
 	Criterion string  `json:"criterion"`
-	Epoch     int     `json:"epoch"`
+	Epoch     int     `json:"epoch"` // epochs trained, as Evaluation.Epoch
 	Value     float64 `json:"value"` // the criterion's measure at that epoch
 	// Score is the picked epoch's accuracy; nil without target labels.
 	Score *Score `json:"score,omitempty"`
 }
 
+// ResultFormat is the layout version of result.json that WriteResult
+// writes. Format 1 (files without the field) numbered epochs from 0, with
+// −1 for the test before training; format 2 counts epochs trained, as
+// Evaluation.Epoch does. ReadResult reads both.
+const ResultFormat = 2
+
 // Result is what `unimos adapt` writes to RUN_DIR/result.json. Scores are
 // absent when the target has no labels.
 type Result struct {
+	Format       int          `json:"format"` // ResultFormat; 0 when read from a format 1 file
 	Task         string       `json:"task"`
 	Source       string       `json:"source"`
 	Target       string       `json:"target"`
@@ -93,6 +101,50 @@ func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot
 		}
 	}
 	return r
+}
+
+// WriteResult writes r to path (RUN_DIR/result.json) as format
+// ResultFormat, which it records in r.
+func WriteResult(path string, r *Result) error {
+	r.Format = ResultFormat
+	return WriteJSON(path, r)
+}
+
+// ReadResult reads a result.json of any format, its epochs counted as
+// Evaluation.Epoch counts them.
+func ReadResult(path string) (*Result, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("unimos: %s: invalid JSON: %w", path, err)
+	}
+	switch r.Format {
+	case 0: // format 1
+		countEpochsTrained(r.History)
+		if r.Best != nil {
+			r.Best.Epoch++
+		}
+		for i := range r.Selections {
+			r.Selections[i].Epoch++
+		}
+		r.Format = ResultFormat
+	case ResultFormat:
+	default:
+		return nil, fmt.Errorf("unimos: %s: result format %d is newer than this unimos reads (%d): update unimos", path, r.Format, ResultFormat)
+	}
+	return &r, nil
+}
+
+// countEpochsTrained renumbers a history saved with epochs numbered from 0
+// (−1 before training), by result.json format 1 and checkpoint formats 1
+// and 2, to the epochs trained that Evaluation.Epoch counts.
+func countEpochsTrained(history []Evaluation) {
+	for i := range history {
+		history[i].Epoch++
+	}
 }
 
 // WriteJSON writes v as indented JSON to path, atomically.

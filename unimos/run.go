@@ -131,7 +131,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		if opts.OnEpoch != nil {
 			opts.OnEpoch(e)
 		}
-		if opts.CheckpointEvery > 0 && e.Epoch >= 0 && (e.Epoch+1)%opts.CheckpointEvery == 0 && !trainer.Done() && saveErr == nil {
+		if opts.CheckpointEvery > 0 && e.Epoch > 0 && e.Epoch%opts.CheckpointEvery == 0 && !trainer.Done() && saveErr == nil {
 			saveErr = save()
 		}
 	})
@@ -145,7 +145,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, ErrStopped
 	}
 	result := NewResult(source, target, cfg, history, zeroShot, seconds+time.Since(start).Seconds())
-	if err := WriteJSON(filepath.Join(out, ResultFile), result); err != nil {
+	if err := WriteResult(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
 	}
 	backbone := Backbone{Name: store.Meta.Backbone, Fingerprint: store.Meta.Fingerprint}

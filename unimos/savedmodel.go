@@ -155,11 +155,10 @@ func (s *SavedModel) Predict(x *tensor.Matrix, labels []int) (Evaluation, error)
 			}
 		}
 	}
-	epoch := s.Config.Epochs - 1
 	var teacher *tensor.Matrix
-	if epoch <= 0 {
+	if s.Config.Epochs <= 1 { // the first epoch's test ensembles with the zero-shot teacher
 		teacher = teacherLogits(x, s.model.Text, s.model.logitScale)
 	}
-	out := infer(s.model, s.Config, s.prior, x, teacher, epoch)
-	return out.evaluation(labels, s.Config.Seed), nil
+	_, e := testAfter(s.model, s.Config, s.prior, x, teacher, labels, s.Config.Epochs)
+	return e, nil
 }

@@ -198,14 +198,14 @@ func CriterionByName(name string) (Criterion, error) {
 	return Criterion{}, fmt.Errorf("unknown selection criterion %q (choose from %s)", name, strings.Join(CriterionNames(), ", "))
 }
 
-// Select returns the index in history of the trained epoch (Epoch >= 0)
-// that the criterion prefers, the latest one on ties, or −1 when history
-// has no trained epoch with a finite measure.
+// Select returns the index in history of the test after a trained epoch
+// (Epoch >= 1) that the criterion prefers, the latest one on ties, or −1
+// when history has no trained epoch with a finite measure.
 func (c Criterion) Select(history []Evaluation) int {
 	best, bestValue := -1, 0.0
 	for i, e := range history {
 		v := c.value(e.LabelFree)
-		if e.Epoch < 0 || math.IsNaN(v) {
+		if e.Epoch == 0 || math.IsNaN(v) {
 			continue // the test before training is not a trained model
 		}
 		if best < 0 || v == bestValue || (v > bestValue) == c.HigherIsBetter {

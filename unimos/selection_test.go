@@ -145,12 +145,12 @@ func TestSampleRowsIsSeededSubset(t *testing.T) {
 
 func TestCriterionSelect(t *testing.T) {
 	history := []Evaluation{
-		{Epoch: -1, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9}}, // never picked
-		{Epoch: 0, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3}},
-		{Epoch: 1, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN()}},
-		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1}},
+		{Epoch: 0, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9}}, // before training: never picked
+		{Epoch: 1, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3}},
+		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN()}},
+		{Epoch: 3, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1}},
 	}
-	want := map[string]int{"entropy": 3 /* tie with epoch 1: the later */, "infomax": 2, "agreement": 2, "snd": 1}
+	want := map[string]int{"entropy": 3 /* tie with epoch 2: the later */, "infomax": 2, "agreement": 2, "snd": 1}
 	for _, c := range Criteria() {
 		if got := c.Select(history); got != want[c.Name] {
 			t.Errorf("%s picks index %d, want %d", c.Name, got, want[c.Name])

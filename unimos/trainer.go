@@ -55,7 +55,10 @@ func (t Task) validate() error {
 
 // Evaluation is the result of one end-of-epoch test on the whole target.
 type Evaluation struct {
-	Epoch int `json:"epoch"` // −1 for the test before training
+	// Epoch is the number of epochs trained: 0 for the test before
+	// training, Config.Epochs for the last. Every output (console lines,
+	// result.json, bench reports) shows it as it is.
+	Epoch int `json:"epoch"`
 	// Mix is the weight l_e of the vision-associated logits in the ensemble.
 	Mix float64 `json:"mix"`
 	// Accuracies in percent (nil without target labels): the ensemble, the
@@ -100,8 +103,9 @@ type Trainer struct {
 	tape                         *nn.Tape
 
 	// Progress: the global iteration (it drives the lr schedule), the epoch
-	// being trained, the iterations done in it and their summed loss and w,
-	// and the evaluations so far.
+	// being trained (counted from 0, so also the number of epochs
+	// finished), the iterations done in it and their summed loss and w, and
+	// the evaluations so far.
 	iteration, epoch, epochIteration int
 	lossSum, weightSum               float64
 	history                          []Evaluation
@@ -182,7 +186,7 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 		}
 	}
 	if len(tr.history) == 0 {
-		initial, _ := tr.evaluate(-1)
+		initial, _ := tr.evaluate(0)
 		tr.pseudo = tensor.ArgmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
 		record(initial)
 	}
@@ -205,11 +209,11 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 				tr.OnIteration(tr.epoch, tr.epochIteration-1, perEpoch, loss)
 			}
 		}
+		tr.epoch++
+		tr.epochIteration = 0
 		e, labels := tr.evaluate(tr.epoch)
 		e.Loss, e.W = tr.lossSum/float64(perEpoch), tr.weightSum/float64(perEpoch)
 		tr.pseudo = labels
-		tr.epoch++
-		tr.epochIteration = 0
 		record(e)
 	}
 	return tr.history
@@ -337,21 +341,37 @@ func (tr *Trainer) orthogonality(vac, lac *nn.Var, ns int) *nn.Var {
 const evalChunk = 2048
 
 // evaluate tests the model on the whole target in evaluation mode after
-// epoch (−1: before training) and returns the evaluation and the
+// `trained` epochs (0: before training) and returns the evaluation and the
 // pseudo-labels for the next epoch (section 3.3).
-func (tr *Trainer) evaluate(epoch int) (Evaluation, []int) {
-	out := infer(tr.Model, tr.cfg, tr.prior, tr.task.TargetFeatures, tr.teacher, epoch)
-	result := out.evaluation(tr.task.TargetLabels, tr.cfg.Seed)
+func (tr *Trainer) evaluate(trained int) (Evaluation, []int) {
+	out, result := testAfter(tr.Model, tr.cfg, tr.prior, tr.task.TargetFeatures, tr.teacher, tr.task.TargetLabels, trained)
+	// The reference numbers its epochs from 0: the epoch just trained is
+	// trained−1, and its parity chooses the pseudo-labels.
+	last := trained - 1
 	var labels []int
 	switch {
-	case epoch <= 0:
+	case last <= 0:
 		labels = tensor.ArgmaxRows(tr.teacher)
-	case epoch%2 == 1 || tr.cfg.Variants.CentroidLabelsOnly:
+	case last%2 == 1 || tr.cfg.Variants.CentroidLabelsOnly:
 		labels = centroidLabels(out.probs, out.bottleneck)
 	default:
 		labels = result.Predictions
 	}
 	return result, labels
+}
+
+// testAfter tests model m on target features x [N, d] as the reference's
+// test does after `trained` epochs (0: before training); labels [N], where
+// known, score it. teacher, the zero-shot logits of x, is used only up to
+// the first epoch's test. It is the one test of training and of a saved
+// model.
+func testAfter(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, labels []int, trained int) (testOutputs, Evaluation) {
+	// infer counts epochs as the reference's test does: the index of the
+	// last epoch trained, −1 before training.
+	out := infer(m, cfg, prior, x, teacher, trained-1)
+	e := out.evaluation(labels, cfg.Seed)
+	e.Epoch = trained
+	return out, e
 }
 
 // mustEvaluate computes metrics on inputs the trainer has already

@@ -304,8 +304,8 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 // epochLine is the one-line account of an evaluation.
 func epochLine(e unimos.Evaluation, epochs int, elapsed time.Duration) string {
 	head := "before training"
-	if e.Epoch >= 0 {
-		head = fmt.Sprintf("epoch %d/%d", e.Epoch+1, epochs)
+	if e.Epoch > 0 {
+		head = fmt.Sprintf("epoch %d/%d", e.Epoch, epochs)
 	}
 	acc := "(no target labels)"
 	if e.Accuracy != nil {
@@ -322,5 +322,5 @@ func printAdaptSummary(ctx *context, r *unimos.Result) {
 	}
 	fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
 	fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
-	fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (epoch %d, chosen with target labels)\n", r.Best.Accuracy, r.Best.Epoch+1)
+	fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
 }

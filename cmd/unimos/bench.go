@@ -14,9 +14,9 @@ import (
 )
 
 func runBench(ctx *context, args []string) error {
-	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--epochs E] [--select CRITERION] [--checkpoint-every E]", `
-Runs a benchmark protocol of the UniMoS paper on a feature store: every
-(method, task, seed), one after the other, each kept in
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E]", `
+Runs a benchmark protocol on a feature store: every (method, task, seed),
+one after the other, each kept in
 BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
 zero-shot runs once per task). A rerun skips the finished runs. Ctrl-C
 (SIGINT or SIGTERM) stops a bench between two training iterations and
@@ -28,10 +28,15 @@ Then writes BENCH_DIR/report.md (per protocol: methods x tasks with mean +-
 std over seeds, the last epoch as the headline, the oracle best epoch in its
 own row, the paper's published numbers beside them, label-free model
 selection, plots), results.csv, results.json and plots/*.png, from every
-finished run in BENCH_DIR (several protocols may share one).
+finished run in BENCH_DIR (several protocols may share one). Epochs are
+counted as trained: 0 is the test before training.
 
-Protocols: `+strings.Join(bench.ProtocolNames(), ", ")+`; the store must have
-the protocol's domain names. Methods: `+strings.Join(bench.MethodNames(), ", ")+`.
+Protocols: `+strings.Join(bench.ProtocolNames(), ", ")+`. The paper's
+protocols need the store to have their domain names; `+bench.Pairs+` takes any
+store and runs every ordered pair of its labelled domains (every row
+labelled), or the pairs given with --tasks ('amazon->webcam,dslr->amazon',
+domain names as in dataset.json), with the `+bench.PairsPreset+` preset unless --preset
+says otherwise. Methods: `+strings.Join(bench.MethodNames(), ", ")+`.
 Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+`.`)
 	dir := fs.String("features", "", "feature store `DIR`")
 	protocolName := fs.String("protocol", "", "benchmark `NAME`")
@@ -39,6 +44,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	seedList := fs.String("seeds", "2023", "comma-separated random `SEEDS`")
 	methodList := fs.String("methods", strings.Join(bench.MethodNames(), ","), "comma-separated `METHODS`")
 	taskList := fs.String("tasks", "", "comma-separated `TASKS`, quoted for the shell: 'A->C,P->R' (default: every task of the protocol)")
+	preset := fs.String("preset", "", "UniMoS hyperparameter preset `NAME` (default: the protocol's; "+bench.PairsPreset+" for "+bench.Pairs+"): "+strings.Join(unimos.PresetNames(), ", "))
 	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
 	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick gets its own row in the tables")
 	reportOnly := fs.Bool("report-only", false, "only rewrite the report from the finished runs in BENCH_DIR")
@@ -60,7 +66,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	if err := requireFlags(fs, "features", "protocol"); err != nil {
 		return err
 	}
-	opts, err := benchOptions(*protocolName, *seedList, *methodList, *taskList, *epochs)
+	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs)
 	if err != nil {
 		return err
 	}
@@ -68,6 +74,13 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	store, err := features.Open(*dir)
 	if err != nil {
 		return err
+	}
+	// The pairs protocol's domains and tasks come from the store.
+	if opts.Protocol, err = bench.ProtocolFor(*protocolName, store); err != nil {
+		return err
+	}
+	if opts.Tasks, err = opts.Protocol.ParseTasks(*taskList); err != nil {
+		return usagef("--tasks: %v", err)
 	}
 	interrupted, release := interruptible(ctx.stderr, "the finished runs and a checkpoint of the one in progress")
 	defer release()
@@ -86,13 +99,18 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	return runErr
 }
 
-// benchOptions checks and converts the command-line lists.
-func benchOptions(protocolName, seedList, methodList, taskList string, epochs int) (bench.Options, error) {
-	p, err := bench.ProtocolByName(protocolName)
-	if err != nil {
-		return bench.Options{}, usageError{err.Error()}
+// benchOptions checks and converts the command-line settings that need no
+// store; the protocol and its tasks are resolved on the store.
+func benchOptions(protocolName, preset, seedList, methodList string, epochs int) (bench.Options, error) {
+	opts := bench.Options{Preset: preset, Epochs: epochs}
+	if !contains(bench.ProtocolNames(), protocolName) {
+		return opts, usagef("--protocol: unknown protocol %q (choose from %s)", protocolName, strings.Join(bench.ProtocolNames(), ", "))
 	}
-	opts := bench.Options{Protocol: p, Epochs: epochs}
+	if preset != "" {
+		if _, err := unimos.Preset(preset); err != nil {
+			return opts, usagef("--preset: %v", err)
+		}
+	}
 	if epochs < 0 {
 		return opts, usagef("--epochs must be positive, got %d", epochs)
 	}
@@ -114,9 +132,6 @@ func benchOptions(protocolName, seedList, methodList, taskList string, epochs in
 	}
 	if len(opts.Methods) == 0 {
 		return opts, usagef("--methods is empty")
-	}
-	if opts.Tasks, err = p.ParseTasks(taskList); err != nil {
-		return opts, usageError{err.Error()}
 	}
 	return opts, nil
 }
@@ -192,7 +207,7 @@ func outcomeScore(o bench.Outcome) string {
 	s := fmt.Sprintf("%s %.2f%%", metric, p.Headline(r.Final.Score))
 	if len(r.History) > 0 {
 		best, epoch := p.Oracle(r.History)
-		s += fmt.Sprintf(" at the last epoch (oracle best %.2f%% after %d epochs)", best, epoch)
+		s += fmt.Sprintf(" at the last epoch (oracle best %.2f%%, %s)", best, epochName(epoch))
 	}
 	return s
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,7 +106,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"--features", "x", "--protocol", "office31", "--out", "o"}, // unknown protocol
 		{"--features", "x", "--protocol", "visda", "--out", "o", "--seeds", "a"},
 		{"--features", "x", "--protocol", "visda", "--out", "o", "--methods", "dann"},
-		{"--features", "x", "--protocol", "visda", "--out", "o", "--tasks", "real->synthetic"},
+		{"--features", "x", "--protocol", "visda", "--out", "o", "--preset", "office31"},
 		{"--features", "x", "--protocol", "visda", "--out", "o", "--select", "accuracy"},
 		{"--features", "x", "--protocol", "visda", "--out", "o", "--epochs", "-1"},
 	}
@@ -161,5 +164,197 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 	}
 	if r := readResult(t, run); len(r.History) != epochs+1 {
 		t.Errorf("continued run has %d evaluations, want %d", len(r.History), epochs+1)
+	}
+}
+
+// unlabel removes the label of one row of a domain of the store in dir.
+func unlabel(t *testing.T, dir, domain string) {
+	t.Helper()
+	store, err := features.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := store.Domain(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Labels[3] = -1
+	if err := features.WriteDomain(dir, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBenchPairs benches the pairs protocol on a store with a domain that
+// is not fully labelled: every ordered pair of the three others is run and
+// reported, with no published row, and with the label-free selection rows.
+func TestBenchPairs(t *testing.T) {
+	store := officeHomeStore(t)
+	unlabel(t, store, "Product")
+	out := filepath.Join(t.TempDir(), "bench")
+	err, stdout, stderr := callCommand(runBench, "--features", store, "--protocol", "pairs", "--epochs", "1",
+		"--select", "entropy", "--out", out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "report: ") || !strings.Contains(stderr, "[18/18] unimos Real_World->Clipart seed 2023: accuracy") {
+		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := string(raw)
+	header := "| Method | Art→Clipart | Art→Real_World | Clipart→Art | Clipart→Real_World | Real_World→Art | Real_World→Clipart | Avg |"
+	for _, want := range []string{
+		"## office-home (pairs of domains)", header, "**UniMoS, last epoch**",
+		"UniMoS, epoch picked by entropy (label-free)", "### Label-free model selection", "| snd |",
+		"The UniMoS paper publishes no numbers for this protocol.", "UniMoS preset office-home, 1 epoch",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if strings.Contains(report, "Product") || strings.Contains(report, "published |") || strings.Contains(report, "Published, authors") {
+		t.Errorf("report.md has the unlabelled domain or a published row:\n%s", report)
+	}
+	if _, err := os.Stat(filepath.Join(out, "plots", "pairs-curves-Art_to_Clipart.png")); err != nil {
+		t.Error(err)
+	}
+	run := readResult(t, filepath.Join(out, "runs", "pairs", "unimos", "Clipart_to_Art", "seed-2023"))
+	if run.Preset != "office-home" || run.Config.Preset != "office-home" {
+		t.Errorf("result.json records preset %q, config %q", run.Preset, run.Config.Preset)
+	}
+}
+
+// TestBenchPreset: --preset replaces the protocol's preset in every UniMoS
+// run and is recorded in result.json and the report; a rerun with another
+// preset does not reuse the runs.
+func TestBenchPreset(t *testing.T) {
+	store := officeHomeStore(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	args := []string{"--features", store, "--protocol", "office-home", "--tasks", "A->C", "--methods", "unimos",
+		"--epochs", "1", "--preset", "visda", "--out", out}
+	if err, _, stderr := callCommand(runBench, args...); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	run := readResult(t, filepath.Join(out, "runs", "office-home", "unimos", "Art_to_Clipart", "seed-2023"))
+	if run.Config.Preset != "visda" || run.Config.LR != 9e-4 {
+		t.Errorf("result.json: preset %q, lr %g", run.Config.Preset, run.Config.LR)
+	}
+	if report, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(report), "UniMoS preset visda, 1 epoch") {
+		t.Errorf("report.md does not name the preset:\n%s", report)
+	}
+	withoutPreset := slices.Concat(args[:10], args[12:]) // the protocol's preset, office-home
+	err, _, stderr := callCommand(runBench, withoutPreset...)
+	if err == nil || !strings.Contains(stderr, "another configuration") {
+		t.Errorf("rerun with the protocol's preset: %v\n%s", err, stderr)
+	}
+}
+
+// TestBenchTaskErrors: a --tasks entry that names an unknown or unlabelled
+// domain, or no task, is a usage error that says so; a store with fewer
+// than two labelled domains cannot be benched with pairs.
+func TestBenchTaskErrors(t *testing.T) {
+	store := officeHomeStore(t)
+	unlabel(t, store, "Product")
+	cases := []struct{ protocol, tasks, want string }{
+		{"pairs", "Art->Webcam", `protocol pairs has no task "Art->Webcam": there is no domain "Webcam" (domains: Art, Clipart, Product, Real_World)`},
+		{"pairs", "Product->Art", `protocol pairs has no task "Product->Art": domain Product is not fully labelled (1 of `},
+		{"pairs", "Art->Product", "domain Product is not fully labelled"},
+		{"pairs", "A->C", `there is no domain "A"`},
+		{"pairs", "Art->Art", "the source and the target are the same domain"},
+		{"pairs", "Art", "write a task as SOURCE->TARGET (tasks: Art->Clipart, Art->Real_World, Clipart->Art,"},
+		{"office-home", "A->Z", `protocol office-home has no task "A->Z": there is no domain "Z"`},
+	}
+	for _, c := range cases {
+		err, _, _ := callCommand(runBench, "--features", store, "--protocol", c.protocol, "--tasks", c.tasks, "--out", t.TempDir())
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s --tasks %q: %v, want a usage error with %q", c.protocol, c.tasks, err, c.want)
+		}
+	}
+
+	unlabel(t, store, "Art")
+	unlabel(t, store, "Clipart")
+	err, _, _ := callCommand(runBench, "--features", store, "--protocol", "pairs", "--out", t.TempDir())
+	var usage usageError
+	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), "needs at least 2 fully labelled domains") ||
+		!strings.Contains(err.Error(), "the store has 1 fully labelled domain (Real_World); not fully labelled: Art (1 of ") {
+		t.Errorf("pairs on a store with one labelled domain: %v", err)
+	}
+}
+
+// TestEpochNumbersAgree: result.json, results.csv and the console lines of
+// bench and adapt count epochs the same way: 0 before training, E for the
+// last, the oracle's best epoch in the same units.
+func TestEpochNumbersAgree(t *testing.T) {
+	const epochs = 3
+	store := officeHomeStore(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	err, _, stderr := callCommand(runBench, "--features", store, "--protocol", "pairs", "--tasks", "Art->Clipart",
+		"--methods", "unimos", "--epochs", strconv.Itoa(epochs), "--out", out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	dir := filepath.Join(out, "runs", "pairs", "unimos", "Art_to_Clipart", "seed-2023")
+	run := readResult(t, dir)
+	for i, e := range run.History {
+		if e.Epoch != i {
+			t.Errorf("result.json: history[%d] is epoch %d", i, e.Epoch)
+		}
+	}
+	if n := len(run.History); n != epochs+1 || run.History[n-1].Epoch != epochs {
+		t.Fatalf("result.json: %d tests, want %d", n, epochs+1)
+	}
+	best := run.Best.Epoch
+	if *run.History[best].Accuracy != run.Best.Accuracy {
+		t.Errorf("best epoch %d has accuracy %v, best says %v", best, *run.History[best].Accuracy, run.Best.Accuracy)
+	}
+	oracle := fmt.Sprintf("epoch %d)", best)
+	if best == 0 {
+		oracle = "before training)"
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("(oracle best %.2f%%, %s", run.Best.Accuracy, oracle)) {
+		t.Errorf("bench's line does not name epoch %d:\n%s", best, stderr)
+	}
+
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvEpoch := map[string]string{}
+	for _, l := range lines[1:] {
+		csvEpoch[l[6]] = l[7] // selection -> epoch
+	}
+	if csvEpoch["last"] != strconv.Itoa(epochs) || csvEpoch["oracle"] != strconv.Itoa(best) {
+		t.Errorf("results.csv: last epoch %s, oracle %s; want %d, %d", csvEpoch["last"], csvEpoch["oracle"], epochs, best)
+	}
+	for _, s := range run.Selections {
+		if csvEpoch[s.Criterion] != strconv.Itoa(s.Epoch) {
+			t.Errorf("results.csv: %s picks epoch %s, result.json %d", s.Criterion, csvEpoch[s.Criterion], s.Epoch)
+		}
+	}
+
+	// adapt, on the same task with the same settings, makes the same run.
+	adaptDir := filepath.Join(t.TempDir(), "run")
+	code, stdout, errOut := runCLI(t, "adapt", "--features", store, "--source", "Art", "--target", "Clipart",
+		"--epochs", strconv.Itoa(epochs), "--seed", "2023", "--out", adaptDir)
+	if code != 0 {
+		t.Fatalf("adapt: status %d\n%s", code, errOut)
+	}
+	var heads []string
+	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		heads = append(heads, strings.Join(strings.Fields(l)[:2], " "))
+	}
+	if want := []string{"before training", "epoch 1/3", "epoch 2/3", "epoch 3/3"}; !slices.Equal(heads, want) {
+		t.Errorf("adapt's lines start %q, want %q", heads, want)
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("%6.2f%%  (%s chosen with target labels", run.Best.Accuracy, strings.Replace(oracle, ")", ",", 1))) {
+		t.Errorf("adapt's summary does not name epoch %d:\n%s", best, stdout)
 	}
 }
