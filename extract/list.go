@@ -185,8 +185,7 @@ func ScanFolders(root string, domains, classes []string) (*Dataset, error) {
 			return nil, err
 		}
 	}
-	given := len(classes) > 0
-	if !given {
+	if len(classes) == 0 {
 		seen := map[string]bool{}
 		for _, cs := range classFolders {
 			for _, c := range cs {
