@@ -24,6 +24,7 @@ import (
 
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -117,6 +118,9 @@ type Summary struct {
 	Images  int    // images handled (of the shard, for a shard run)
 	Resumed int    // of which an earlier, interrupted run had done
 	Skipped []Skip // images that got no row
+	// Unlabelled counts the rows (images not skipped) with label
+	// Unlabelled.
+	Unlabelled int
 }
 
 // withDefaults fills in the defaults and validates the options.
@@ -142,7 +146,7 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Batch < 1:
 		return o, fmt.Errorf("extract: batch size %d is not positive", o.Batch)
 	case o.Workers < 1:
-		return o, fmt.Errorf("extract: %d decoding workers; want at least 1", o.Workers)
+		return o, fmt.Errorf("extract: %s; want at least 1", words.Count(o.Workers, "decoding worker"))
 	case o.DType != features.F16 && o.DType != features.F32:
 		return o, fmt.Errorf("extract: dtype %q; want F16 or F32", o.DType)
 	}
@@ -209,8 +213,11 @@ func Run(ctx context.Context, m *clip.Model, ds *Dataset, opt Options) (*Summary
 	for d := range ds.Domains {
 		if err := r.domain(ctx, d); err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return nil, fmt.Errorf("extract: interrupted with %d of %d images done; the finished batches are kept in %s: run the same command again to resume: %w",
-					r.done, r.total, r.state, err)
+				return nil, &interruptedError{
+					msg: fmt.Sprintf("extract: interrupted with %d of %s done; the finished batches are kept in %s: run the same command again to resume",
+						r.done, words.Count(r.total, "image"), r.state),
+					cause: err,
+				}
 			}
 			return nil, err
 		}
@@ -219,8 +226,19 @@ func Run(ctx context.Context, m *clip.Model, ds *Dataset, opt Options) (*Summary
 	if err != nil {
 		return nil, err
 	}
-	return &Summary{Plan: plan, Images: r.total, Resumed: r.resumed, Skipped: skips}, nil
+	return &Summary{Plan: plan, Images: r.total, Resumed: r.resumed, Skipped: skips, Unlabelled: r.unlabelled()}, nil
 }
+
+// interruptedError is Run's error after a cancellation: its message says how
+// to resume, and it wraps the context's error for errors.Is without showing
+// its Go wording ("context canceled") to the user.
+type interruptedError struct {
+	msg   string
+	cause error
+}
+
+func (e *interruptedError) Error() string { return e.msg }
+func (e *interruptedError) Unwrap() error { return e.cause }
 
 // prepareState creates the state folder for plan in out, or checks that
 // the one there belongs to the same plan, and returns its path.
@@ -337,6 +355,33 @@ func (r *runner) domain(ctx context.Context, d int) error {
 		}
 	}
 	return r.writeText(d)
+}
+
+// unlabelled counts the rows of this run's batches with label Unlabelled.
+func (r *runner) unlabelled() int {
+	n := 0
+	for d, dom := range r.ds.Domains {
+		for b := range r.plan.batches(d) {
+			if r.plan.mine(d, b) {
+				lo, hi := r.plan.rows(d, b)
+				n += unlabelledRows(dom.Images, lo, hi, r.skips[d][b])
+			}
+		}
+	}
+	return n
+}
+
+// unlabelledRows counts the rows that the images [lo, hi) of a domain get
+// with label Unlabelled: the unlabelled images less those among skips, the
+// skipped images of these rows.
+func unlabelledRows(images []Image, lo, hi int, skips []Skip) int {
+	n := countUnlabelled(images[lo:hi])
+	for _, s := range skips {
+		if images[s.Row].Label == Unlabelled {
+			n--
+		}
+	}
+	return n
 }
 
 func (r *runner) report(p Progress) {
@@ -492,7 +537,7 @@ func assembleDomain(p *Plan, d int, images []Image, chunk func(b int) string) (*
 		}
 	}
 	if len(labels) == 0 {
-		return nil, nil, fmt.Errorf("extract: domain %s: none of its %d images could be decoded (first: %s: %s)", name, len(images), skipped[0].Name, skipped[0].Reason)
+		return nil, nil, fmt.Errorf("extract: domain %s has no image that could be decoded (%s tried; first: %s: %s)", name, words.Count(len(images), "image"), skipped[0].Name, skipped[0].Reason)
 	}
 	return &features.Domain{
 		Name:     name,

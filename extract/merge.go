@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
@@ -57,7 +58,7 @@ func Merge(out string, shards []string) (*Summary, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("extract: merge: missing shard(s) %s of %d", strings.Join(missing, ", "), n)
+		return nil, fmt.Errorf("extract: merge: missing %s of %d: %s", words.Count(len(missing), "shard"), n, strings.Join(missing, ", "))
 	}
 	for _, dir := range shards {
 		if sameFolder(dir, out) {
@@ -94,6 +95,7 @@ func Merge(out string, shards []string) (*Summary, error) {
 		}
 		sum.Images += len(images)
 		sum.Skipped = append(sum.Skipped, skips...)
+		sum.Unlabelled += unlabelledRows(images, 0, len(images), skips)
 	}
 	if err := writeSkipped(out, sum.Skipped); err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func readImageList(shard string, p *Plan, d int) ([]Image, error) {
 		return nil, err
 	}
 	if len(images) != p.Domains[d].Images {
-		return nil, fmt.Errorf("extract: merge: %s lists %d images; the plan says %d", path, len(images), p.Domains[d].Images)
+		return nil, fmt.Errorf("extract: merge: %s lists %s; the plan says %d", path, words.Count(len(images), "image"), p.Domains[d].Images)
 	}
 	return images, nil
 }

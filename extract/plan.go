@@ -14,6 +14,7 @@ import (
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -72,8 +73,8 @@ func newPlan(m *clip.Model, ds *Dataset, opt Options) (*Plan, error) {
 			if im.Name == "" || strings.ContainsAny(im.Name, "\r\n") {
 				return nil, fmt.Errorf("extract: domain %s: image %q: a name must be non-empty and on one line", d.Name, im.Path)
 			}
-			if im.Label < 0 || im.Label >= len(ds.Classes) {
-				return nil, fmt.Errorf("extract: domain %s: image %s has label %d, outside the %d classes", d.Name, im.Name, im.Label, len(ds.Classes))
+			if im.Label < Unlabelled || im.Label >= len(ds.Classes) {
+				return nil, fmt.Errorf("extract: domain %s: image %s has label %d; want -1 (unlabelled) or one of the %s", d.Name, im.Name, im.Label, words.Count(len(ds.Classes), "class"))
 			}
 		}
 		p.Domains = append(p.Domains, DomainPlan{Name: d.Name, Images: len(d.Images), ListSHA256: sha256Hex(imageList(d.Images))})
@@ -138,7 +139,7 @@ func (p *Plan) diff(q *Plan) string {
 		if s == nil {
 			return "unsharded"
 		}
-		return fmt.Sprintf("%d shards", s.Count)
+		return words.Count(s.Count, "shard")
 	}
 	fields := []struct {
 		name string
@@ -229,7 +230,7 @@ func readPlan(path string) (*Plan, error) {
 	}
 	for _, d := range p.Domains {
 		if d.Images < 1 {
-			return nil, fmt.Errorf("extract: %s: domain %s has %d images", path, d.Name, d.Images)
+			return nil, fmt.Errorf("extract: %s: domain %s has %s", path, d.Name, words.Count(d.Images, "image"))
 		}
 	}
 	return &p, nil
@@ -248,7 +249,7 @@ func writeFile(path string, data []byte) error {
 }
 
 // imageList is the images.txt of a domain: "LABEL NAME" per image, in
-// order. It is saved beside the domain's chunks, so that merge knows the
+// order, LABEL -1 for an unlabelled image. It is saved beside the domain's chunks, so that merge knows the
 // labels and paths, and hashed into the plan.
 func imageList(images []Image) []byte {
 	var b bytes.Buffer
@@ -274,8 +275,8 @@ func parseImageList(path string, data []byte, classes int) ([]Image, error) {
 	for i, l := range lines {
 		label, name, ok := strings.Cut(l, " ")
 		k, err := strconv.Atoi(label)
-		if !ok || err != nil || k < 0 || k >= classes || name == "" {
-			return nil, fmt.Errorf("extract: %s: line %d: want \"LABEL NAME\" with a label in [0, %d), got %q", path, i+1, classes, l)
+		if !ok || err != nil || k < Unlabelled || k >= classes || name == "" {
+			return nil, fmt.Errorf("extract: %s: line %d: want \"LABEL NAME\" with a label in [-1, %d), got %q", path, i+1, classes, l)
 		}
 		images[i] = Image{Name: name, Label: k}
 	}

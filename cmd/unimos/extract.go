@@ -10,6 +10,7 @@ import (
 	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/progress"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -49,6 +50,13 @@ sorted union of the class folders (or --classes; another folder is then an
 error) and the images sorted by class, then path; lists give class k the
 name of the folder of the images labelled k and keep their order.
 
+Unlabelled images (label -1 in the store), such as a target domain's, are
+the image files directly in ROOT/<Domain>/ (after the domain's class
+folders, sorted by path), and list lines "PATH -1" or just "PATH". A domain
+may be all unlabelled; when no image has a class, give the class names with
+--classes FILE, since the prompts need them. Empty class folders, and
+classes without a labelled image, get a warning.
+
 The prompt is "a {domain} photo of a {class}." with the domain in lower case
 and '_' turned into ' ' in both names (--prompt changes the template).
 
@@ -68,11 +76,11 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	weights := fs.String("weights", "", "CLIP weights: a safetensors `FILE_OR_DIR` (OpenAI, open_clip or Hugging Face naming)")
 	images := fs.String("images", "", "image folder `ROOT` (ROOT/<Domain>/<Class>/<image>), or with --list the folder the listed paths are relative to")
 	var lists listFlags
-	fs.Var(&lists, "list", "image list `DOMAIN=FILE` of \"PATH LABEL\" lines, repeatable; FILE alone names the domain after the file (Art.txt: Art)")
+	fs.Var(&lists, "list", "image list `DOMAIN=FILE` of \"PATH LABEL\" lines (\"PATH\" or \"PATH -1\": unlabelled), repeatable; FILE alone names the domain after the file (Art.txt: Art)")
 	out := fs.String("out", "", "output `DIR`: the feature store, or the shard folder with --shard")
 	domains := fs.String("domains", "", "comma-separated domain folders of ROOT to extract, in this order (default: all, sorted)")
 	classFile := fs.String("classes", "", "class names `FILE`, one per line (or \"INDEX NAME\" lines); sets the class order")
-	name := fs.String("name", "", "dataset `NAME` in dataset.json (default: the base name of ROOT; for lists, the folder holding the domain folders)")
+	name := fs.String("name", "", "dataset `NAME` in dataset.json (default: the name of ROOT, or for lists of the folder holding the domain folders, going up past generic names such as images or data)")
 	prompt := fs.String("prompt", extract.DefaultPrompt, "prompt `TEMPLATE` with {domain} and {class} placeholders")
 	batch := fs.Int("batch", extract.DefaultBatch, "images per batch: the unit of encoding, resuming and sharding")
 	threads := fs.Int("threads", 0, "matrix-multiply threads (0: one per core)")
@@ -145,6 +153,9 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	if *name != "" {
 		ds.Name = *name
 	}
+	for _, w := range ds.Warnings {
+		fmt.Fprintln(ctx.stderr, "warning: "+w)
+	}
 	if *threads > 0 {
 		tensor.SetThreads(*threads)
 	}
@@ -152,12 +163,10 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	if err != nil {
 		return err
 	}
-	total := 0
-	for _, d := range ds.Domains {
-		total += len(d.Images)
-	}
-	fmt.Fprintf(ctx.stderr, "%s: %d images in %d domains, %d classes; %s; %d decoding workers; GEMM %s\n",
-		ds.Name, total, len(ds.Domains), len(ds.Classes), extract.Backbone(model.Config), opt.Workers, tensor.Backend())
+	total, unlabelled := ds.Counts()
+	fmt.Fprintf(ctx.stderr, "%s: %s in %s, %s; %s; %s; GEMM %s\n",
+		ds.Name, imageCount(total, unlabelled), words.Count(len(ds.Domains), "domain"), words.Count(len(ds.Classes), "class"),
+		extract.Backbone(model.Config), words.Count(opt.Workers, "decoding worker"), tensor.Backend())
 
 	runCtx, stop := interruptible(ctx.stderr, "the finished batches")
 	defer stop()
@@ -169,7 +178,7 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	}
 	what := "feature store"
 	if opt.Shard.Count > 0 {
-		what = fmt.Sprintf("shard %v (merge the %d shards with 'unimos merge')", opt.Shard, opt.Shard.Count)
+		what = fmt.Sprintf("shard %v (merge the %s with 'unimos merge')", opt.Shard, words.Count(opt.Shard.Count, "shard"))
 	}
 	printStoreSummary(ctx.stdout, *out, what, sum)
 	return nil
@@ -178,11 +187,23 @@ decoder per four cores; for small, fast models raise --workers (and lower
 // printStoreSummary reports a finished extraction or merge on stdout.
 func printStoreSummary(w io.Writer, dir, what string, sum *extract.Summary) {
 	p := sum.Plan
-	fmt.Fprintf(w, "%s: %s of %s, %s features [%d] of %d images in %d domains, %d classes\n",
-		dir, what, p.Name, p.DType, p.Dim, sum.Images-len(sum.Skipped), len(p.Domains), len(p.Classes))
-	if len(sum.Skipped) > 0 {
-		fmt.Fprintf(w, "%d images could not be decoded and have no row: see %s\n", len(sum.Skipped), dir+"/"+extract.SkippedFile)
+	fmt.Fprintf(w, "%s: %s of %s, %s features [%d] of %s in %s, %s\n",
+		dir, what, p.Name, p.DType, p.Dim, imageCount(sum.Images-len(sum.Skipped), sum.Unlabelled),
+		words.Count(len(p.Domains), "domain"), words.Count(len(p.Classes), "class"))
+	if n := len(sum.Skipped); n == 1 {
+		fmt.Fprintf(w, "1 image could not be decoded and has no row: see %s\n", dir+"/"+extract.SkippedFile)
+	} else if n > 1 {
+		fmt.Fprintf(w, "%d images could not be decoded and have no row: see %s\n", n, dir+"/"+extract.SkippedFile)
 	}
+}
+
+// imageCount says how many images there are and, when some are, how many
+// of them are unlabelled: "120 images (40 unlabelled)".
+func imageCount(images, unlabelled int) string {
+	if unlabelled == 0 {
+		return words.Count(images, "image")
+	}
+	return fmt.Sprintf("%s (%d unlabelled)", words.Count(images, "image"), unlabelled)
 }
 
 // extractProgress draws a progress bar per domain on a terminal and prints a
@@ -213,7 +234,7 @@ func (p *extractProgress) update(e extract.Progress) {
 		return
 	}
 	p.bar.Clear()
-	line := fmt.Sprintf("%-12s %6d images", e.Domain, e.Total)
+	line := fmt.Sprintf("%-12s %13s", e.Domain, words.Count(e.Total, "image"))
 	if e.Resumed > 0 {
 		line += fmt.Sprintf(", %d done before", e.Resumed)
 	}

@@ -2,17 +2,20 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/unimos"
@@ -222,6 +225,205 @@ func TestExtractListMatchesFolders(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(raw), "./amazon/back_pack/") {
 		t.Errorf("paths.txt starts %q, want the list's paths", string(raw)[:40])
+	}
+}
+
+// copyFile copies the file from to the path to, creating its folder.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExtractUnlabelledTarget extracts the headline layout from real
+// photographs: labelled amazon photos in the class folders of ROOT/source,
+// unlabelled webcam photos directly in ROOT/target, ROOT a generic
+// "images" folder, and an empty class folder.
+func TestExtractUnlabelledTarget(t *testing.T) {
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	src := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
+	root := filepath.Join(t.TempDir(), "office_pair", "images")
+	for _, class := range []string{"bike", "mug"} {
+		for _, f := range []string{"frame_0001.jpg", "frame_0002.jpg"} {
+			copyFile(t, filepath.Join(src, "amazon", class, f), filepath.Join(root, "source", class, f))
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "source", "calculator"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Named so that the order by path ("w1", "w10", "w2") is not the
+	// order of creation.
+	targets := map[string]string{"w2.jpg": "bike", "w10.jpg": "mug", "w1.jpg": "laptop"}
+	for name, class := range targets {
+		copyFile(t, filepath.Join(src, "webcam", class, "frame_0001.jpg"), filepath.Join(root, "target", name))
+	}
+	out := filepath.Join(t.TempDir(), "store")
+	err, stdout, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--out", out, "--batch", "2", "--workers", "2")
+	if err != nil {
+		t.Fatalf("extract: %v\nstderr:\n%s", err, stderr)
+	}
+	wantStderr := []string{
+		"warning: domain source: class folder calculator has no images\n",
+		"warning: class calculator has no labelled image in any domain\n",
+		"office_pair: 7 images (3 unlabelled) in 2 domains, 3 classes; ",
+		fmt.Sprintf("%-12s %6d images", "target", 3),
+	}
+	at := 0
+	for _, want := range wantStderr {
+		i := strings.Index(stderr[at:], want)
+		if i < 0 {
+			t.Fatalf("stderr lacks %q after offset %d (the warnings come before the extraction):\n%s", want, at, stderr)
+		}
+		at += i + len(want)
+	}
+	if want := out + ": feature store of office_pair, F16 features [32] of 7 images (3 unlabelled) in 2 domains, 3 classes\n"; stdout != want {
+		t.Errorf("stdout %q, want %q", stdout, want)
+	}
+
+	store, err := features.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := store.Meta; m.Name != "office_pair" || !slices.Equal(m.Classes, []string{"bike", "calculator", "mug"}) || !slices.Equal(m.Domains, []string{"source", "target"}) {
+		t.Errorf("dataset.json: %+v", m)
+	}
+	target, err := store.Domain("target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(target.Labels, []int{-1, -1, -1}) {
+		t.Errorf("target labels %v, want all -1", target.Labels)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "target.paths.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "target/w1.jpg\ntarget/w10.jpg\ntarget/w2.jpg\n"; string(raw) != want {
+		t.Errorf("target.paths.txt:\n%s\nwant\n%s", raw, want)
+	}
+	// The row of w10.jpg is that photograph's embedding.
+	model, err := clip.Load(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := clip.PreprocessFile(filepath.Join(root, "target", "w10.jpg"), model.InputResolution())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := model.EncodeImages([][]float32{px})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.NormalizeRows(img)
+	for j, v := range img.Row(0) {
+		if d := math.Abs(float64(v - target.Features.At(1, j))); d > 1e-3 {
+			t.Fatalf("target row 1 differs from w10.jpg encoded alone by %g at %d", d, j)
+		}
+	}
+	// What inspect reports.
+	err, stdout, _ = callCommand(runInspect, "--json", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report storeReport
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, stdout)
+	}
+	want := []domainReport{
+		{Name: "source", Images: 4, Labelled: 4, DType: "F16", ClassCounts: []int{2, 0, 2}},
+		{Name: "target", Images: 3, Labelled: 0, Unlabelled: 3, DType: "F16", ClassCounts: []int{0, 0, 0}},
+	}
+	for i, d := range report.Domains {
+		d.ZeroShot = nil
+		if i >= len(want) || !reflect.DeepEqual(d, want[i]) {
+			t.Errorf("inspect: domain %+v, want %+v", d, want[min(i, len(want)-1)])
+		}
+	}
+	if len(report.Domains) != len(want) || report.Domains[1].ZeroShot != nil {
+		t.Errorf("inspect: %+v", report.Domains)
+	}
+}
+
+// TestExtractNoClassFolders extracts domains of loose images only: the
+// class names must come from --classes.
+func TestExtractNoClassFolders(t *testing.T) {
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	src := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
+	root := filepath.Join(t.TempDir(), "webcam_dump")
+	copyFile(t, filepath.Join(src, "webcam", "mug", "frame_0001.jpg"), filepath.Join(root, "target", "a.jpg"))
+	copyFile(t, filepath.Join(src, "webcam", "bike", "frame_0001.jpg"), filepath.Join(root, "target", "b.jpg"))
+	out := filepath.Join(t.TempDir(), "store")
+	args := []string{"--weights", weights, "--images", root, "--out", out}
+	err, _, _ := callCommand(runExtract, args...)
+	var usage usageError
+	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), root+": no domain has class folders") || !strings.Contains(err.Error(), "--classes FILE") {
+		t.Fatalf("err = %v, want a runtime error asking for --classes FILE", err)
+	}
+	classes := filepath.Join(t.TempDir(), "classes.txt")
+	if err := os.WriteFile(classes, []byte("mug\nbike\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err, stdout, stderr := callCommand(runExtract, append(args, "--classes", classes)...)
+	if err != nil {
+		t.Fatalf("with --classes: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "warning") || !strings.Contains(stdout, "of 2 images (2 unlabelled) in 1 domain, 2 classes") {
+		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
+	}
+	store, err := features.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := store.Domain("target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(store.Meta.Classes, []string{"mug", "bike"}) || !slices.Equal(d.Labels, []int{-1, -1}) || !slices.Equal(d.Paths, []string{"target/a.jpg", "target/b.jpg"}) {
+		t.Errorf("classes %q, labels %v, paths %q", store.Meta.Classes, d.Labels, d.Paths)
+	}
+}
+
+// TestPrintStoreSummary checks the counts of the summary line in words:
+// "1 image", "1 domain", "1 class", and the unlabelled rows when any.
+func TestPrintStoreSummary(t *testing.T) {
+	plan := func(domains, classes int) *extract.Plan {
+		p := &extract.Plan{Name: "office", DType: features.F16, Dim: 512}
+		for i := range domains {
+			p.Domains = append(p.Domains, extract.DomainPlan{Name: fmt.Sprint("d", i)})
+		}
+		for i := range classes {
+			p.Classes = append(p.Classes, fmt.Sprint("c", i))
+		}
+		return p
+	}
+	skips := func(n int) []extract.Skip { return make([]extract.Skip, n) }
+	cases := []struct {
+		sum  extract.Summary
+		want string
+	}{
+		{extract.Summary{Plan: plan(2, 10), Images: 1253, Unlabelled: 295},
+			"DIR: feature store of office, F16 features [512] of 1253 images (295 unlabelled) in 2 domains, 10 classes\n"},
+		{extract.Summary{Plan: plan(1, 1), Images: 2, Skipped: skips(1)},
+			"DIR: feature store of office, F16 features [512] of 1 image in 1 domain, 1 class\n" +
+				"1 image could not be decoded and has no row: see DIR/skipped.txt\n"},
+		{extract.Summary{Plan: plan(1, 3), Images: 5, Skipped: skips(2), Unlabelled: 1},
+			"DIR: feature store of office, F16 features [512] of 3 images (1 unlabelled) in 1 domain, 3 classes\n" +
+				"2 images could not be decoded and have no row: see DIR/skipped.txt\n"},
+	}
+	for _, c := range cases {
+		var b bytes.Buffer
+		printStoreSummary(&b, "DIR", "feature store", &c.sum)
+		if b.String() != c.want {
+			t.Errorf("got\n%s\nwant\n%s", b.String(), c.want)
+		}
 	}
 }
 

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/unimos/unimos/extract"
+	"github.com/unimos/unimos/internal/words"
 )
 
 func runMerge(ctx *context, args []string) error {
@@ -27,6 +26,6 @@ Flags come before the shard folders.`)
 	if err != nil {
 		return err
 	}
-	printStoreSummary(ctx.stdout, *out, fmt.Sprintf("feature store merged from %d shards", fs.NArg()), sum)
+	printStoreSummary(ctx.stdout, *out, "feature store merged from "+words.Count(fs.NArg(), "shard"), sum)
 	return nil
 }

@@ -49,7 +49,7 @@ func TestExtractShardsThenMerge(t *testing.T) {
 			t.Errorf("%s differs between the merged and the unsharded store (%v, %v)", f, errA, errB)
 		}
 	}
-	if err, _, _ := callCommand(runMerge, "--out", t.TempDir(), shards[0]); err == nil || !strings.Contains(err.Error(), "missing shard(s) 1/2") {
+	if err, _, _ := callCommand(runMerge, "--out", t.TempDir(), shards[0]); err == nil || !strings.Contains(err.Error(), "missing 1 shard of 2: 1/2") {
 		t.Errorf("merge of one shard: %v", err)
 	}
 }
