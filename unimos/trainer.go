@@ -149,8 +149,8 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 		return nil, err
 	}
 	if iterationsPerEpoch(task.sourceRows(), task.TargetFeatures.Rows, cfg.BatchSize, cfg.MaxIters) < 1 {
-		return nil, fmt.Errorf("source (%d rows) and target (%d rows) each need at least one batch of %d",
-			task.sourceRows(), task.TargetFeatures.Rows, cfg.BatchSize)
+		return nil, fmt.Errorf("source (%d rows) and target (%d rows) each need at least one batch of %d: set the batch size to at most %d (--batch)",
+			task.sourceRows(), task.TargetFeatures.Rows, cfg.BatchSize, min(task.sourceRows(), task.TargetFeatures.Rows))
 	}
 	if !cfg.Variants.FullPrecisionText {
 		task.Text = halfPrecision(task.Text)

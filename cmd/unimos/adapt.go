@@ -14,6 +14,7 @@ import (
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/progress"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -122,7 +123,7 @@ Flags set explicitly override the preset.`)
 	if err != nil {
 		return err
 	}
-	printAdaptSummary(ctx, run)
+	printAdaptSummary(ctx, run, *out)
 	return nil
 }
 
@@ -195,7 +196,7 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 	if err != nil {
 		return err
 	}
-	printAdaptSummary(ctx, run)
+	printAdaptSummary(ctx, run, dir)
 	return nil
 }
 
@@ -307,20 +308,26 @@ func epochLine(e unimos.Evaluation, epochs int, elapsed time.Duration) string {
 	if e.Epoch > 0 {
 		head = fmt.Sprintf("epoch %d/%d", e.Epoch, epochs)
 	}
-	acc := "(no target labels)"
+	acc := fmt.Sprintf("%-37s", "acc unlabelled") // as wide as the accuracies
 	if e.Accuracy != nil {
 		acc = fmt.Sprintf("acc %6.2f%%  vac %6.2f%%  lac %6.2f%%", *e.Accuracy, *e.VisionAccuracy, *e.LanguageAccuracy)
 	}
 	return fmt.Sprintf("%-15s %s  w %.3f  loss %7.3f  %6.1fs", head, acc, e.W, e.Loss, elapsed.Seconds())
 }
 
-func printAdaptSummary(ctx *context, r *unimos.Result) {
-	fmt.Fprintf(ctx.stdout, "%s  (%d epochs, %.1f s)\n", r.Task, r.Epochs, r.TrainSeconds)
+// printAdaptSummary reports a finished run on stdout: its accuracies, or
+// that the target is unlabelled, and where the predictions are (unless out
+// is "", for a run that is not kept).
+func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
+	fmt.Fprintf(ctx.stdout, "%s  (%s, %.1f s)\n", r.Task, words.Count(r.Epochs, "epoch"), r.TrainSeconds)
 	if r.Final == nil {
-		fmt.Fprintln(ctx.stdout, "target has no labels: see predictions.csv")
-		return
+		fmt.Fprintf(ctx.stdout, "  accuracy             unlabelled (the target %s has no labels)\n", r.Target)
+	} else {
+		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
+		fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
+		fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
 	}
-	fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
-	fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
-	fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
+	if out != "" {
+		fmt.Fprintf(ctx.stdout, "  predictions          %s\n", filepath.Join(out, unimos.PredictionsFile))
+	}
 }

@@ -88,11 +88,15 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 	}
 	cfg.Seed, cfg.Epochs = *seed, *epochs
 	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%d epochs; progress on stderr) ...\n", *source, *target, cfg.Epochs)
-	run, err := adapt(ctx, store, *source, *target, cfg, filepath.Join(dir, "run"), runOptions{})
+	out := filepath.Join(dir, "run")
+	run, err := adapt(ctx, store, *source, *target, cfg, out, runOptions{})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(ctx.stdout)
-	printAdaptSummary(ctx, run)
+	if *keep == "" {
+		out = "" // removed on return
+	}
+	printAdaptSummary(ctx, run, out)
 	return nil
 }
