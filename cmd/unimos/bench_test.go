@@ -274,9 +274,15 @@ func TestBenchTaskErrors(t *testing.T) {
 		}
 	}
 
+	// The paper's protocols need labelled domains too.
+	err, _, _ := callCommand(runBench, "--features", store, "--protocol", "office-home", "--tasks", "A->P", "--out", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "domain Product of "+store+" has 1 of ") || !strings.Contains(err.Error(), "'unimos adapt'") {
+		t.Errorf("office-home onto a target with an unlabelled row: %v", err)
+	}
+
 	unlabel(t, store, "Art")
 	unlabel(t, store, "Clipart")
-	err, _, _ := callCommand(runBench, "--features", store, "--protocol", "pairs", "--out", t.TempDir())
+	err, _, _ = callCommand(runBench, "--features", store, "--protocol", "pairs", "--out", t.TempDir())
 	var usage usageError
 	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), "needs at least 2 fully labelled domains") ||
 		!strings.Contains(err.Error(), "the store has 1 fully labelled domain (Real_World); not fully labelled: Art (1 of ") {
