@@ -255,8 +255,8 @@ func (p Protocol) parseTask(item string) (Task, error) {
 	return task, fmt.Errorf("protocol %s has no task %q%s (tasks: %s)", p.Name, item, why, strings.Join(valid, ", "))
 }
 
-// CheckStore reports the domains that tasks need and the store lacks, and
-// those of them that are not fully labelled.
+// CheckStore reports the domains that tasks need and the store lacks, a
+// source with unlabelled rows and a target without labels.
 func (p Protocol) CheckStore(store *features.Store, tasks []Task) error {
 	var missing []string
 	for _, t := range tasks {
@@ -271,22 +271,22 @@ func (p Protocol) CheckStore(store *features.Store, tasks []Task) error {
 			store.Dir, store.Meta.Name, strings.Join(missing, ", "), p.Name, strings.Join(store.Meta.Domains, ", "),
 			p.Name, strings.Join(p.Domains, ", "))
 	}
-	// A bench trains on its sources and scores its targets: both need every
-	// label, which a run would otherwise find out only at its end.
-	var checked []string
+	// A bench trains on its sources, which need every label, and scores its
+	// targets, which need some; a run would otherwise find out only at its
+	// end.
 	for _, t := range tasks {
 		for _, d := range []string{t.Source, t.Target} {
-			if slices.Contains(checked, d) {
-				continue
-			}
-			checked = append(checked, d)
 			s, err := store.Summary(d)
 			if err != nil {
 				return err
 			}
-			if s.Unlabelled > 0 {
-				return fmt.Errorf("domain %s of %s has %d of %s unlabelled: a bench trains on labelled sources and scores targets with their labels; adapt to an unlabelled target with 'unimos adapt'",
-					d, store.Dir, s.Unlabelled, words.Count(s.Rows, "row"))
+			switch {
+			case d == t.Source && s.Unlabelled > 0:
+				return fmt.Errorf("domain %s of %s has %d of %s unlabelled, so it cannot be the source of %s: UniMoS trains on a labelled source",
+					d, store.Dir, s.Unlabelled, words.Count(s.Rows, "row"), p.TaskName(t))
+			case d == t.Target && s.Unlabelled == s.Rows:
+				return fmt.Errorf("domain %s of %s is unlabelled, so task %s cannot be scored: a bench needs target labels; adapt to an unlabelled target with 'unimos adapt'",
+					d, store.Dir, p.TaskName(t))
 			}
 		}
 	}

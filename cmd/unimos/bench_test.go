@@ -70,20 +70,12 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
-// TestBenchCommandFailure: a run that fails makes the command fail at the
-// end, after the other runs and the report.
+// TestBenchCommandFailure: a run that fails (UniMoS onto a target without
+// text features) makes the command fail at the end, after the other runs
+// and the report.
 func TestBenchCommandFailure(t *testing.T) {
 	dir := officeHomeStore(t)
-	store, err := features.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clipart, err := store.Domain("Clipart")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clipart.Labels[3] = -1
-	if err := features.WriteDomain(dir, clipart); err != nil {
+	if err := os.Remove(filepath.Join(dir, features.TextDir, "Clipart.safetensors")); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "bench")
@@ -93,7 +85,7 @@ func TestBenchCommandFailure(t *testing.T) {
 	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), "1 of 2 runs failed") {
 		t.Errorf("error %v", err)
 	}
-	if !strings.Contains(stderr, "[1/2] unimos C->A seed 2023: FAILED") || !strings.Contains(stderr, "[2/2] unimos A->C seed 2023: accuracy") ||
+	if !strings.Contains(stderr, "[1/2] unimos C->A seed 2023: accuracy") || !strings.Contains(stderr, "[2/2] unimos A->C seed 2023: FAILED") ||
 		!strings.Contains(stdout, "report:") {
 		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
 	}
@@ -170,6 +162,22 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 // unlabel removes the label of one row of a domain of the store in dir.
 func unlabel(t *testing.T, dir, domain string) {
 	t.Helper()
+	relabel(t, dir, domain, func(labels []int) { labels[3] = -1 })
+}
+
+// unlabelAll removes every label of a domain of the store in dir.
+func unlabelAll(t *testing.T, dir, domain string) {
+	t.Helper()
+	relabel(t, dir, domain, func(labels []int) {
+		for i := range labels {
+			labels[i] = -1
+		}
+	})
+}
+
+// relabel rewrites the labels of a domain of the store in dir with edit.
+func relabel(t *testing.T, dir, domain string, edit func([]int)) {
+	t.Helper()
 	store, err := features.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +186,7 @@ func unlabel(t *testing.T, dir, domain string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Labels[3] = -1
+	edit(d.Labels)
 	if err := features.WriteDomain(dir, d); err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +282,15 @@ func TestBenchTaskErrors(t *testing.T) {
 		}
 	}
 
-	// The paper's protocols need labelled domains too.
-	err, _, _ := callCommand(runBench, "--features", store, "--protocol", "office-home", "--tasks", "A->P", "--out", t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "domain Product of "+store+" has 1 of ") || !strings.Contains(err.Error(), "'unimos adapt'") {
-		t.Errorf("office-home onto a target with an unlabelled row: %v", err)
+	// The paper's protocols need labelled sources and targets with labels.
+	err, _, _ := callCommand(runBench, "--features", store, "--protocol", "office-home", "--tasks", "A->C,P->A", "--out", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "domain Product of "+store+" has 1 of ") || !strings.Contains(err.Error(), "cannot be the source of P->A") {
+		t.Errorf("office-home from a source with an unlabelled row: %v", err)
+	}
+	unlabelAll(t, store, "Clipart")
+	err, _, _ = callCommand(runBench, "--features", store, "--protocol", "office-home", "--tasks", "A->C", "--out", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "domain Clipart of "+store+" is unlabelled, so task A->C cannot be scored") {
+		t.Errorf("office-home onto an unlabelled target: %v", err)
 	}
 
 	unlabel(t, store, "Art")

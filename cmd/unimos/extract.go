@@ -171,7 +171,7 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	runCtx, stop := interruptible(ctx.stderr, "the finished batches")
 	defer stop()
 	opt.Progress = newExtractProgress(ctx.stderr).update
-	opt.Warn = func(msg string) { fmt.Fprintln(ctx.stderr, "warning: "+msg) }
+	opt.Warn = func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) }
 	sum, err := extract.Run(runCtx, model, ds, opt)
 	if err != nil {
 		return err
@@ -224,8 +224,7 @@ func (p *extractProgress) update(e extract.Progress) {
 		p.bar = progress.New(p.w, fmt.Sprintf("%-12s", e.Domain), "img", e.Total-e.Resumed)
 	}
 	for _, s := range e.Skipped {
-		p.bar.Clear()
-		fmt.Fprintf(p.w, "skipped %s: %s\n", s.Name, s.Reason)
+		progress.Printf(p.w, "skipped %s: %s\n", s.Name, s.Reason)
 	}
 	p.skipped += len(e.Skipped)
 	done := e.Done - e.Resumed

@@ -232,8 +232,8 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 			if err != nil {
 				skip := skippedImage{Path: f, Reason: skipReason(err)}
 				in.skipped = append(in.skipped, skip)
-				bar.Clear() // the bar is redrawn below the line at the next update
-				fmt.Fprintf(ctx.stderr, "skipped %s: %s\n", skip.Path, skip.Reason)
+				progress.Printf(ctx.stderr, "skipped %s: %s\n", skip.Path, skip.Reason) // the bar comes back below it
+
 				continue
 			}
 			batch = append(batch, img)
