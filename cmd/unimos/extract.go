@@ -78,14 +78,14 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	var lists listFlags
 	fs.Var(&lists, "list", "image list `DOMAIN=FILE` of \"PATH LABEL\" lines (\"PATH\" or \"PATH -1\": unlabelled), repeatable; FILE alone names the domain after the file (Art.txt: Art)")
 	out := fs.String("out", "", "output `DIR`: the feature store, or the shard folder with --shard")
-	domains := fs.String("domains", "", "comma-separated domain folders of ROOT to extract, in this order (default: all, sorted)")
+	domains := fs.String("domains", "", "comma-separated `DOMAINS`: the folders of ROOT to extract, in this order (default: all, sorted)")
 	classFile := fs.String("classes", "", "class names `FILE`, one per line (or \"INDEX NAME\" lines); sets the class order")
 	name := fs.String("name", "", "dataset `NAME` in dataset.json (default: the name of ROOT, or for lists of the folder holding the domain folders, going up past generic names such as images or data)")
 	prompt := fs.String("prompt", extract.DefaultPrompt, "prompt `TEMPLATE` with {domain} and {class} placeholders")
 	batch := fs.Int("batch", extract.DefaultBatch, "images per batch: the unit of encoding, resuming and sharding")
 	threads := fs.Int("threads", 0, "matrix-multiply threads (0: one per core)")
 	workers := fs.Int("workers", extract.DefaultWorkers(), "image decoding goroutines")
-	dtype := fs.String("dtype", "f16", "image feature storage type: f16 or f32")
+	dtype := fs.String("dtype", "f16", "storage `TYPE` of the image features: f16 or f32")
 	shardFlag := fs.String("shard", "", "extract only shard `i/n` of the batches (0 <= i < n), for 'unimos merge'")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err

@@ -150,20 +150,35 @@ func newFlags(ctx *context, name, synopsis, description string) *flag.FlagSet {
 	fs.Usage = func() {
 		help.Reset()
 		fmt.Fprintf(help, "Usage: unimos %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
-		shown := flag.NewFlagSet(name, flag.ContinueOnError)
-		fs.VisitAll(func(f *flag.Flag) {
-			if !strings.HasPrefix(f.Usage, deprecatedUsage) {
-				shown.Var(f.Value, f.Name, f.Usage)
-				shown.Lookup(f.Name).DefValue = f.DefValue
-			}
-		})
-		if hasFlags(shown) {
-			fmt.Fprintln(help, "\nFlags:")
-			shown.SetOutput(help)
-			shown.PrintDefaults()
-		}
+		printFlags(help, fs)
 	}
 	return fs
+}
+
+// printFlags writes the flags of fs but the deprecated ones, as
+// flag.PrintDefaults does but spelt with two dashes as everywhere else:
+//
+//	--epochs int
+//	    	training epochs (default 50)
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	heading := "\nFlags:\n"
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, deprecatedUsage) {
+			return
+		}
+		fmt.Fprint(w, heading)
+		heading = ""
+		arg, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if arg != "" {
+			fmt.Fprintf(w, " %s", arg)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // helpText holds a flag set's usage text until parseFlags knows whether it
@@ -173,11 +188,6 @@ type helpText struct {
 	stdout io.Writer
 }
 
-func hasFlags(fs *flag.FlagSet) bool {
-	any := false
-	fs.VisitAll(func(*flag.Flag) { any = true })
-	return any
-}
 
 // deprecatedUsage starts the usage text of a flag kept for one release
 // under its old name; such flags are left out of -h.
