@@ -106,12 +106,16 @@ func printStoreReport(ctx *context, r *storeReport, perClass bool) {
 	for _, d := range r.Domains {
 		counts := slices.Clone(d.ClassCounts)
 		slices.Sort(counts)
+		least, median, most := fmt.Sprint(counts[0]), fmt.Sprint(counts[len(counts)/2]), fmt.Sprint(counts[len(counts)-1])
 		zs, mca := "unlabelled", "unlabelled"
 		if d.ZeroShot != nil {
 			zs, mca = fmt.Sprintf("%.2f%%", d.ZeroShot.Accuracy), fmt.Sprintf("%.2f%%", d.ZeroShot.MeanClassAccuracy)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t\n", d.Name, d.Images, d.Labelled, d.DType,
-			counts[0], counts[len(counts)/2], counts[len(counts)-1], zs, mca)
+		if d.Labelled == 0 { // no class is known: no counts per class
+			least, median, most = "-", "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.Name, d.Images, d.Labelled, d.DType,
+			least, median, most, zs, mca)
 	}
 	tw.Flush()
 	for _, d := range r.Domains {
