@@ -108,8 +108,11 @@ func nameList(names []string) string {
 }
 
 // genericNames are folder names that say nothing about the dataset, which
-// datasetName skips (compared case-insensitively).
-var genericNames = []string{"images", "image", "imgs", "img", "data", "dataset", "datasets", "photos", "pictures", "pics"}
+// datasetName skips (compared case-insensitively): the inner folders of
+// downloaded datasets. "photos" and the like are left out: a user's own
+// collection is often called so, and its parent (a home folder) would be a
+// worse name.
+var genericNames = []string{"images", "image", "imgs", "img", "data", "dataset", "datasets"}
 
 // datasetName names a dataset after the folder dir: its base name, or, when
 // that is generic (images, data, ...), the first name going up the path

@@ -232,7 +232,8 @@ func TestDatasetName(t *testing.T) {
 		"/work/shared/data/office_caltech10/images": "office_caltech10",
 		"/x/OfficeHome":                  "OfficeHome",
 		"/x/Office/data/Images/":         "Office",
-		"/x/my_photos/pictures/imgs/img": "my_photos",
+		"/x/my_photos/pictures/imgs/img": "pictures",
+		"/home/alice/photos":             "photos",
 		"/data/images":                   "images", // nothing but generic names: the folder's own
 		"/":                              "dataset",
 		"rel/images":                     "rel",
