@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/synth"
 	"github.com/unimos/unimos/unimos"
 )
@@ -282,15 +282,7 @@ func TestBenchEveryProtocol(t *testing.T) {
 	if err := json.Unmarshal(raw, &runs); err != nil || len(runs) != 36+5+9+36 {
 		t.Errorf("results.json: %d runs, %v", len(runs), err)
 	}
-	f, err := os.Open(filepath.Join(out, ResultsCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lines, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines := testkit.ReadCSV(t, filepath.Join(out, ResultsCSV))
 	// Baselines give one line each; UniMoS runs one per selection (last,
 	// oracle and the four criteria).
 	unimosRuns := 12 + 2 + 3 + 12

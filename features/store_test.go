@@ -190,11 +190,11 @@ func TestOpenNotAStore(t *testing.T) {
 	// only their names here.
 	root := filepath.Join(tmp, "photos")
 	for _, name := range []string{"Art/Drill/1.jpg", "Art/Drill/2.JPEG", "Clipart/Pen/3.png", "notes.txt"} {
-		writeFile(t, filepath.Join(root, name), nil)
+		testkit.WriteFile(t, filepath.Join(root, name), nil)
 	}
 	// A link to a domain folder counts, as extract follows links.
 	linked := filepath.Join(tmp, "linked")
-	writeFile(t, filepath.Join(tmp, "linked-target", "Art", "Drill", "1.jpg"), nil)
+	testkit.WriteFile(t, filepath.Join(tmp, "linked-target", "Art", "Drill", "1.jpg"), nil)
 	if err := os.Mkdir(linked, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -202,15 +202,15 @@ func TestOpenNotAStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	spaced := filepath.Join(tmp, "my photos")
-	writeFile(t, filepath.Join(spaced, "Art", "Drill", "1.jpg"), nil)
+	testkit.WriteFile(t, filepath.Join(spaced, "Art", "Drill", "1.jpg"), nil)
 	// Images deeper than ROOT/<Domain>/<Class>/ and hidden ones give no hint.
 	deep := filepath.Join(tmp, "deep")
-	writeFile(t, filepath.Join(deep, "a", "b", "c", "1.jpg"), nil)
-	writeFile(t, filepath.Join(deep, ".cache", "1.jpg"), nil)
+	testkit.WriteFile(t, filepath.Join(deep, "a", "b", "c", "1.jpg"), nil)
+	testkit.WriteFile(t, filepath.Join(deep, ".cache", "1.jpg"), nil)
 	others := filepath.Join(tmp, "others")
-	writeFile(t, filepath.Join(others, "sub", "readme.md"), nil)
+	testkit.WriteFile(t, filepath.Join(others, "sub", "readme.md"), nil)
 	npy := filepath.Join(tmp, "Art.npy")
-	writeFile(t, npy, []byte("\x93NUMPY"))
+	testkit.WriteFile(t, npy, []byte("\x93NUMPY"))
 	empty := filepath.Join(tmp, "empty")
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
@@ -249,17 +249,6 @@ func TestOpenNotAStore(t *testing.T) {
 				t.Errorf("error %q: suggests a command: %v, want %v", err, hint, wantHint)
 			}
 		})
-	}
-}
-
-// writeFile writes data to path, creating its folders.
-func writeFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/synth"
 	"github.com/unimos/unimos/unimos"
 )
@@ -337,15 +337,7 @@ func TestEpochNumbersAgree(t *testing.T) {
 		t.Errorf("bench's line does not name epoch %d:\n%s", best, stderr)
 	}
 
-	f, err := os.Open(filepath.Join(out, "results.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lines, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines := testkit.ReadCSV(t, filepath.Join(out, "results.csv"))
 	csvEpoch := map[string]string{}
 	for _, l := range lines[1:] {
 		csvEpoch[l[6]] = l[7] // selection -> epoch

@@ -124,20 +124,7 @@ func TestExtractOfficeThenAdapt(t *testing.T) {
 		}
 	}
 	// One row recomputed from the photograph.
-	px, err := clip.PreprocessFile(filepath.Join(root, filepath.FromSlash(wantPaths["Web_Cam"][5])), model.InputResolution())
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := model.EncodeImages([][]float32{px})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip.NormalizeRows(img)
-	for j, v := range img.Row(0) {
-		if d := math.Abs(float64(v - domains["Web_Cam"].Features.At(5, j))); d > 1e-3 {
-			t.Fatalf("Web_Cam row 5 differs from the photograph encoded alone by %g at %d", d, j)
-		}
-	}
+	checkRowIsPhoto(t, model, domains["Web_Cam"], 5, filepath.Join(root, filepath.FromSlash(wantPaths["Web_Cam"][5])))
 	// The text features of the first class, from the prompt written out.
 	tok, err := clip.DefaultTokenizer()
 	if err != nil {
@@ -314,20 +301,7 @@ func TestExtractUnlabelledTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px, err := clip.PreprocessFile(filepath.Join(root, "target", "w10.jpg"), model.InputResolution())
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := model.EncodeImages([][]float32{px})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip.NormalizeRows(img)
-	for j, v := range img.Row(0) {
-		if d := math.Abs(float64(v - target.Features.At(1, j))); d > 1e-3 {
-			t.Fatalf("target row 1 differs from w10.jpg encoded alone by %g at %d", d, j)
-		}
-	}
+	checkRowIsPhoto(t, model, target, 1, filepath.Join(root, "target", "w10.jpg"))
 	// What inspect reports.
 	err, stdout, _ = callCommand(runInspect, "--json", out)
 	if err != nil {
@@ -470,5 +444,25 @@ func TestExtractUsageErrors(t *testing.T) {
 	}
 	if err, _, _ := callCommand(runExtract, "-h"); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
+	}
+}
+
+// checkRowIsPhoto requires row i of domain d to be the photograph encoded
+// alone with model, up to the store's float16 rounding.
+func checkRowIsPhoto(t *testing.T, model *clip.Model, d *features.Domain, i int, photo string) {
+	t.Helper()
+	px, err := clip.PreprocessFile(photo, model.InputResolution())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := model.EncodeImages([][]float32{px})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.NormalizeRows(img)
+	for j, v := range img.Row(0) {
+		if diff := math.Abs(float64(v - d.Features.At(i, j))); diff > 1e-3 {
+			t.Fatalf("%s row %d differs from %s encoded alone by %g at %d", d.Name, i, photo, diff, j)
+		}
 	}
 }

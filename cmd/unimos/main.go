@@ -188,7 +188,6 @@ type helpText struct {
 	stdout io.Writer
 }
 
-
 // deprecatedUsage starts the usage text of a flag kept for one release
 // under its old name; such flags are left out of -h.
 const deprecatedUsage = "deprecated: "

@@ -307,7 +307,9 @@ func TestDeprecatedSpellings(t *testing.T) {
 			t.Errorf("%s --%s: status %d, stderr %q, stdout\n%s\nwant the stdout of --%s:\n%s", c.command, c.old, code, errOut, out, c.current, want)
 		}
 		// -h shows the current spelling only.
-		shows := func(help, flag string) bool { return regexp.MustCompile(`(?m)^  --` + flag + `( |$)`).MatchString(help) }
+		shows := func(help, flag string) bool {
+			return regexp.MustCompile(`(?m)^  --` + flag + `( |$)`).MatchString(help)
+		}
 		if _, help, _ := runCLI(t, c.command, "-h"); shows(help, c.old) || !shows(help, c.current) {
 			t.Errorf("%s -h should show --%s and not --%s:\n%s", c.command, c.current, c.old, help)
 		}

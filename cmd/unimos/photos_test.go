@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -196,15 +196,7 @@ func lineOf(text, prefix string) string {
 // the header.
 func readPredictionsCSV(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	records := testkit.ReadCSV(t, path)
 	var rows []map[string]string
 	for _, r := range records[1:] {
 		row := map[string]string{}

@@ -58,17 +58,6 @@ func guardedStatus(t *testing.T, fn commandFunc, args ...string) (status int, ms
 	return 1, err.Error()
 }
 
-// writeFile writes data to path, creating its folder.
-func writeFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tinyStore writes the synthetic "tiny" store (dim 64, 8 classes; domains
 // photo, sketch and painting, each with text features).
 func tinyStore(t *testing.T, dir string) {
@@ -90,9 +79,9 @@ func brokenStores(t *testing.T) string {
 		testkit.CopyTree(t, good, dir)
 		return dir
 	}
-	writeFile(t, filepath.Join(variant("empty-json"), "dataset.json"), nil)
-	writeFile(t, filepath.Join(variant("empty-domain"), "photo.safetensors"), nil)
-	writeFile(t, filepath.Join(variant("empty-text"), "text", "photo.safetensors"), nil)
+	testkit.WriteFile(t, filepath.Join(variant("empty-json"), "dataset.json"), nil)
+	testkit.WriteFile(t, filepath.Join(variant("empty-domain"), "photo.safetensors"), nil)
+	testkit.WriteFile(t, filepath.Join(variant("empty-text"), "text", "photo.safetensors"), nil)
 	if err := os.Remove(filepath.Join(variant("no-text"), "text", "photo.safetensors")); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +98,7 @@ func brokenStores(t *testing.T) string {
 	}
 	// Four classes where the domain files use eight.
 	meta := `{"name":"tiny","backbone":"x","dim":64,"classes":["a","b","c","d"],"domains":["photo","sketch","painting"]}`
-	writeFile(t, filepath.Join(variant("fewer-classes"), "dataset.json"), []byte(meta))
+	testkit.WriteFile(t, filepath.Join(variant("fewer-classes"), "dataset.json"), []byte(meta))
 	return root
 }
 
@@ -171,7 +160,7 @@ func TestMalformedStores(t *testing.T) {
 	// how an unwritable output is made here; TestUnwritableAndFullDisk adds
 	// a truly read-only file system where it can mount one.
 	notDir := filepath.Join(root, "not-a-folder")
-	writeFile(t, notDir, []byte("x"))
+	testkit.WriteFile(t, notDir, []byte("x"))
 	blocked := filepath.Join(notDir, "out")
 	run := filepath.Join(root, "run")
 	adapt := func(dir, source, target, out string) []string {
@@ -224,7 +213,7 @@ func TestMalformedDemoFlags(t *testing.T) {
 		t.Skip("generates the Office-Home-sized benchmark; skipped with -short")
 	}
 	notDir := filepath.Join(t.TempDir(), "not-a-folder")
-	writeFile(t, notDir, []byte("x"))
+	testkit.WriteFile(t, notDir, []byte("x"))
 	checkCases(t, []robustnessCase{
 		{"unwritable keep", runDemo, []string{"--keep", filepath.Join(notDir, "out")}, []string{notDir, "not a directory"}},
 		{"epochs 0", runDemo, []string{"--epochs", "0"}, []string{"epochs must be at least 1"}},
@@ -240,7 +229,7 @@ func TestMalformedImportInputs(t *testing.T) {
 	good := path("good")
 	tinyStore(t, good)
 	for _, name := range []string{"empty.npy", "empty.npz", "empty.pth"} {
-		writeFile(t, path(name), nil)
+		testkit.WriteFile(t, path(name), nil)
 	}
 	unit := testkit.UnitRows(3, 64, 4)
 	writeMatrixNPY(t, path("f64.npy"), 3, 64, unit.Data)
@@ -249,7 +238,7 @@ func TestMalformedImportInputs(t *testing.T) {
 	writeNPY(t, path("rows0.npy"), "<f4", []int{0, 64}, nil)
 	writeLines(t, path("classes.txt"), "cat", "dog")
 	notDir := path("not-a-folder")
-	writeFile(t, notDir, []byte("x"))
+	testkit.WriteFile(t, notDir, []byte("x"))
 	imp := func(out string, args ...string) []string {
 		return append([]string{"--out", out, "--domain", "new"}, args...)
 	}
@@ -280,12 +269,12 @@ func TestMalformedExtractAndMerge(t *testing.T) {
 	path := func(name string) string { return filepath.Join(tmp, name) }
 	images := path("images")
 	tinyPNG(t, filepath.Join(images, "D", "c", "a.png"))
-	writeFile(t, path("empty.safetensors"), nil)
-	writeFile(t, path("empty.txt"), nil)
-	writeFile(t, filepath.Join(tmp, "weights-dir", "README"), nil)
-	writeFile(t, filepath.Join(tmp, "empty-shard", "shard.json"), nil)
+	testkit.WriteFile(t, path("empty.safetensors"), nil)
+	testkit.WriteFile(t, path("empty.txt"), nil)
+	testkit.WriteFile(t, filepath.Join(tmp, "weights-dir", "README"), nil)
+	testkit.WriteFile(t, filepath.Join(tmp, "empty-shard", "shard.json"), nil)
 	notDir := path("not-a-folder")
-	writeFile(t, notDir, []byte("x"))
+	testkit.WriteFile(t, notDir, []byte("x"))
 	cases := []robustnessCase{
 		{"extract/empty weights", runExtract, []string{"--weights", path("empty.safetensors"), "--images", images, "--out", path("o")},
 			[]string{path("empty.safetensors"), "0 bytes"}},

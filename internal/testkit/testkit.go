@@ -1,8 +1,10 @@
 // Package testkit holds the helpers that the tests of several packages
-// share: seeded random data and snapshots of folders.
+// share: seeded random data, snapshots of folders, writing files and
+// reading CSV files.
 package testkit
 
 import (
+	"encoding/csv"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -65,4 +67,30 @@ func CopyTree(t testing.TB, src, dst string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// WriteFile writes data to path, creating its folders.
+func WriteFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ReadCSV returns the records of a CSV file, its header first.
+func ReadCSV(t testing.TB, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return records
 }
