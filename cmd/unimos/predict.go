@@ -233,7 +233,6 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 				skip := skippedImage{Path: f, Reason: skipReason(err)}
 				in.skipped = append(in.skipped, skip)
 				progress.Printf(ctx.stderr, "skipped %s: %s\n", skip.Path, skip.Reason) // the bar comes back below it
-
 				continue
 			}
 			batch = append(batch, img)
