@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -39,11 +38,15 @@ const (
 	defaultMapFloats = 16 << 20
 )
 
-// Weight files a directory may hold, in order of preference.
-var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors"}
+// Weight files a directory may hold, in order of preference; the last is the
+// index of a Hugging Face sharded checkpoint.
+var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors", shardIndexName}
 
-// Load reads a CLIP model from a safetensors file or from a directory holding
-// model.safetensors or open_clip_model.safetensors.
+// Load reads a CLIP model from a safetensors file, from a directory holding
+// model.safetensors, open_clip_model.safetensors or a Hugging Face sharded
+// checkpoint (model.safetensors.index.json and the shards it names), or from
+// a name that Resolve finds on this machine (ViT-B/16 in ~/.cache/clip,
+// openai/clip-vit-base-patch16 in the Hugging Face cache).
 //
 // Parameter names may follow OpenAI's CLIP state dict (shared by open_clip)
 // or Hugging Face's CLIPModel, recognised by its tensor names. The
@@ -70,14 +73,24 @@ var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors"
 //
 // A missing tensor, a tensor of the wrong shape and a tensor that the
 // architecture does not have are errors naming the file and the tensor.
-func Load(path string) (*Model, error) {
+func Load(name string) (*Model, error) {
+	return load(name, nil)
+}
+
+// load is Load; keep, when not nil, also receives every tensor the model
+// reads, under its OpenAI name (ReadCheckpoint records them so).
+func load(name string, keep keepFunc) (*Model, error) {
+	path, err := Resolve(name, nil)
+	if err != nil {
+		return nil, err
+	}
 	file, err := weightsFile(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := safetensors.Open(file)
+	f, err := openTensorFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 
@@ -85,7 +98,7 @@ func Load(path string) (*Model, error) {
 	if _, err := f.Tensor(hfTokenEmbedding); err == nil {
 		m, err := buildModel(newHFSource(f), func(c *Config) error {
 			return ifExists(filepath.Join(dir, "config.json"), func(p string) error { return applyHFConfig(c, p) })
-		})
+		}, keep)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +112,7 @@ func Load(path string) (*Model, error) {
 			return err
 		}
 		return ifExists(filepath.Join(dir, openCLIPConfigName), func(p string) error { return applyOpenCLIPConfig(c, p) })
-	})
+	}, keep)
 }
 
 // weightSource is a checkpoint as Load sees it: shapes for inferring the
@@ -112,9 +125,9 @@ type weightSource interface {
 }
 
 // buildModel infers the configuration from src's shapes, lets overlay apply the
-// values the checkpoint states, reads the model and rejects tensors the
-// architecture does not use.
-func buildModel(src weightSource, overlay func(*Config) error) (*Model, error) {
+// values the checkpoint states, reads the model (passing each tensor to keep
+// when it is not nil) and rejects tensors the architecture does not use.
+func buildModel(src weightSource, overlay func(*Config) error, keep keepFunc) (*Model, error) {
 	cfg, err := inferConfig(src)
 	if err != nil {
 		return nil, err
@@ -122,7 +135,11 @@ func buildModel(src weightSource, overlay func(*Config) error) (*Model, error) {
 	if err := overlay(&cfg); err != nil {
 		return nil, err
 	}
-	m, err := newModel(cfg, src, src.path())
+	var r tensorReader = src
+	if keep != nil {
+		r = keepingReader{src, keep}
+	}
+	m, err := newModel(cfg, r, src.path())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +149,8 @@ func buildModel(src weightSource, overlay func(*Config) error) (*Model, error) {
 	return m, nil
 }
 
-// weightsFile returns path, or the model file inside the directory path.
+// weightsFile returns path, or the model file inside the directory path (for
+// a sharded checkpoint, its index).
 func weightsFile(path string) (string, error) {
 	st, err := os.Stat(path)
 	if err != nil {

@@ -511,7 +511,7 @@ func TestReleasedArchitecturesLoad(t *testing.T) {
 		}
 		t.Run(r.name, func(t *testing.T) {
 			m, err := buildModel(&shapeMapSource{shapes: r.shapes(), used: map[string]bool{}, zeros: zeros},
-				func(*Config) error { return nil })
+				func(*Config) error { return nil }, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
