@@ -298,7 +298,7 @@ func orList(items []string) string {
 func suggestName(name string) string {
 	squash := func(s string) string {
 		s = strings.ToLower(strings.TrimSuffix(s, ".pt"))
-		return strings.NewReplacer("-", "", "/", "", "_", "", " ", "").Replace(s)
+		return strings.NewReplacer("-", "", "/", "", "@", "", "_", "", " ", "").Replace(s)
 	}
 	for _, m := range openAIModels {
 		if squash(m.name) == squash(name) {
