@@ -49,6 +49,7 @@ func commands() []command {
 		{"extract", "encode image folders with CLIP into a feature store", runExtract},
 		{"merge", "join extract shards into a feature store", runMerge},
 		{"import", "add a domain from .npy/.npz/.pth features to a feature store", runImport},
+		{"convert", "write CLIP weights as one safetensors file in OpenAI naming", runConvert},
 		{"bench", "run a benchmark protocol of the paper and write a report with tables and plots", runBench},
 		{"predict", "classify features or images with a model that adapt or bench trained", runPredict},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},
