@@ -72,7 +72,7 @@ written through a temporary file renamed into place.`)
 		count += t.NumElements()
 		size += len(t.Data)
 	}
-	fmt.Fprintf(ctx.stdout, "%s: %s, %.1fM weights (%d MB) in %s; %s\n",
+	fmt.Fprintf(ctx.stdout, "%s: %s, %.1fM weights (%d MiB) in %s; %s\n",
 		*out, ck.DType, float64(count)/1e6, size>>20, words.Count(len(ck.Tensors), "tensor"), ck.Config)
 	return nil
 }
