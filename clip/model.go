@@ -46,7 +46,8 @@ var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors"
 // model.safetensors, open_clip_model.safetensors or a Hugging Face sharded
 // checkpoint (model.safetensors.index.json and the shards it names), or from
 // a name that Resolve finds on this machine (ViT-B/16 in ~/.cache/clip,
-// openai/clip-vit-base-patch16 in the Hugging Face cache).
+// openai/clip-vit-base-patch16 in the Hugging Face cache); Resolve's warning
+// about a cached file that is not the one OpenAI publishes goes to os.Stderr.
 //
 // Parameter names may follow OpenAI's CLIP state dict (shared by open_clip)
 // or Hugging Face's CLIPModel, recognised by its tensor names. The
