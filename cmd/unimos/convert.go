@@ -12,7 +12,7 @@ import (
 )
 
 func runConvert(ctx *context, args []string) error {
-	fs := newFlags(ctx, "convert", "--weights FILE_DIR_OR_NAME --out FILE [--dtype f16|bf16|f32] [--force]", `
+	fs := newFlags(ctx, "convert", "--weights WEIGHTS --out FILE [--dtype f16|bf16|f32] [--force]", `
 Writes CLIP weights as one safetensors file in OpenAI's naming (shared by
 open_clip), with the model configuration in its metadata, whatever the
 weights came as (OpenAI, open_clip or Hugging Face naming, one file or a
@@ -30,7 +30,7 @@ Without --dtype each weight keeps its value exactly, in the narrowest type
 that holds them all (f16 or bf16 for a half-precision checkpoint, f32
 otherwise). An existing --out is refused unless --force; the file is
 written through a temporary file renamed into place.`)
-	weights := fs.String("weights", "", "CLIP weights to convert: a `FILE_DIR_OR_NAME` (ViT-B/16, openai/clip-vit-base-patch16)")
+	weights := fs.String("weights", "", weightsUsage)
 	out := fs.String("out", "", "safetensors `FILE` to write")
 	dtypeFlag := fs.String("dtype", "", "storage `TYPE` of the weights: f16, bf16 or f32 (default: the narrowest that keeps every value)")
 	force := fs.Bool("force", false, "replace --out if it exists")

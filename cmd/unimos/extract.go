@@ -35,7 +35,7 @@ func (l *listFlags) Set(s string) error {
 }
 
 func runExtract(ctx *context, args []string) error {
-	fs := newFlags(ctx, "extract", "--weights FILE_OR_DIR (--images ROOT | --list DOMAIN=FILE...) --out DIR [flags]", `
+	fs := newFlags(ctx, "extract", "--weights WEIGHTS (--images ROOT | --list DOMAIN=FILE...) --out DIR [flags]", `
 Encodes every image with a CLIP model and writes the feature store DIR:
 dataset.json, <Domain>.safetensors (image features, rows L2-normalised, F16
 as the reference caches them, or F32), <Domain>.paths.txt, and
@@ -73,7 +73,7 @@ matrix products use --threads threads. Decoding a photo takes about 5% of
 the CPU time of encoding it with ViT-B/16 or RN50, so the default keeps one
 decoder per four cores; for small, fast models raise --workers (and lower
 --threads).`)
-	weights := fs.String("weights", "", "CLIP weights: a safetensors `FILE_OR_DIR` (OpenAI, open_clip or Hugging Face naming)")
+	weights := fs.String("weights", "", weightsUsage)
 	images := fs.String("images", "", "image folder `ROOT` (ROOT/<Domain>/<Class>/<image>), or with --list the folder the listed paths are relative to")
 	var lists listFlags
 	fs.Var(&lists, "list", "image list `DOMAIN=FILE` of \"PATH LABEL\" lines (\"PATH\" or \"PATH -1\": unlabelled), repeatable; FILE alone names the domain after the file (Art.txt: Art)")

@@ -189,6 +189,9 @@ type helpText struct {
 	stdout io.Writer
 }
 
+// weightsUsage is the help of --weights, in every command that loads CLIP.
+const weightsUsage = "CLIP `WEIGHTS`: a checkpoint file or folder, or a name found in the local caches (RN50, ViT-B/16, openai/clip-vit-base-patch16)"
+
 // deprecatedUsage starts the usage text of a flag kept for one release
 // under its old name; such flags are left out of -h.
 const deprecatedUsage = "deprecated: "

@@ -26,7 +26,7 @@ import (
 const skippedSuffix = ".skipped.txt"
 
 func runPredict(ctx *context, args []string) error {
-	fs := newFlags(ctx, "predict", "--model RUN_DIR (--features DIR --domain D | --weights FILE_OR_DIR IMAGE...) [--json] [--out FILE] [--force]", fmt.Sprintf(`
+	fs := newFlags(ctx, "predict", "--model RUN_DIR (--features DIR --domain D | --weights WEIGHTS IMAGE...) [--json] [--out FILE] [--force]", fmt.Sprintf(`
 Classifies with a model that "unimos adapt" or "unimos bench" trained
 (RUN_DIR/model.safetensors), exactly as the run's test after its last epoch:
 the ensemble of the vision-associated classifier and the debiased
@@ -56,7 +56,7 @@ the accuracy is printed on stderr (and included in the JSON).`, strings.Join(ima
 	model := fs.String("model", "", "`RUN_DIR` of a run, or its model.safetensors")
 	dir := fs.String("features", "", "feature store `DIR`")
 	domain := fs.String("domain", "", "`DOMAIN` of the store to classify")
-	weights := fs.String("weights", "", "CLIP weights to encode the images with: a safetensors `FILE_OR_DIR`")
+	weights := fs.String("weights", "", weightsUsage)
 	var images imagePaths
 	fs.Var(&images, "images", "image file or folder `PATH` to classify, repeatable (paths after the flags need no --images)")
 	asJSON := fs.Bool("json", false, "write JSON instead of CSV")
