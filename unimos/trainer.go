@@ -110,6 +110,10 @@ type Trainer struct {
 	lossSum, weightSum               float64
 	history                          []Evaluation
 
+	// fingerprint is the task's data fingerprint, computed when first
+	// needed (see Trainer.dataFingerprint).
+	fingerprint map[string]string
+
 	// OnIteration, when set, is called after every training iteration.
 	OnIteration func(epoch, iteration, perEpoch int, loss float64)
 	// Stop, when set, is asked before every iteration whether to stop; Run
