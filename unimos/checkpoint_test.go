@@ -407,3 +407,55 @@ func writeCheckpointState(t *testing.T, path string, meta map[string]string, ten
 		t.Fatal(err)
 	}
 }
+
+// TestResumeRejectsChangedData resumes a checkpoint on tasks of the same
+// sizes whose data differ, one part or all of them, and requires an error
+// naming what changed; a checkpoint without fingerprints (written before
+// they were recorded) resumes unchecked.
+func TestResumeRejectsChangedData(t *testing.T) {
+	task := tinyTask(8, 100, 12, 4)
+	tr, err := NewTrainer(smallConfig(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Stop = func() bool { return true }
+	tr.Run(nil)
+	path := filepath.Join(t.TempDir(), "c.safetensors")
+	if err := tr.SaveCheckpoint(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	relabelled := task
+	relabelled.TargetLabels = slices.Clone(task.TargetLabels)
+	relabelled.TargetLabels[0] = (relabelled.TargetLabels[0] + 1) % 4
+	text := task
+	text.Text = task.Text.Clone()
+	text.Text.Data[0] += 0.01 // beyond float16 rounding
+	for _, c := range []struct {
+		name string
+		task Task
+		want string
+	}{
+		{"same data", task, ""},
+		{"a target label", relabelled, "the data changed since the run was saved: the target features or labels differ"},
+		{"the text", text, "the text features differ"},
+		{"everything", tinyTask(9, 100, 12, 4), "the source features or labels and the target features or labels and the text features differ"},
+	} {
+		_, err := ResumeTrainer(path, c.task)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
+	}
+
+	old := readCheckpointState(t, path)
+	for _, part := range dataParts {
+		delete(old.meta, dataFingerprintKey(part.key))
+	}
+	oldPath := filepath.Join(t.TempDir(), "old.safetensors")
+	writeCheckpointState(t, oldPath, old.meta, old.tensors)
+	if HasDataFingerprint(old.meta) {
+		t.Error("a checkpoint without fingerprints says it has them")
+	}
+	if _, err := ResumeTrainer(oldPath, tinyTask(9, 100, 12, 4)); err != nil {
+		t.Errorf("a checkpoint without fingerprints: %v", err)
+	}
+}

@@ -116,9 +116,17 @@ Flags set explicitly override the preset.`)
 	if err != nil {
 		return err
 	}
+	// Locked before it is cleared: --force must not remove the files of a
+	// run still training there.
+	lock, err := unimos.LockRunDir(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if err := clearRunDir(*out, *force); err != nil {
 		return err
 	}
+	opts.lock = lock
 	run, err := adapt(ctx, store, *source, *target, cfg, *out, opts)
 	if err != nil {
 		return err
@@ -171,6 +179,14 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 		}
 		return fmt.Errorf("%s holds no stopped run (no %s): 'unimos adapt --resume' continues a run that was stopped with Ctrl-C or saved with --checkpoint-every", dir, unimos.CheckpointFile)
 	}
+	// Locked before the checkpoint is read: a run still going there may be
+	// about to replace it.
+	lock, err := unimos.LockRunDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	opts.lock = lock
 	meta, err := unimos.CheckpointMetadata(checkpoint)
 	if err != nil {
 		return fmt.Errorf("cannot resume %s: %w", dir, err)
@@ -265,6 +281,7 @@ type runOptions struct {
 	quiet           bool
 	checkpointEvery int
 	resume          bool
+	lock            *unimos.RunLock // the caller's lock on the run directory, if it took one
 }
 
 // adapt trains UniMoS on one task of a store, reporting progress on stderr
@@ -277,6 +294,7 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 		Stop:            func() bool { return interrupted.Err() != nil },
 		CheckpointEvery: o.checkpointEvery,
 		Resume:          o.resume,
+		Lock:            o.lock,
 		Warn:            func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) },
 	}
 	if !o.quiet {
