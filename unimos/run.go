@@ -3,6 +3,7 @@ package unimos
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,7 +118,10 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		if meta["source"] != source || meta["target"] != target {
 			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, meta["source"], meta["target"], source, target)
 		}
-		seconds, _ = strconv.ParseFloat(meta["train_seconds"], 64)
+		seconds, err = strconv.ParseFloat(meta["train_seconds"], 64)
+		if err != nil || !(seconds >= 0 && seconds <= math.MaxFloat64) { // NaN and infinities fail too
+			return nil, fmt.Errorf("checkpoint %s: metadata train_seconds %q is not a duration in seconds", checkpoint, meta["train_seconds"])
+		}
 		trainer, err = ResumeTrainer(checkpoint, task)
 		if err != nil {
 			return nil, err
