@@ -282,12 +282,12 @@ func (tr *Trainer) restoreProgress(meta map[string]string) error {
 		s    *batchStream
 	}{{"source_batches.next", tr.sourceBatches}, {"target_batches.next", tr.targetBatches}} {
 		if want := nextAfter(c.s.n, c.s.b, tr.iteration); c.s.next != want {
-			return fmt.Errorf("metadata %s %d is not where %s leave it (%d)", c.name, c.s.next, words.Count(tr.iteration, "iteration"), want)
+			return fmt.Errorf("metadata %s %d: after %s the stream is at %d", c.name, c.s.next, words.Count(tr.iteration, "iteration"), want)
 		}
 	}
 
 	var err error
-	if tr.lossSum, err = strconv.ParseFloat(meta["loss_sum"], 64); err != nil || math.IsNaN(tr.lossSum) || math.IsInf(tr.lossSum, 0) {
+	if tr.lossSum, err = strconv.ParseFloat(meta["loss_sum"], 64); err != nil || !isFinite(tr.lossSum) {
 		return fmt.Errorf("metadata loss_sum %q is not a finite number", meta["loss_sum"])
 	}
 	// w is a sigmoid's mean, in [0, 1] at each iteration; the sum covers
@@ -490,7 +490,7 @@ func (tr *Trainer) restoreTensors(f *safetensors.File) error {
 // weights and statistics of a trainer that ran are.
 func checkFinite(name string, values []float32) error {
 	for i, v := range values {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		if !isFinite(float64(v)) {
 			return fmt.Errorf("tensor %s: element %d is %g, want a finite number", name, i, v)
 		}
 	}

@@ -288,7 +288,7 @@ func TestResumeRejectsTamperedCheckpoints(t *testing.T) {
 		{"epoch_iteration -1", setMeta("epoch_iteration", "-1"), "metadata epoch_iteration -1"},
 		{"epoch_iteration 3", setMeta("epoch_iteration", "3"), "metadata epoch_iteration 3"},
 		{"source next -5", setMeta("source_batches.next", "-5"), "metadata source_batches.next -5"},
-		{"source next 64", setMeta("source_batches.next", "64"), "metadata source_batches.next 64 is not where 4 iterations leave it (100)"},
+		{"source next 64", setMeta("source_batches.next", "64"), "metadata source_batches.next 64: after 4 iterations the stream is at 100"},
 		{"target next 1", setMeta("target_batches.next", "1"), "metadata target_batches.next 1"},
 		{"loss_sum NaN", setMeta("loss_sum", "NaN"), "metadata loss_sum"},
 		{"loss_sum Inf", setMeta("loss_sum", "+Inf"), "metadata loss_sum"},

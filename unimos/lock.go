@@ -18,8 +18,9 @@ const LockFile = ".lock"
 // AdaptStore in this process) holds it, no other can train into the
 // directory, so that two runs never mix their checkpoints and results.
 type RunLock struct {
-	dir  string
-	file *os.File
+	dir     string
+	file    *os.File
+	created bool // dir did not exist before LockRunDir
 }
 
 // errLocked is what tryLock returns when another holder has the lock.
@@ -28,9 +29,13 @@ var errLocked = errors.New("locked")
 // LockRunDir creates dir if needed and locks it for a run, or fails with an
 // error naming the process that holds it. Release the lock when the run
 // ends; the operating system releases it too when the process exits, so
-// a killed run never leaves its directory locked. Where the operating
+// a killed run never leaves its directory locked. A directory that
+// LockRunDir created and that is still empty at Release is removed: a
+// command that fails before writing anything leaves nothing behind. Where the operating
 // system has no file locks (not Linux, macOS or a BSD), it locks nothing.
 func LockRunDir(dir string) (*RunLock, error) {
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
@@ -53,7 +58,7 @@ func LockRunDir(dir string) (*RunLock, error) {
 		// no other process will find, so open the new one instead.
 		if opened, err := f.Stat(); err == nil {
 			if named, err := os.Stat(path); err == nil && os.SameFile(opened, named) {
-				l := &RunLock{dir: dir, file: f}
+				l := &RunLock{dir: dir, file: f, created: created}
 				if err := l.recordHolder(); err != nil {
 					l.Release()
 					return nil, fmt.Errorf("locking the run directory: %s: %w", path, err)
@@ -89,9 +94,10 @@ func readHolder(f *os.File) string {
 // Dir is the locked run directory.
 func (l *RunLock) Dir() string { return l.dir }
 
-// Release removes the lock file and releases the lock. The file is
-// removed while still locked, so that no other process can lock it in the
-// moment before it disappears (LockRunDir checks for that).
+// Release removes the lock file and releases the lock, and removes the
+// directory when LockRunDir created it and nothing was written into it.
+// The file is removed while still locked, so that no other process can
+// lock it in the moment before it disappears (LockRunDir checks for that).
 func (l *RunLock) Release() error {
 	if l == nil || l.file == nil {
 		return nil
@@ -101,6 +107,9 @@ func (l *RunLock) Release() error {
 	l.file = nil
 	if errors.Is(removeErr, os.ErrNotExist) {
 		removeErr = nil
+	}
+	if l.created {
+		os.Remove(l.dir) // fails, as it should, unless the directory is empty
 	}
 	return errors.Join(removeErr, closeErr)
 }

@@ -48,3 +48,41 @@ func TestLockRunDirExcludes(t *testing.T) {
 		}
 	}
 }
+
+// TestLockRunDirRemovesWhatItCreated requires a directory that LockRunDir
+// created to be gone after Release when nothing was written into it, and
+// to stay when something was, as a directory that existed before does.
+func TestLockRunDirRemovesWhatItCreated(t *testing.T) {
+	root := t.TempDir()
+	for _, c := range []struct {
+		name          string
+		existed, used bool
+		stays         bool
+	}{
+		{"created, unused", false, false, false},
+		{"created, used", false, true, true},
+		{"existed, unused", true, false, true},
+	} {
+		dir := filepath.Join(root, strings.ReplaceAll(c.name, ", ", "-"))
+		if c.existed {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := LockRunDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.used {
+			if err := os.WriteFile(filepath.Join(dir, ResultFile), []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); (err == nil) != c.stays {
+			t.Errorf("%s: after Release, stat %v; want the directory kept: %v", c.name, err, c.stays)
+		}
+	}
+}

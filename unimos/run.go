@@ -3,7 +3,6 @@ package unimos
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -119,7 +118,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, meta["source"], meta["target"], source, target)
 		}
 		seconds, err = strconv.ParseFloat(meta["train_seconds"], 64)
-		if err != nil || !(seconds >= 0 && seconds <= math.MaxFloat64) { // NaN and infinities fail too
+		if err != nil || !isFinite(seconds) || seconds < 0 {
 			return nil, fmt.Errorf("checkpoint %s: metadata train_seconds %q is not a duration in seconds", checkpoint, meta["train_seconds"])
 		}
 		trainer, err = ResumeTrainer(checkpoint, task)
