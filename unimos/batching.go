@@ -36,3 +36,22 @@ func (s *batchStream) Next() []int {
 func iterationsPerEpoch(sourceRows, targetRows, batch, cap int) int {
 	return min(sourceRows/batch, targetRows/batch, cap)
 }
+
+// nextAfter is the position next holds after `draws` batches of a fresh
+// stream over n rows in batches of b >= 1: n before the first draw
+// (no pass shuffled yet), then the end of the last batch drawn within its
+// pass. A pass yields ⌊n/b⌋ batches, and one more when at least two rows
+// are left over. A checkpoint's positions must equal it for its iteration
+// count: anything else was not written by a trainer.
+func nextAfter(n, b, draws int) int {
+	if draws == 0 {
+		return n
+	}
+	perPass := n / b
+	if n%b >= 2 {
+		perPass++
+	}
+	perPass = max(perPass, 1) // fewer than two rows: every draw starts a pass
+	drawnThisPass := (draws-1)%perPass + 1
+	return min(drawnThisPass*b, n)
+}

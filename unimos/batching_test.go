@@ -57,3 +57,18 @@ func TestIterationsPerEpoch(t *testing.T) {
 		t.Errorf("VisDA: %d iterations, want the 1500 cap", got)
 	}
 }
+
+// TestNextAfterFollowsTheStream draws from real streams and requires
+// nextAfter to predict the position after every draw, across passes, for
+// row counts that divide evenly, leave one row over and leave several.
+func TestNextAfterFollowsTheStream(t *testing.T) {
+	for _, c := range []struct{ n, b int }{{70, 32}, {65, 32}, {64, 32}, {66, 32}, {5, 32}, {2, 2}, {1, 4}, {100, 7}} {
+		s := newBatchStream(c.n, c.b, nn.NewRNG(3, 4))
+		for draws := 0; draws < 40; draws++ {
+			if got := nextAfter(c.n, c.b, draws); got != s.next {
+				t.Fatalf("n=%d b=%d after %d draws: nextAfter %d, stream at %d", c.n, c.b, draws, got, s.next)
+			}
+			s.Next()
+		}
+	}
+}

@@ -7,6 +7,7 @@ package unimos
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -134,29 +135,68 @@ func Preset(name string) (Config, error) {
 	return c, nil
 }
 
-// Validate reports the first setting that cannot work.
+// Limits of the settings Validate accepts. They are wide, a hundred times
+// or more beyond any published setting, and exist so that a typing slip
+// (1e308 for 1e-3) or a tampered file fails at once, naming the setting,
+// instead of training to the end on overflowed losses.
+const (
+	maxEpochs        = 100_000
+	maxLR            = 10
+	maxLossWeight    = 1000 // alpha, beta, gamma
+	maxTau           = 10
+	maxScheduleGain  = 1000
+	maxSchedulePow   = 10
+	maxLogitScale    = 1000
+	maxBottleneckDim = 1 << 16 // a model allocates [bottleneck, dim] matrices
+)
+
+// Validate reports the first setting that cannot work: an integer out of
+// range, or a number that is NaN, infinite or outside its range (the ranges
+// are in the README's adapt section and the flags' help):
+//
+//	epochs [1, 100000], lr (0, 10], momentum and prior momentum [0, 1),
+//	alpha, beta, gamma [0, 1000], tau [0, 10], lr_gamma [0, 1000],
+//	lr_power [0, 10], ramp start and end [0, 1], fixed mix at most 1
+//	(negative: the ramp), bottleneck dim [1, 65536], logit scale (0, 1000],
+//	weight reset probability [0, 1].
 func (c Config) Validate() error {
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
-	case c.LR <= 0:
-		return fmt.Errorf("learning rate must be positive, got %g", c.LR)
+	case c.Epochs > maxEpochs:
+		return fmt.Errorf("epochs must be at most %d, got %d", maxEpochs, c.Epochs)
 	case c.BatchSize < 2:
 		return fmt.Errorf("batch size must be at least 2 (BatchNorm), got %d", c.BatchSize)
 	case c.MaxIters < 1:
 		return fmt.Errorf("iterations per epoch cap must be at least 1, got %d", c.MaxIters)
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("momentum must be in [0, 1), got %g", c.Momentum)
-	case c.PriorMomentum < 0 || c.PriorMomentum >= 1:
-		return fmt.Errorf("prior momentum must be in [0, 1), got %g", c.PriorMomentum)
-	case c.FixedMix > 1:
-		return fmt.Errorf("fixed mixing weight must be at most 1, got %g", c.FixedMix)
 	case c.RampEpochs < 1:
 		return fmt.Errorf("ramp epochs must be at least 1, got %d", c.RampEpochs)
-	case c.BottleneckDim < 1:
-		return fmt.Errorf("bottleneck dim must be at least 1, got %d", c.BottleneckDim)
-	case c.WeightReset < 0 || c.WeightReset > 1:
-		return fmt.Errorf("weight reset probability must be in [0, 1], got %g", c.WeightReset)
+	case c.BottleneckDim < 1 || c.BottleneckDim > maxBottleneckDim:
+		return fmt.Errorf("bottleneck dim must be in [1, %d], got %d", maxBottleneckDim, c.BottleneckDim)
+	}
+	for _, r := range []struct {
+		name   string
+		v      float64
+		within interval
+	}{
+		{"learning rate", c.LR, interval{0, maxLR, true, false}},
+		{"momentum", c.Momentum, interval{0, 1, false, true}},
+		{"prior momentum", c.PriorMomentum, interval{0, 1, false, true}},
+		{"alpha", c.Alpha, interval{0, maxLossWeight, false, false}},
+		{"beta", c.Beta, interval{0, maxLossWeight, false, false}},
+		{"gamma", c.Gamma, interval{0, maxLossWeight, false, false}},
+		{"tau", c.Tau, interval{0, maxTau, false, false}},
+		{"lr gamma (schedule gain)", c.ScheduleGain, interval{0, maxScheduleGain, false, false}},
+		{"lr power (schedule power)", c.SchedulePow, interval{0, maxSchedulePow, false, false}},
+		{"ramp start", c.RampStart, interval{0, 1, false, false}},
+		{"ramp end", c.RampEnd, interval{0, 1, false, false}},
+		{"fixed mixing weight", c.FixedMix, interval{math.Inf(-1), 1, true, false}},
+		{"logit scale", c.LogitScale, interval{0, maxLogitScale, true, false}},
+		{"weight reset probability", c.WeightReset, interval{0, 1, false, false}},
+	} {
+		if !r.within.contains(r.v) {
+			return fmt.Errorf("%s must be %s, got %g", r.name, r.within, r.v)
+		}
 	}
 	switch c.Variants.Ortho {
 	case OrthoDiagonal, OrthoElementwise, OrthoPaper:
@@ -164,6 +204,34 @@ func (c Config) Validate() error {
 		return fmt.Errorf("unknown orthogonality form %q (choose from %s, %s, %s)", c.Variants.Ortho, OrthoDiagonal, OrthoElementwise, OrthoPaper)
 	}
 	return nil
+}
+
+// interval is a range of real numbers; an open end excludes its bound.
+type interval struct {
+	lo, hi         float64
+	loOpen, hiOpen bool
+}
+
+// contains reports whether v is in the interval; NaN never is.
+func (i interval) contains(v float64) bool {
+	aboveLo := v > i.lo || (!i.loOpen && v == i.lo)
+	belowHi := v < i.hi || (!i.hiOpen && v == i.hi)
+	return aboveLo && belowHi
+}
+
+// String reads "in [0, 1)", or "at most 1" without a lower bound.
+func (i interval) String() string {
+	if math.IsInf(i.lo, -1) {
+		return fmt.Sprintf("at most %g", i.hi)
+	}
+	left, right := "[", "]"
+	if i.loOpen {
+		left = "("
+	}
+	if i.hiOpen {
+		right = ")"
+	}
+	return fmt.Sprintf("in %s%g, %g%s", left, i.lo, i.hi, right)
 }
 
 // MixWeight is the weight l_e of the vision-associated logits in the

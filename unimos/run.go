@@ -31,8 +31,13 @@ type RunOptions struct {
 	// (its configuration replaces cfg).
 	Resume bool
 	// Warn, when set, receives warnings about the task (a class that the
-	// source has no image of).
+	// source has no image of) and notes about a resumed run (a checkpoint
+	// too old to tell whether its data changed).
 	Warn func(msg string)
+	// Lock, when set, is the caller's lock on the run directory
+	// (LockRunDir), taken before it prepared the directory; otherwise
+	// AdaptStore holds one for the length of the run.
+	Lock *RunLock
 }
 
 // ErrStopped is returned by AdaptStore when RunOptions.Stop stopped the
@@ -86,8 +91,16 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		}
 		zeroShot = &Score{Accuracy: m.Accuracy, MeanClassAccuracy: m.MeanClassAccuracy}
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the run directory: %w", err)
+	// One run at a time in a directory: two would overwrite each other's
+	// checkpoints and results.
+	if opts.Lock == nil {
+		lock, err := LockRunDir(out)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
+	} else if !sameDir(opts.Lock.Dir(), out) {
+		return nil, fmt.Errorf("the run directory %s is not the one locked (%s)", out, opts.Lock.Dir())
 	}
 	task := Task{
 		SourceFeatures: sourceFeatures, SourceLabels: sourceLabels,
@@ -104,10 +117,16 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		if meta["source"] != source || meta["target"] != target {
 			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, meta["source"], meta["target"], source, target)
 		}
-		seconds, _ = strconv.ParseFloat(meta["train_seconds"], 64)
+		seconds, err = strconv.ParseFloat(meta["train_seconds"], 64)
+		if err != nil || !isFinite(seconds) || seconds < 0 {
+			return nil, fmt.Errorf("checkpoint %s: metadata train_seconds %q is not a duration in seconds", checkpoint, meta["train_seconds"])
+		}
 		trainer, err = ResumeTrainer(checkpoint, task)
 		if err != nil {
 			return nil, err
+		}
+		if !HasDataFingerprint(meta) && opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("%s was saved by an earlier unimos, which did not record its data: whether %s->%s changed in the store since cannot be checked", checkpoint, source, target))
 		}
 		cfg = trainer.cfg
 	} else if trainer, err = NewTrainer(cfg, task); err != nil {
@@ -135,6 +154,10 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			saveErr = save()
 		}
 	})
+	if err := trainer.Err(); err != nil {
+		// A diverged trainer's state is worth no checkpoint and no result.
+		return nil, fmt.Errorf("%s->%s: %w; no result is written", source, target, err)
+	}
 	if saveErr != nil {
 		return nil, fmt.Errorf("saving a checkpoint: %w", saveErr)
 	}
@@ -160,6 +183,13 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, err
 	}
 	return result, nil
+}
+
+// sameDir reports whether two paths name the same directory.
+func sameDir(a, b string) bool {
+	x, errA := os.Stat(a)
+	y, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(x, y)
 }
 
 // absentClasses names the classes not seen ("class mug", "classes mug,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/nn"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
@@ -78,6 +79,18 @@ func LoadModel(path string) (*SavedModel, error) {
 		}
 	}
 
+	// Every size comes from the tensors' shapes in the header, and the
+	// metadata must agree with them before anything is allocated: a
+	// bottleneck_dim of 10^8 in the metadata would otherwise allocate
+	// hundreds of gigabytes before a shape was compared.
+	dims, err := headerDims(f, "")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if dims.bottleneck != cfg.BottleneckDim || dims.classes != len(classes) {
+		return nil, fmt.Errorf("%s: the tensors hold a model of %s, but the metadata names %s and a bottleneck dim of %d",
+			path, dims, words.Count(len(classes), "class"), cfg.BottleneckDim)
+	}
 	used := map[string]bool{}
 	read := func(name string, shape []int, dst []float32) error {
 		t, err := f.Tensor(name)
@@ -91,17 +104,19 @@ func LoadModel(path string) (*SavedModel, error) {
 		if err := t.Float32Into(dst); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		if err := checkFinite(name, dst); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		return nil
 	}
-	textInfo, err := f.Tensor("text_features")
-	if err != nil {
+	textShape := []int{dims.classes, dims.dim}
+	if t, err := f.Tensor("text_features"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	} else if !slices.Equal(t.Shape, textShape) { // checked before the text is allocated
+		return nil, fmt.Errorf("%s: tensor text_features has shape %v, want %v", path, t.Shape, textShape)
 	}
-	if len(textInfo.Shape) != 2 || textInfo.Shape[0] != len(classes) || textInfo.Shape[0] < 2 {
-		return nil, fmt.Errorf("%s: text_features has shape %v, want [%d classes, dim]", path, textInfo.Shape, len(classes))
-	}
-	text := tensor.New(textInfo.Shape[0], textInfo.Shape[1])
-	if err := read("text_features", textInfo.Shape, text.Data); err != nil {
+	text := tensor.New(dims.classes, dims.dim)
+	if err := read("text_features", textShape, text.Data); err != nil {
 		return nil, err
 	}
 	// The initial values are overwritten below; the generators only fill them.
@@ -125,12 +140,72 @@ func LoadModel(path string) (*SavedModel, error) {
 			return nil, err
 		}
 	}
+	if err := checkProbabilities(prior); err != nil {
+		return nil, fmt.Errorf("%s: tensor class_prior: %w", path, err)
+	}
+	if err := checkVariances(model.BottleneckNorm.RunningVar); err != nil {
+		return nil, fmt.Errorf("%s: tensor bottleneck_norm.running_var: %w", path, err)
+	}
 	for _, name := range f.Names() {
 		if !used[name] {
 			return nil, fmt.Errorf("%s: unexpected tensor %s (not part of a unimos model)", path, name)
 		}
 	}
 	return &SavedModel{Config: cfg, Classes: classes, Backbone: backbone, model: model, prior: prior}, nil
+}
+
+// modelDims are the sizes every tensor of a Model follows from.
+type modelDims struct {
+	dim        int // d, the image embedding dimension
+	classes    int // K
+	bottleneck int // b
+}
+
+func (m modelDims) String() string {
+	return fmt.Sprintf("dim %d, %s, bottleneck dim %d", m.dim, words.Count(m.classes, "class"), m.bottleneck)
+}
+
+// headerDims reads a model's sizes from the shapes the header of f gives
+// three of its tensors (named after prefix): text_separator.weight [d, d],
+// bottleneck.weight [b, d] and classifier.weight_v [K, b]. It reads no data.
+// Every tensor of a Model is no larger than one of those three, whose bytes
+// the file holds, so a model built to these sizes takes memory in
+// proportion to the file, whatever its metadata say.
+func headerDims(f *safetensors.File, prefix string) (modelDims, error) {
+	shape := func(name string) ([]int, error) {
+		t, err := f.Tensor(prefix + name)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Shape) != 2 || t.Shape[0] < 1 || t.Shape[1] < 1 {
+			return nil, fmt.Errorf("tensor %s%s has shape %v, want a matrix", prefix, name, t.Shape)
+		}
+		return t.Shape, nil
+	}
+	separator, err := shape("text_separator.weight")
+	if err != nil {
+		return modelDims{}, err
+	}
+	bottleneck, err := shape("bottleneck.weight")
+	if err != nil {
+		return modelDims{}, err
+	}
+	classifier, err := shape("classifier.weight_v")
+	if err != nil {
+		return modelDims{}, err
+	}
+	d := modelDims{dim: separator[1], classes: classifier[0], bottleneck: bottleneck[0]}
+	switch {
+	case separator[0] != d.dim:
+		return d, fmt.Errorf("tensor %stext_separator.weight has shape %v, want a square matrix [dim, dim]", prefix, separator)
+	case bottleneck[1] != d.dim:
+		return d, fmt.Errorf("tensor %sbottleneck.weight has shape %v, want [%d, %d]", prefix, bottleneck, d.bottleneck, d.dim)
+	case classifier[1] != d.bottleneck:
+		return d, fmt.Errorf("tensor %sclassifier.weight_v has shape %v, want [%d, %d]", prefix, classifier, d.classes, d.bottleneck)
+	case d.classes < 2:
+		return d, fmt.Errorf("tensor %sclassifier.weight_v has shape %v: a model needs at least 2 classes", prefix, classifier)
+	}
+	return d, nil
 }
 
 // Predict classifies image embeddings x [N, d] (unit-norm rows) exactly as

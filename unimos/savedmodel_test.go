@@ -2,8 +2,11 @@ package unimos
 
 import (
 	"bytes"
+	"encoding/json"
 	"maps"
+	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -114,6 +117,18 @@ func TestLoadModelRejectsBadFiles(t *testing.T) {
 		{"shape", reshaped(tensors, "class_prior", []int{2, 2}), meta, "class_prior has shape [2 2]"},
 		{"format", tensors, map[string]string{"format": "pt"}, "not a unimos model"},
 		{"fingerprint", tensors, withEntry(meta, "fingerprint", `"abc"`), "the CLIP fingerprint in the metadata"},
+		{"bottleneck 10^8", tensors, withEntry(meta, "config", configWith(t, meta, "bottleneck_dim", 1e8)), "bottleneck dim must be in [1, 65536], got 100000000"},
+		{"bottleneck 32", tensors, withEntry(meta, "config", configWith(t, meta, "bottleneck_dim", 32)),
+			"the tensors hold a model of dim 12, 4 classes, bottleneck dim 16, but the metadata names 4 classes and a bottleneck dim of 32"},
+		{"lr NaN", tensors, withEntry(meta, "config", strings.Replace(meta["config"], `"lr":0.003`, `"lr":"NaN"`, 1)), "the config in the metadata"},
+		{"tau 1e308", tensors, withEntry(meta, "config", configWith(t, meta, "tau", 1e308)), "tau must be in [0, 10]"},
+		{"3 class names", tensors, withEntry(meta, "classes", `["a","b","c"]`), "but the metadata names 3 classes"},
+		{"text reshaped", reshaped(tensors, "text_features", []int{2, 24}), meta, "tensor text_features has shape [2 24], want [4 12]"},
+		{"separator not square", reshaped(tensors, "text_separator.weight", []int{6, 24}), meta, "text_separator.weight has shape [6 24], want a square matrix"},
+		{"classifier of 1 class", reshaped(reshaped(tensors, "classifier.weight_v", []int{1, 64}), "bottleneck.weight", []int{64, 3}), meta, "bottleneck.weight has shape [64 3]"},
+		{"weight NaN", withValue(t, tensors, "classifier.bias", 2, float32(math.NaN())), meta, "tensor classifier.bias: element 2 is NaN"},
+		{"prior negative", withValue(t, tensors, "class_prior", 0, -1), meta, "tensor class_prior: element 0 is -1, not a probability"},
+		{"running var negative", withValue(t, tensors, "bottleneck_norm.running_var", 5, -2), meta, "tensor bottleneck_norm.running_var: element 5 is -2"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(dir, c.name+".safetensors")
@@ -165,6 +180,83 @@ func TestSavedModelRecordsItsBackbone(t *testing.T) {
 			t.Errorf("%s: fingerprint key present: %v", c.name, hasFingerprint)
 		}
 	}
+}
+
+// TestLoadModelChecksSizesBeforeAllocating gives a small model's metadata a
+// bottleneck dimension that Validate accepts but its tensors do not have,
+// and requires LoadModel to refuse it without allocating the model the
+// metadata describe (65536 x 12 floats per bottleneck-sized matrix, some
+// 10 MB in all): the sizes come from the file's header first.
+func TestLoadModelChecksSizesBeforeAllocating(t *testing.T) {
+	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tensors []*safetensors.Tensor
+	for _, name := range f.Names() {
+		x, _ := f.Tensor(name)
+		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
+	}
+	meta := withEntry(f.Metadata(), "config", configWith(t, f.Metadata(), "bottleneck_dim", 65536))
+	f.Close()
+	path := filepath.Join(dir, "wide.safetensors")
+	if err := safetensors.WriteFile(path, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = LoadModel(path)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "bottleneck dim of 65536") {
+		t.Errorf("error %v, want one naming the bottleneck dim", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+		t.Errorf("LoadModel allocated %d bytes before refusing the file, want under 1 MiB", allocated)
+	}
+}
+
+// configWith returns the metadata's config JSON with one field set.
+func configWith(t *testing.T, meta map[string]string, key string, value any) string {
+	t.Helper()
+	var c map[string]any
+	if err := json.Unmarshal([]byte(meta["config"]), &c); err != nil {
+		t.Fatal(err)
+	}
+	c[key] = value
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// withValue returns the tensors with element i of the named F32 tensor set to v.
+func withValue(t *testing.T, tensors []*safetensors.Tensor, name string, i int, v float32) []*safetensors.Tensor {
+	t.Helper()
+	out := slices.Clone(tensors)
+	for j, x := range out {
+		if x.Name != name {
+			continue
+		}
+		values, err := x.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		values[i] = v
+		if out[j], err = safetensors.FromFloat32(name, x.DType, x.Shape, values); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 // withEntry returns a copy of meta with key set to value.

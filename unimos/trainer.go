@@ -2,9 +2,11 @@ package unimos
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/nn"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
@@ -110,6 +112,14 @@ type Trainer struct {
 	lossSum, weightSum               float64
 	history                          []Evaluation
 
+	// err says why training stopped early: a loss or a weight that became
+	// NaN or infinite (see Err).
+	err error
+
+	// fingerprint is the task's data fingerprint, computed when first
+	// needed (see Trainer.dataFingerprint).
+	fingerprint map[string]string
+
 	// OnIteration, when set, is called after every training iteration.
 	OnIteration func(epoch, iteration, perEpoch int, loss float64)
 	// Stop, when set, is asked before every iteration whether to stop; Run
@@ -178,17 +188,32 @@ func NewTrainer(cfg Config, task Task) (*Trainer, error) {
 // by the test after every finished epoch. onEpoch, when not nil, sees each
 // evaluation as soon as it is made. A stopped or restored trainer's Run
 // continues where it left off (see Done, SaveCheckpoint, ResumeTrainer).
+//
+// Run also stops when training diverges: a loss, a weight or a test result
+// that is NaN or infinite. Err then says where, the trainer is not Done and
+// its state is worth neither a checkpoint nor a result.
 func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
-	record := func(e Evaluation) {
+	if tr.err != nil {
+		return tr.history
+	}
+	record := func(e Evaluation) bool {
+		if name, v := nonFiniteNumber(e); name != "" {
+			tr.err = fmt.Errorf("training diverged: the test after %s gave %s %g; lower the learning rate or the loss weights",
+				words.Count(e.Epoch, "epoch"), name, v)
+			return false
+		}
 		tr.history = append(tr.history, e)
 		if onEpoch != nil {
 			onEpoch(e)
 		}
+		return true
 	}
 	if len(tr.history) == 0 {
 		initial, _ := tr.evaluate(0)
 		tr.pseudo = tensor.ArgmaxRows(tr.teacher) // epochs 0 and 1 train on the zero-shot argmax
-		record(initial)
+		if !record(initial) {
+			return tr.history
+		}
 	}
 	perEpoch := iterationsPerEpoch(tr.task.sourceRows(), tr.task.TargetFeatures.Rows, tr.cfg.BatchSize, tr.cfg.MaxIters)
 	for tr.epoch < tr.cfg.Epochs {
@@ -202,6 +227,13 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 				tr.lossSum, tr.weightSum = 0, 0
 			}
 			loss, w := tr.step()
+			// A non-finite loss has already sent NaN into every weight
+			// through the step: nothing after it is worth keeping.
+			if !isFinite(loss) || !isFinite(w) {
+				tr.err = fmt.Errorf("training diverged in epoch %d/%d, iteration %d/%d: the loss became %g (MET weight %g); lower the learning rate or the loss weights",
+					tr.epoch+1, tr.cfg.Epochs, tr.epochIteration+1, perEpoch, loss, w)
+				return tr.history
+			}
 			tr.lossSum += loss
 			tr.weightSum += w
 			tr.epochIteration++
@@ -209,18 +241,63 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 				tr.OnIteration(tr.epoch, tr.epochIteration-1, perEpoch, loss)
 			}
 		}
+		// The last step's update can overflow a weight with a finite loss.
+		if name := tr.nonFiniteParam(); name != "" {
+			tr.err = fmt.Errorf("training diverged in epoch %d/%d: weight %s became NaN or infinite in its last iteration; lower the learning rate or the loss weights",
+				tr.epoch+1, tr.cfg.Epochs, name)
+			return tr.history
+		}
 		tr.epoch++
 		tr.epochIteration = 0
 		e, labels := tr.evaluate(tr.epoch)
 		e.Loss, e.W = tr.lossSum/float64(perEpoch), tr.weightSum/float64(perEpoch)
 		tr.pseudo = labels
-		record(e)
+		if !record(e) {
+			return tr.history
+		}
 	}
 	return tr.history
 }
 
+// Err reports why Run stopped before the last epoch when training
+// diverged (nil otherwise, also when Stop stopped it).
+func (tr *Trainer) Err() error { return tr.err }
+
 // Done reports whether every epoch has been trained.
 func (tr *Trainer) Done() bool { return tr.epoch >= tr.cfg.Epochs }
+
+// nonFiniteParam names the first parameter holding a NaN or an infinity,
+// or returns "".
+func (tr *Trainer) nonFiniteParam() string {
+	for _, p := range tr.Model.Params() {
+		for _, v := range p.Var.Value.Data {
+			if !isFinite(float64(v)) {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}
+
+// nonFiniteNumber names the first number of an evaluation that is NaN or
+// infinite (result.json could not hold it), with its value, or returns "".
+func nonFiniteNumber(e Evaluation) (string, float64) {
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{
+		{"loss", e.Loss}, {"w", e.W}, {"mix", e.Mix},
+		{"entropy", e.LabelFree.Entropy}, {"infomax", e.LabelFree.InfoMax},
+		{"agreement", e.LabelFree.Agreement}, {"snd", e.LabelFree.SND},
+	} {
+		if !isFinite(c.v) {
+			return c.name, c.v
+		}
+	}
+	return "", 0
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // step runs one training iteration and returns the main loss and the MET
 // weight w.

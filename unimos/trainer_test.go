@@ -317,3 +317,31 @@ func TestTextRoundedToHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStopsWhenTheLossIsNotFinite scales the source features so far
+// that the first iteration's loss overflows, and requires Run to stop
+// there with an error naming the epoch and the iteration, the trainer not
+// done and no evaluation recorded past the test before training.
+func TestRunStopsWhenTheLossIsNotFinite(t *testing.T) {
+	task := tinyTask(8, 100, 12, 4)
+	source := task.SourceFeatures.(*tensor.Matrix).Clone()
+	for i := range source.Data {
+		source.Data[i] *= 1e30
+	}
+	task.SourceFeatures = source
+	tr, err := NewTrainer(smallConfig(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := tr.Run(nil)
+	err = tr.Err()
+	if err == nil || !strings.Contains(err.Error(), "training diverged in epoch 1/3, iteration 1/3: the loss became") {
+		t.Fatalf("error %v, want one naming epoch 1/3, iteration 1/3", err)
+	}
+	if tr.Done() || len(history) != 1 {
+		t.Errorf("done %v with %d evaluations, want a trainer stopped after the test before training", tr.Done(), len(history))
+	}
+	if again := tr.Run(nil); len(again) != 1 || tr.Err() != err {
+		t.Errorf("a second Run trained on after the divergence: %d evaluations, error %v", len(again), tr.Err())
+	}
+}

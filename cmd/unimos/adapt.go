@@ -21,16 +21,16 @@ import (
 // bindAdaptFlags defines every hyperparameter flag of adapt, writing into cfg.
 func bindAdaptFlags(fs *flag.FlagSet, cfg *unimos.Config) {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed (initialisation, batches, dropout)")
-	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "training epochs")
-	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "initial learning rate")
-	fs.Float64Var(&cfg.Alpha, "alpha", cfg.Alpha, "weight of the source cross-entropy on the language-associated logits")
-	fs.Float64Var(&cfg.Beta, "beta", cfg.Beta, "weight of the source cross-entropy on the vision-associated logits")
-	fs.Float64Var(&cfg.Gamma, "gamma", cfg.Gamma, "weight of the orthogonality and discriminator losses")
-	fs.Float64Var(&cfg.Tau, "tau", cfg.Tau, "debiasing strength")
-	fs.Float64Var(&cfg.PriorMomentum, "prior-momentum", cfg.PriorMomentum, "EMA momentum of the class prior")
-	fs.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "source and target rows per iteration, each")
-	fs.IntVar(&cfg.MaxIters, "max-iterations", cfg.MaxIters, "cap on iterations per epoch")
-	fs.Float64Var(&cfg.FixedMix, "mix", cfg.FixedMix, "fixed weight of the vision logits at test time (negative: the 0.8 → 0.3 ramp)")
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "training epochs, 1 to 100000")
+	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "initial learning rate, in (0, 10]")
+	fs.Float64Var(&cfg.Alpha, "alpha", cfg.Alpha, "weight of the source cross-entropy on the language-associated logits, in [0, 1000]")
+	fs.Float64Var(&cfg.Beta, "beta", cfg.Beta, "weight of the source cross-entropy on the vision-associated logits, in [0, 1000]")
+	fs.Float64Var(&cfg.Gamma, "gamma", cfg.Gamma, "weight of the orthogonality and discriminator losses, in [0, 1000]")
+	fs.Float64Var(&cfg.Tau, "tau", cfg.Tau, "debiasing strength, in [0, 10]")
+	fs.Float64Var(&cfg.PriorMomentum, "prior-momentum", cfg.PriorMomentum, "EMA momentum of the class prior, in [0, 1)")
+	fs.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "source and target rows per iteration, each: at least 2")
+	fs.IntVar(&cfg.MaxIters, "max-iterations", cfg.MaxIters, "cap on iterations per epoch, at least 1")
+	fs.Float64Var(&cfg.FixedMix, "mix", cfg.FixedMix, "fixed weight of the vision logits at test time, at most 1 (negative: the 0.8 → 0.3 ramp)")
 	fs.StringVar(&cfg.Variants.Ortho, "ortho", cfg.Variants.Ortho, "orthogonality loss: diagonal (code), elementwise (first release) or paper")
 	fs.BoolVar(&cfg.Variants.CosineLAC, "cosine-lac", cfg.Variants.CosineLAC, "score the language component by cosine (paper) instead of dot product (code)")
 	fs.BoolVar(&cfg.Variants.FullPrecisionText, "text-f32", cfg.Variants.FullPrecisionText, "use the text features in float32 as stored instead of rounded to float16 (code)")
@@ -116,9 +116,17 @@ Flags set explicitly override the preset.`)
 	if err != nil {
 		return err
 	}
+	// Locked before it is cleared: --force must not remove the files of a
+	// run still training there.
+	lock, err := unimos.LockRunDir(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if err := clearRunDir(*out, *force); err != nil {
 		return err
 	}
+	opts.lock = lock
 	run, err := adapt(ctx, store, *source, *target, cfg, *out, opts)
 	if err != nil {
 		return err
@@ -171,6 +179,14 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 		}
 		return fmt.Errorf("%s holds no stopped run (no %s): 'unimos adapt --resume' continues a run that was stopped with Ctrl-C or saved with --checkpoint-every", dir, unimos.CheckpointFile)
 	}
+	// Locked before the checkpoint is read: a run still going there may be
+	// about to replace it.
+	lock, err := unimos.LockRunDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	opts.lock = lock
 	meta, err := unimos.CheckpointMetadata(checkpoint)
 	if err != nil {
 		return fmt.Errorf("cannot resume %s: %w", dir, err)
@@ -265,6 +281,7 @@ type runOptions struct {
 	quiet           bool
 	checkpointEvery int
 	resume          bool
+	lock            *unimos.RunLock // the caller's lock on the run directory, if it took one
 }
 
 // adapt trains UniMoS on one task of a store, reporting progress on stderr
@@ -277,6 +294,7 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 		Stop:            func() bool { return interrupted.Err() != nil },
 		CheckpointEvery: o.checkpointEvery,
 		Resume:          o.resume,
+		Lock:            o.lock,
 		Warn:            func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) },
 	}
 	if !o.quiet {

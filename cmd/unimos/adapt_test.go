@@ -1,12 +1,22 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -148,5 +158,221 @@ func TestAdaptWarnsOfAbsentSourceClass(t *testing.T) {
 	want := "warning: source domain photo has no image of class " + s.Meta.Classes[2] + ":"
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Errorf("status %d, stderr %q, want %q", code, errOut, want)
+	}
+}
+
+// TestAdaptRejectsBadHyperparameters gives adapt numbers that cannot
+// train (NaN, infinite, absurdly large) and requires a usage error naming
+// the setting before any training, and no run directory written.
+func TestAdaptRejectsBadHyperparameters(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	_, args := tinyTask(t, out, "1")
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--lr", "NaN"}, "learning rate must be in (0, 10], got NaN"},
+		{[]string{"--tau", "Inf"}, "tau must be in [0, 10], got +Inf"},
+		{[]string{"--alpha", "1e308"}, "alpha must be in [0, 1000], got 1e+308"},
+		{[]string{"--mix", "NaN"}, "fixed mixing weight must be at most 1, got NaN"},
+		{[]string{"--prior-momentum", "-Inf"}, "prior momentum must be in [0, 1)"},
+	} {
+		code, _, errOut := runCLI(t, append(slices.Clone(args), c.flags...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: status %d, stderr %q, want 2 and %q", c.flags, code, errOut, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%q: the refused run created %s", c.flags, out)
+		}
+	}
+}
+
+// TestAdaptStopsWhenTrainingDiverges trains with a learning rate that makes
+// the loss overflow within the first epoch, and requires exit status 1 with
+// an error naming the epoch and iteration, and nothing written that could
+// pass for a run: no result, model, predictions or checkpoint.
+func TestAdaptStopsWhenTrainingDiverges(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	_, args := tinyTask(t, out, "3")
+	code, _, errOut := runCLI(t, append(args, "--lr", "10", "--checkpoint-every", "1")...)
+	if code != 1 || !strings.Contains(errOut, "training diverged in epoch 1/3, iteration ") || !strings.Contains(errOut, "no result is written") {
+		t.Errorf("status %d, stderr %q, want 1 and the epoch and iteration of the divergence", code, errOut)
+	}
+	for _, f := range append(runFiles, unimos.LockFile) {
+		if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+			t.Errorf("the diverged run left %s", f)
+		}
+	}
+}
+
+// TestResumeRefusesChangedData stops a run, rewrites the store's target
+// domain with other features of the same row count, and requires --resume
+// to refuse, naming what changed; a checkpoint written before fingerprints
+// were recorded resumes with a note that its data cannot be checked.
+func TestResumeRefusesChangedData(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := tinyTask(t, filepath.Join(dir, "unused"), "1")
+	stopped := filepath.Join(dir, "stopped")
+	stopRun(t, store, stopped)
+	checkpoint := filepath.Join(stopped, unimos.CheckpointFile)
+	before, err := os.ReadFile(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := features.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sketch, err := s.Domain("sketch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := sketch.Features.Clone()
+	// Swap the first two rows: same rows, same count, another dataset.
+	r0, r1 := sketch.Features.Row(0), sketch.Features.Row(1)
+	for j := range r0 {
+		r0[j], r1[j] = r1[j], r0[j]
+	}
+	if _, err := s.PutDomain(sketch, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "adapt", "--resume", stopped, "--quiet")
+	if code != 1 || !strings.Contains(errOut, checkpoint) || !strings.Contains(errOut, "the target features or labels differ") {
+		t.Errorf("resume on a changed store: status %d, stderr %q, want 1 naming the target", code, errOut)
+	}
+	if after, _ := os.ReadFile(checkpoint); !bytes.Equal(after, before) {
+		t.Error("the refused resume changed the checkpoint")
+	}
+	if _, err := os.Stat(filepath.Join(stopped, unimos.ResultFile)); err == nil {
+		t.Error("the refused resume wrote a result")
+	}
+
+	// An older checkpoint, without fingerprints, on the store as it was.
+	sketch.Features = original
+	if _, err := s.PutDomain(sketch, nil); err != nil {
+		t.Fatal(err)
+	}
+	editCheckpointMetadata(t, checkpoint, func(meta map[string]string) {
+		maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "data_sha256.") })
+	})
+	code, out, errOut := runCLI(t, "adapt", "--resume", stopped, "--quiet")
+	if code != 0 || !strings.Contains(out, "photo->sketch") || !strings.Contains(errOut, "did not record its data: whether photo->sketch changed in the store since cannot be checked") {
+		t.Errorf("resume of an older checkpoint: status %d, stdout %q, stderr %q, want success with a note", code, out, errOut)
+	}
+}
+
+// TestAdaptLocksTheRunDirectory starts `unimos adapt` in another process
+// and, while it trains, runs a second adapt (plain, --force) and a resume
+// into the same directory: each must be refused, naming the first
+// process's id, and leave its files alone. Stopped, the first run leaves
+// no lock behind and resumes.
+func TestAdaptLocksTheRunDirectory(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	_, args := tinyTask(t, out, "60")
+	args = slices.DeleteFunc(args, func(a string) bool { return a == "--quiet" })
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, append(args, "--checkpoint-every", "1")...)...)
+	cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	scanner := bufio.NewScanner(stderr)
+	var lines []string
+	for scanner.Scan() && !strings.HasPrefix(scanner.Text(), "epoch 2/60") { // the checkpoint of epoch 1 is saved
+		lines = append(lines, scanner.Text())
+	}
+	go io.Copy(io.Discard, stderr) // keep the child from blocking on a full pipe
+	if _, err := unimos.CheckpointMetadata(filepath.Join(out, unimos.CheckpointFile)); err != nil {
+		t.Fatalf("no checkpoint while the first run trains: %v; its stderr:\n%s", err, strings.Join(lines, "\n"))
+	}
+	inUse := fmt.Sprintf("%s is in use by another unimos adapt or bench (pid %d)", out, cmd.Process.Pid)
+	for _, second := range [][]string{
+		args,
+		append(slices.Clone(args), "--force"),
+		{"adapt", "--resume", out, "--quiet"},
+	} {
+		if code, _, errOut := runCLI(t, second...); code != 1 || !strings.Contains(errOut, inUse) {
+			t.Errorf("%q while another run trains: status %d, stderr %q, want 1 and %q", second, code, errOut, inUse)
+		}
+	}
+	// The first run rewrites its checkpoint every epoch; --force must not
+	// have removed it (the first run could have written it again since, so
+	// this catches the removal only most of the time).
+	if _, err := unimos.CheckpointMetadata(filepath.Join(out, unimos.CheckpointFile)); err != nil {
+		t.Errorf("the refused runs removed the first run's checkpoint: %v", err)
+	}
+
+	cmd.Process.Signal(syscall.SIGINT)
+	var exit *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("interrupted run: %v, want exit status 1", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, unimos.LockFile)); err == nil {
+		t.Error("the stopped run left its lock file")
+	}
+	if code, _, errOut := runCLI(t, "adapt", "--resume", out, "--quiet", "--epochs", "60"); code != 0 {
+		t.Errorf("resume after the first run stopped: status %d, stderr %q", code, errOut)
+	}
+}
+
+// editCheckpointMetadata rewrites a checkpoint with its metadata edited.
+func editCheckpointMetadata(t *testing.T, path string, edit func(map[string]string)) {
+	t.Helper()
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := maps.Clone(f.Metadata())
+	var tensors []*safetensors.Tensor
+	for _, name := range f.Names() {
+		x, _ := f.Tensor(name)
+		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
+	}
+	f.Close()
+	edit(meta)
+	if err := safetensors.WriteFile(path, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResumeRefusesTamperedCheckpoint resumes, through the command, runs
+// whose checkpoints were tampered with (the unimos package tests every
+// field; these are the ones the command reads or that used to crash it or
+// to end "successfully"), and requires exit status 1 naming the checkpoint
+// and the field, with no result written.
+func TestResumeRefusesTamperedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := tinyTask(t, filepath.Join(dir, "unused"), "1")
+	for _, c := range []struct {
+		key, value, want string
+	}{
+		{"source_batches.next", "-5", "metadata source_batches.next -5"},
+		{"epoch", "1000000", "metadata epoch 1000000"},
+		{"epoch", "-3", "metadata epoch -3"},
+		{"train_seconds", "NaN", "metadata train_seconds \"NaN\""},
+		{"config", `"bottleneck_dim":100000000`, "metadata config: bottleneck dim must be in [1, 65536], got 100000000"},
+	} {
+		run := filepath.Join(dir, c.key+strings.ReplaceAll(c.value, `"`, ""))
+		stopRun(t, store, run)
+		checkpoint := filepath.Join(run, unimos.CheckpointFile)
+		editCheckpointMetadata(t, checkpoint, func(meta map[string]string) {
+			if c.key == "config" { // one field of the JSON
+				meta[c.key] = strings.Replace(meta[c.key], `"bottleneck_dim":256`, c.value, 1)
+				return
+			}
+			meta[c.key] = c.value
+		})
+		code, _, errOut := runCLI(t, "adapt", "--resume", run, "--quiet")
+		if code != 1 || !strings.Contains(errOut, checkpoint) || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s %s: status %d, stderr %q, want 1 and %q", c.key, c.value, code, errOut, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(run, unimos.ResultFile)); err == nil {
+			t.Errorf("%s %s: a result was written", c.key, c.value)
+		}
 	}
 }
