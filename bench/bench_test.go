@@ -512,6 +512,36 @@ func TestFailingRunDoesNotStopOthers(t *testing.T) {
 	}
 }
 
+// TestRunInUseIsLeftAlone locks the scratch directory of one run, as a
+// second bench into the same folder would hold it: that run fails naming
+// the holder, its directory is not cleared, and the others finish.
+func TestRunInUseIsLeftAlone(t *testing.T) {
+	out := t.TempDir()
+	p, _ := ProtocolByName("office-home")
+	store := smallStore(t, "office-home", 0.03, 65, 80)
+	tasks, _ := p.ParseTasks("A->C,C->A")
+	busy := runDir(out, p, UniMoS, tasks[0], 2023) + ".partial"
+	lock, err := unimos.LockRunDir(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	marker := filepath.Join(busy, "checkpoint.safetensors")
+	if err := os.WriteFile(marker, []byte("the other bench's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Execute(store, Options{Protocol: p, Tasks: tasks, Methods: []string{UniMoS}, Epochs: 1, Out: out})
+	if err == nil || len(o) != 2 || o[0].Err == nil || !strings.Contains(o[0].Err.Error(), "is in use by another unimos adapt or bench") || o[1].Err != nil {
+		t.Fatalf("outcomes %+v, %v", o, err)
+	}
+	if raw, err := os.ReadFile(marker); err != nil || string(raw) != "the other bench's" {
+		t.Errorf("the run in use was touched: %q, %v", raw, err)
+	}
+	if _, err := os.Stat(filepath.Join(runDir(out, p, UniMoS, tasks[1], 2023), unimos.LockFile)); err == nil {
+		t.Error("a finished run keeps its lock file")
+	}
+}
+
 func TestStepTicks(t *testing.T) {
 	var labels []string
 	for _, tick := range (stepTicks{0.2, 0.1}).Ticks(0, 1) {

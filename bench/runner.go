@@ -261,14 +261,20 @@ func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
 		return Outcome{Run: r, Err: err}
 	}
 
+	// The run is made in a scratch directory, locked so that a second bench
+	// into the same --out neither clears nor writes it meanwhile, and
+	// renamed into place when finished.
 	scratch := r.Dir + ".partial"
+	lock, err := unimos.LockRunDir(scratch)
+	if err != nil {
+		return Outcome{Run: r, Err: err}
+	}
+	defer lock.Release()
+	observe.Lock = lock
 	observe.Resume = resumable(scratch, r)
 	if !observe.Resume {
-		if err := os.RemoveAll(scratch); err != nil {
+		if err := clearRunDir(scratch); err != nil {
 			return Outcome{Run: r, Err: fmt.Errorf("removing an interrupted run: %w", err)}
-		}
-		if err := os.MkdirAll(scratch, 0o755); err != nil {
-			return Outcome{Run: r, Err: fmt.Errorf("creating the run directory: %w", err)}
 		}
 	}
 	res, err := makeRun(store, r, scratch, observe)
@@ -276,13 +282,35 @@ func execute(store *features.Store, r Run, observe unimos.RunOptions) Outcome {
 		return Outcome{Run: r, Resumed: observe.Resume, Err: err} // the scratch directory keeps the checkpoint
 	}
 	if err == nil {
-		err = os.Rename(scratch, r.Dir)
+		if err = os.Rename(scratch, r.Dir); err == nil {
+			// The lock file moved with the directory; the lock is still
+			// held until Release, which finds its file gone.
+			err = os.Remove(filepath.Join(r.Dir, unimos.LockFile))
+		}
 	}
 	if err != nil {
-		os.RemoveAll(scratch)
+		clearRunDir(scratch)
 		return Outcome{Run: r, Err: fmt.Errorf("%s: %w", r.Name(), err)}
 	}
 	return Outcome{Run: r, Result: res, Resumed: observe.Resume}
+}
+
+// clearRunDir removes everything in a locked run directory but its lock
+// file.
+func clearRunDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == unimos.LockFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resumable reports whether dir holds the checkpoint of UniMoS run r,
