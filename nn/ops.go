@@ -428,8 +428,9 @@ func (t *Tape) Softmax(x *Var) *Var {
 	return out
 }
 
-// xLogX returns x·log(x+eps) element-wise, the summand of an entropy.
-func (t *Tape) xLogX(x *Var, eps float32) *Var {
+// XLogX returns x·log(x+eps) element-wise, the summand of an entropy (eps
+// keeps the logarithm finite at 0).
+func (t *Tape) XLogX(x *Var, eps float32) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
 	for i := range x.Value.Rows {
 		xr, or := x.Value.Row(i), out.Value.Row(i)

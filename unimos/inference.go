@@ -64,13 +64,8 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 	}
 
 	mix := cfg.MixWeight(epoch)
-	probs := tensor.New(n, k)
-	for i := range n {
-		e, v, l := probs.Row(i), vision.Row(i), language.Row(i)
-		for j := range e {
-			e[j] = float32(mix)*v[j] + float32(1-mix)*l[j]
-		}
-	}
+	t.Reset()
+	probs := ensembleLogits(t, nn.NewConst(vision), nn.NewConst(language), nn.NewConst(scalar(float32(mix)))).Value
 	tensor.Softmax(probs, probs)
 	return testOutputs{epoch: epoch, mix: mix, vision: vision, language: language, bottleneck: bottleneck, probs: probs}
 }

@@ -328,91 +328,6 @@ func (tr *Trainer) step() (loss, weight float64) {
 	return float64(g.total.Scalar()), float64(g.weight.Scalar())
 }
 
-// iterationGraph is one iteration's forward pass, recorded on the tape.
-type iterationGraph struct {
-	total               *nn.Var // the main loss (section 3.6)
-	targetDiscriminator *nn.Var // γ·BCE of the frozen D on the target; nil without the discriminator
-	weight              *nn.Var // the MET weight w [1, 1]
-}
-
-// forward draws the next source and target batches and records the losses
-// of sections 3.1-3.6 on a fresh tape. It also moves the class prior p̂.
-func (tr *Trainer) forward() iterationGraph {
-	cfg, m, t := tr.cfg, tr.Model, tr.tape
-	t.Reset()
-	src, tgt := tr.sourceBatches.Next(), tr.targetBatches.Next()
-	ns, nt := len(src), len(tgt)
-	x := gatherRows(rowSet{tr.task.SourceFeatures, src}, rowSet{tr.task.TargetFeatures, tgt}) // [ns+nt, d]
-	sourceLabels := pick(tr.task.SourceLabels, src)
-	pseudoLabels := pick(tr.pseudo, tgt)
-	teacher := nn.NewConst(gatherRows(rowSet{tr.teacher, tgt})) // [nt, K]
-
-	vac, lac := m.Separate(t, nn.NewConst(x)) // [ns+nt, d] each
-	vacLogits := m.VisionLogits(t, m.BottleneckFeatures(t, vac))
-	lacLogits := m.LanguageLogits(t, lac) // [ns+nt, K]
-	vacSource, vacTarget := t.SliceRows(vacLogits, 0, ns), t.SliceRows(vacLogits, ns, ns+nt)
-	lacSource, lacTarget := t.SliceRows(lacLogits, 0, ns), t.SliceRows(lacLogits, ns, ns+nt)
-
-	// MET: ensemble = w·VAC + (1−w)·stopgrad(LAC) on the target (section 3.2).
-	var w *nn.Var
-	if cfg.Ablations.FixedWeight {
-		w = nn.NewConst(scalar(0.5))
-	} else {
-		w = m.EnsembleWeight(t, t.SliceRows(vac, ns, ns+nt))
-	}
-	lacForEnsemble := nn.Detach(lacTarget)
-	if cfg.Variants.DebiasedEnsemble {
-		debiased := lacTarget.Value.Clone()
-		tr.prior.debias(debiased, debiased, float32(cfg.Tau))
-		lacForEnsemble = nn.NewConst(debiased)
-	}
-	ensemble := t.Add(t.MulScalar(vacTarget, w), t.MulScalar(lacForEnsemble, t.Sub(nn.NewConst(scalar(1)), w)))
-	tr.prior.update(lacTarget.Value, float32(cfg.PriorMomentum))
-
-	// L_vac: target CE on pseudo-labels + β·source CE (+ L_im below).
-	total := t.Add(t.CrossEntropy(ensemble, pseudoLabels), t.Scale(t.CrossEntropy(vacSource, sourceLabels), float32(cfg.Beta)))
-	// L_lac: α·source CE + distillation KL(student ‖ teacher).
-	total = t.Add(total, t.Scale(t.CrossEntropy(lacSource, sourceLabels), float32(cfg.Alpha)))
-	if !cfg.Ablations.NoDistill {
-		total = t.Add(total, t.KLWithLogits(lacTarget, teacher))
-	}
-	if !cfg.Ablations.NoEntropy {
-		total = t.Add(total, t.EntropyMinusDiversity(ensemble))
-	}
-	if !cfg.Ablations.NoOrtho {
-		total = t.Add(total, t.Scale(tr.orthogonality(vac, lac, ns), float32(cfg.Gamma)))
-	}
-	var targetDiscriminator *nn.Var
-	if !cfg.Ablations.NoDiscriminator {
-		// Label 0 = vision-associated, 1 = language-associated (section 3.5).
-		// D learns from the source only; on the target it is frozen and
-		// trains the separators alone (section 3.5).
-		source := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, 0, ns), t.SliceRows(lac, 0, ns)), false)
-		target := m.Discriminate(t, t.ConcatRows(t.SliceRows(vac, ns, ns+nt), t.SliceRows(lac, ns, ns+nt)), true)
-		total = t.Add(total, t.Scale(t.BCEWithLogits(source, modalityTargets(ns)), float32(cfg.Gamma)))
-		targetDiscriminator = t.Scale(t.BCEWithLogits(target, modalityTargets(nt)), float32(cfg.Gamma))
-	}
-
-	return iterationGraph{total: total, targetDiscriminator: targetDiscriminator, weight: w}
-}
-
-// orthogonality returns the configured L_ortho between f_lac and f_vac of a
-// joint batch whose first ns rows are source (section 3.4).
-func (tr *Trainer) orthogonality(vac, lac *nn.Var, ns int) *nn.Var {
-	t := tr.tape
-	switch tr.cfg.Variants.Ortho {
-	case OrthoElementwise:
-		return t.Orthogonality(lac, vac, nn.OrthoElementwise)
-	case OrthoPaper:
-		n := vac.Value.Rows
-		source := t.Orthogonality(t.SliceRows(lac, 0, ns), t.SliceRows(vac, 0, ns), nn.OrthoCross)
-		target := t.Orthogonality(t.SliceRows(lac, ns, n), t.SliceRows(vac, ns, n), nn.OrthoCross)
-		return t.Add(source, target)
-	default:
-		return t.Orthogonality(lac, vac, nn.OrthoRowDot)
-	}
-}
-
 // evalChunk bounds the rows evaluated at once, and so the memory of the
 // [rows, d] intermediates; evaluation-mode BatchNorm treats rows independently.
 const evalChunk = 2048
@@ -493,18 +408,6 @@ func pick(values []int, idx []int) []int {
 	}
 	return out
 }
-
-// modalityTargets are the discriminator targets of a batch [vac rows; lac
-// rows] with n rows each: n zeros then n ones.
-func modalityTargets(n int) []float32 {
-	t := make([]float32, 2*n)
-	for i := n; i < 2*n; i++ {
-		t[i] = 1
-	}
-	return t
-}
-
-func scalar(v float32) *tensor.Matrix { return tensor.FromSlice(1, 1, []float32{v}) }
 
 func copyInto(dst, src *tensor.Matrix) {
 	for i := range src.Rows {
