@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/unimos/unimos/safetensors"
 )
 
 // hfTokenEmbedding is the tensor that identifies Hugging Face CLIPModel naming.
@@ -91,15 +89,16 @@ func hfTensorFor(name string) (hfTensor, bool) {
 	return hfTensor{}, false
 }
 
-// hfSource presents a Hugging Face CLIPModel safetensors file under OpenAI's
-// names: query, key and value projections are stacked into in_proj, the two
-// output projections are transposed, position_ids are ignored.
+// hfSource presents a Hugging Face CLIPModel weights file (model.safetensors
+// or pytorch_model.bin) under OpenAI's names: query, key and value
+// projections are stacked into in_proj, the two output projections are
+// transposed, position_ids are ignored.
 type hfSource struct {
-	f    *safetensors.File
+	f    tensorFile
 	used map[string]bool
 }
 
-func newHFSource(f *safetensors.File) *hfSource {
+func newHFSource(f tensorFile) *hfSource {
 	return &hfSource{f: f, used: map[string]bool{}}
 }
 

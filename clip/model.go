@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -40,10 +39,14 @@ const (
 )
 
 // Weight files a directory may hold, in order of preference.
-var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors"}
+var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"}
 
-// Load reads a CLIP model from a safetensors file or from a directory holding
-// model.safetensors or open_clip_model.safetensors.
+// Load reads a CLIP model from a weights file or from a directory holding
+// one of modelFileNames. A weights file is safetensors or, told apart by its
+// content, a PyTorch file: an OpenAI TorchScript archive (RN50.pt,
+// ViT-B-16.pt, ...), or a torch.save file (zip or legacy layout) holding a
+// state dict or an open_clip training checkpoint; see interop.OpenCheckpoint,
+// which rebuilds the tensors without running anything from the file.
 //
 // Parameter names may follow OpenAI's CLIP state dict (shared by open_clip)
 // or Hugging Face's CLIPModel, recognised by its tensor names. The
@@ -75,9 +78,9 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := safetensors.Open(file)
+	f, err := openWeights(file)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 

@@ -42,14 +42,14 @@ func checkedFloat32(path string, t *safetensors.Tensor, want []int) ([]float32, 
 	return v, nil
 }
 
-// fileSource reads a safetensors file in OpenAI's naming, which open_clip
+// fileSource reads a weights file in OpenAI's naming, which open_clip
 // shares.
 type fileSource struct {
-	f    *safetensors.File
+	f    tensorFile
 	used map[string]bool
 }
 
-func newFileSource(f *safetensors.File) *fileSource {
+func newFileSource(f tensorFile) *fileSource {
 	return &fileSource{f: f, used: map[string]bool{}}
 }
 

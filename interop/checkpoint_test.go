@@ -87,8 +87,8 @@ func TestCheckpointMatchesSafetensors(t *testing.T) {
 		})
 		checked++
 	}
-	if checked < 7 {
-		t.Errorf("checked %d checkpoints, want the 7 PyTorch files of the manifest", checked)
+	if checked != 8 {
+		t.Errorf("checked %d checkpoints, want the manifest's 8 (7 files and hf_bin)", checked)
 	}
 }
 

@@ -31,11 +31,26 @@ type torchFile struct {
 	pickle string
 }
 
+// zipMagic starts a zip archive's first local file header.
+var zipMagic = []byte("PK\x03\x04")
+
+// PyTorchHeadLen is the number of leading bytes IsPyTorch looks at.
+const PyTorchHeadLen = 15
+
+// IsPyTorch reports whether a file starting with head (its first
+// PyTorchHeadLen bytes, or all of a shorter file) is laid out as a PyTorch
+// file: a zip archive, or the legacy torch.save format. Neither start is
+// possible for a safetensors file, whose first 8 bytes would then give an
+// impossible header length, or a header not starting with '{'.
+func IsPyTorch(head []byte) bool {
+	return bytes.HasPrefix(head, zipMagic) || bytes.HasPrefix(head, legacyMagic)
+}
+
 // openTorch reads data as a PyTorch file of either layout. The storages it
 // hands out alias data.
 func openTorch(data []byte) (*torchFile, error) {
 	switch {
-	case bytes.HasPrefix(data, []byte("PK")):
+	case bytes.HasPrefix(data, zipMagic):
 		return openTorchZip(data)
 	case bytes.HasPrefix(data, legacyMagic):
 		return openTorchLegacy(data)
