@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/tensor"
 )
 
