@@ -82,7 +82,7 @@ func parseCheckpoint(data []byte) (*Checkpoint, error) {
 	for _, t := range found {
 		strip = strip && strings.HasPrefix(t.name, dataParallelPrefix)
 	}
-	m := &tensorMaker{file: f, storages: map[*storageRef][]byte{}}
+	m := &tensorMaker{file: f, storages: map[*storageRef][]byte{}, room: len(data)}
 	c := &Checkpoint{tensors: make(map[string]*safetensors.Tensor, len(found))}
 	for _, t := range found {
 		name := t.name
@@ -103,10 +103,9 @@ func parseCheckpoint(data []byte) (*Checkpoint, error) {
 type tensorMaker struct {
 	file     *torchFile
 	storages map[*storageRef][]byte // checked bytes, by storage
-	// room is the number of elements that copies may still take: the
-	// elements of the storages read so far, less those copied. It keeps a
-	// broadcast view of a small storage from being expanded into unbounded
-	// memory.
+	// room is the number of bytes that copies may still take, starting at
+	// the file's size. It keeps broadcast or overlapping views of a storage
+	// from being expanded into unbounded memory.
 	room int
 }
 
@@ -122,7 +121,6 @@ func (m *tensorMaker) tensor(name string, t *tensorRef) (*safetensors.Tensor, er
 			return nil, err
 		}
 		m.storages[t.storage] = raw
-		m.room += t.storage.numel
 	}
 	size := t.storage.dt.size
 	little := m.file.order == binary.LittleEndian
@@ -133,11 +131,11 @@ func (m *tensorMaker) tensor(name string, t *tensorRef) (*safetensors.Tensor, er
 	case t.contiguous() && little:
 		data = raw[t.offset*size : (t.offset+t.numel)*size]
 	default:
-		if t.numel > m.room {
-			return nil, fmt.Errorf("its strided view of storage %s holds more elements than the file's storages "+
-				"(broadcast or overlapping views are not supported)", t.storage.key)
+		if t.numel > m.room/size {
+			return nil, fmt.Errorf("copying its strided view of storage %s would take the checkpoint's copies to "+
+				"more than the file's size (broadcast or overlapping views are not supported)", t.storage.key)
 		}
-		m.room -= t.numel
+		m.room -= t.numel * size
 		data = gatherBytes(raw, size, t.offset, t.shape, t.strides)
 		if !little {
 			swapBytes(data, size)
