@@ -1,12 +1,16 @@
-// Package interop reads feature matrices written by other tools, for
-// importing them into a feature store: NumPy .npy and .npz files, and the
-// .pth caches that the reference UniMoS code writes with torch.save.
+// Package interop reads arrays written by other tools: feature matrices for
+// importing into a feature store (NumPy .npy and .npz files, and the .pth
+// caches that the reference UniMoS code writes with torch.save), and the
+// weights of PyTorch checkpoints (OpenCheckpoint: TorchScript archives and
+// torch.save files) for loading CLIP models.
 //
 // Every reader is strict and bounded. Pickles are interpreted by a small
-// unpickler that can rebuild tensors and nothing else: any other Python
-// global is refused (see ErrUnsafePickle). No allocation is made before the
-// input has been checked to hold the data it claims, so a crafted file
-// cannot make a reader allocate much more than its own size.
+// unpickler that can rebuild tensors and TorchScript module trees and
+// nothing else: any other Python global is refused (see ErrUnsafePickle).
+// No allocation is made before the input has been checked to hold the data
+// it claims, and what a pickle builds is bounded by the size of its file
+// (see ErrTooLarge), so a crafted file cannot make a reader allocate much
+// more than its own size.
 package interop
 
 import (
