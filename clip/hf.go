@@ -89,9 +89,10 @@ func hfTensorFor(name string) (hfTensor, bool) {
 	return hfTensor{}, false
 }
 
-// hfSource presents a Hugging Face CLIPModel safetensors file under OpenAI's
-// names: query, key and value projections are stacked into in_proj, the two
-// output projections are transposed, position_ids are ignored.
+// hfSource presents a Hugging Face CLIPModel weights file (model.safetensors
+// or pytorch_model.bin) under OpenAI's names: query, key and value
+// projections are stacked into in_proj, the two output projections are
+// transposed, position_ids are ignored.
 type hfSource struct {
 	f    tensorFile
 	used map[string]bool

@@ -40,14 +40,19 @@ const (
 
 // Weight files a directory may hold, in order of preference; the last is the
 // index of a Hugging Face sharded checkpoint.
-var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors", shardIndexName}
+var modelFileNames = []string{"model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin", shardIndexName}
 
-// Load reads a CLIP model from a safetensors file, from a directory holding
-// model.safetensors, open_clip_model.safetensors or a Hugging Face sharded
-// checkpoint (model.safetensors.index.json and the shards it names), or from
-// a name that Resolve finds on this machine (ViT-B/16 in ~/.cache/clip,
-// openai/clip-vit-base-patch16 in the Hugging Face cache); Resolve's warning
-// about a cached file that is not the one OpenAI publishes goes to os.Stderr.
+// Load reads a CLIP model from a weights file, from a directory holding one
+// of modelFileNames, or from a name that Resolve finds on this machine
+// (ViT-B/16 in ~/.cache/clip, openai/clip-vit-base-patch16 in the Hugging
+// Face cache; Resolve's warning about a cached file that is not the one
+// OpenAI publishes goes to os.Stderr). A weights file is safetensors, the
+// index of a Hugging Face sharded checkpoint (model.safetensors.index.json
+// and the shards it names) or, told apart by its content, a PyTorch file:
+// an OpenAI TorchScript archive (RN50.pt, ViT-B-16.pt, ...), or a
+// torch.save file (zip or legacy layout) holding a state dict or an
+// open_clip training checkpoint; see interop.OpenCheckpoint, which rebuilds
+// the tensors without running anything from the file.
 //
 // Parameter names may follow OpenAI's CLIP state dict (shared by open_clip)
 // or Hugging Face's CLIPModel, recognised by its tensor names. The
@@ -89,7 +94,7 @@ func load(name string, keep keepFunc) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := openTensorFile(file)
+	f, err := openWeights(file)
 	if err != nil {
 		return nil, err
 	}

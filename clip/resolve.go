@@ -211,14 +211,11 @@ func hubCache() (dir, from string) {
 	return filepath.Join(home, ".cache", "huggingface", "hub"), "the default; HF_HUB_CACHE or HF_HOME choose another"
 }
 
-// hubPyTorchFiles are the PyTorch weight files a Hub snapshot may hold
-// instead of safetensors ones, in order of preference.
-var hubPyTorchFiles = []string{"open_clip_pytorch_model.bin", "pytorch_model.bin"}
-
 // resolveHub finds the repository id in the Hugging Face cache: the folder
 // models--OWNER--NAME, whose refs/main names the snapshot (a folder of
-// links into blobs/). It returns the snapshot folder when Load finds
-// safetensors weights in it, else its PyTorch weights file.
+// links into blobs/). It returns the snapshot folder, in which Load finds
+// the weights (safetensors or PyTorch, sharded or not) and the
+// configuration beside them.
 func resolveHub(name, id string) (string, error) {
 	cache, from := hubCache()
 	repo := filepath.Join(cache, "models--"+strings.ReplaceAll(id, "/", "--"))
@@ -231,16 +228,11 @@ func resolveHub(name, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("clip: %s: %w; %s", name, err, fetch)
 	}
-	if _, err := weightsFile(snapshot); err == nil {
-		return snapshot, nil
+	if _, err := weightsFile(snapshot); err != nil {
+		return "", fmt.Errorf("clip: %s: the snapshot %s holds no CLIP weights (none of %s; a download that was interrupted?); %s",
+			name, snapshot, strings.Join(modelFileNames, ", "), fetch)
 	}
-	for _, f := range hubPyTorchFiles {
-		if p := filepath.Join(snapshot, f); fileExists(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("clip: %s: the snapshot %s holds no CLIP weights (none of %s, %s; a download that was interrupted?); %s",
-		name, snapshot, strings.Join(modelFileNames, ", "), strings.Join(hubPyTorchFiles, ", "), fetch)
+	return snapshot, nil
 }
 
 // hubSnapshot returns the snapshot folder of the cached repository repo:

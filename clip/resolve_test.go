@@ -324,7 +324,7 @@ func TestResolveHubRepository(t *testing.T) {
 			{"model-00002-of-00002.safetensors", filepath.Join(sharded, "model-00002-of-00002.safetensors")},
 		}, "", "", hf},
 		{"open_clip PyTorch file", "HF_HUB_CACHE", "", laion, []hubFile{config, {"open_clip_pytorch_model.bin", openCLIPBin}},
-			"open_clip_pytorch_model.bin", "", ""},
+			"", "", ""},
 		{"open_clip safetensors", "HF_HUB_CACHE", "", laion, []hubFile{config, {"open_clip_pytorch_model.bin", openCLIPBin},
 			{"open_clip_model.safetensors", filepath.Join(referenceDir(t), "models", "vit_tiny.safetensors")}}, "", "hf-hub:" + laion, ""},
 	}

@@ -9,43 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/unimos/unimos/safetensors"
 )
 
-// tensorFile is a checkpoint's tensors under the names it stores them by:
-// one safetensors file, or the shards of a Hugging Face sharded checkpoint
-// read as one. The weight sources (fileSource, hfSource) read through it.
-type tensorFile interface {
-	// Path names the checkpoint in error messages.
-	Path() string
-	// Names lists every tensor.
-	Names() []string
-	// Tensor returns the named tensor, or an error when there is none.
-	Tensor(name string) (*safetensors.Tensor, error)
-	// Metadata returns the safetensors "__metadata__" strings (may be nil).
-	Metadata() map[string]string
-	// Close releases the file or files; tensor data must not be used after.
-	Close() error
-}
-
 // shardIndexName is the file that lists the shards of a Hugging Face
 // sharded safetensors checkpoint (model-00001-of-00002.safetensors, ...).
 const shardIndexName = "model.safetensors.index.json"
-
-// openTensorFile opens path: a shard index (a name ending in
-// ".safetensors.index.json") with its shards, or one safetensors file.
-func openTensorFile(path string) (tensorFile, error) {
-	if strings.HasSuffix(path, ".safetensors.index.json") {
-		return openSharded(path)
-	}
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	return f, nil
-}
 
 // shardedFile is a sharded checkpoint: its index and the shards it names,
 // each tensor in exactly one of them.

@@ -42,7 +42,7 @@ func checkedFloat32(path string, t *safetensors.Tensor, want []int) ([]float32, 
 	return v, nil
 }
 
-// fileSource reads a safetensors file in OpenAI's naming, which open_clip
+// fileSource reads a weights file in OpenAI's naming, which open_clip
 // shares.
 type fileSource struct {
 	f    tensorFile

@@ -1,18 +1,23 @@
-// Package interop reads feature matrices written by other tools, for
-// importing them into a feature store: NumPy .npy and .npz files, and the
-// .pth caches that the reference UniMoS code writes with torch.save.
+// Package interop reads arrays written by other tools: feature matrices for
+// importing into a feature store (NumPy .npy and .npz files, and the .pth
+// caches that the reference UniMoS code writes with torch.save), and the
+// weights of PyTorch checkpoints (OpenCheckpoint: TorchScript archives and
+// torch.save files) for loading CLIP models.
 //
 // Every reader is strict and bounded. Pickles are interpreted by a small
-// unpickler that can rebuild tensors and nothing else: any other Python
-// global is refused (see ErrUnsafePickle). No allocation is made before the
-// input has been checked to hold the data it claims, so a crafted file
-// cannot make a reader allocate much more than its own size.
+// unpickler that can rebuild tensors and TorchScript module trees and
+// nothing else: any other Python global is refused (see ErrUnsafePickle).
+// No allocation is made before the input has been checked to hold the data
+// it claims, and what a pickle builds is bounded by the size of its file
+// (see ErrTooLarge), so a crafted file cannot make a reader allocate much
+// more than its own size.
 package interop
 
 import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/unimos/unimos/safetensors"
@@ -42,22 +47,23 @@ type dtype struct {
 	name string
 	size int  // bytes per element
 	kind byte // 'f' IEEE 754 float, 'b' bfloat16, 'i' signed integer, 'u' unsigned integer
+	st   safetensors.DType
 }
 
 func (d dtype) isFloat() bool { return d.kind == 'f' || d.kind == 'b' }
 
 var (
-	dtFloat16  = dtype{"float16", 2, 'f'}
-	dtBfloat16 = dtype{"bfloat16", 2, 'b'}
-	dtFloat32  = dtype{"float32", 4, 'f'}
-	dtFloat64  = dtype{"float64", 8, 'f'}
-	dtInt8     = dtype{"int8", 1, 'i'}
-	dtUint8    = dtype{"uint8", 1, 'u'}
-	dtInt16    = dtype{"int16", 2, 'i'}
-	dtUint16   = dtype{"uint16", 2, 'u'}
-	dtInt32    = dtype{"int32", 4, 'i'}
-	dtUint32   = dtype{"uint32", 4, 'u'}
-	dtInt64    = dtype{"int64", 8, 'i'}
+	dtFloat16  = dtype{"float16", 2, 'f', safetensors.F16}
+	dtBfloat16 = dtype{"bfloat16", 2, 'b', safetensors.BF16}
+	dtFloat32  = dtype{"float32", 4, 'f', safetensors.F32}
+	dtFloat64  = dtype{"float64", 8, 'f', safetensors.F64}
+	dtInt8     = dtype{"int8", 1, 'i', safetensors.I8}
+	dtUint8    = dtype{"uint8", 1, 'u', safetensors.U8}
+	dtInt16    = dtype{"int16", 2, 'i', safetensors.I16}
+	dtUint16   = dtype{"uint16", 2, 'u', safetensors.U16}
+	dtInt32    = dtype{"int32", 4, 'i', safetensors.I32}
+	dtUint32   = dtype{"uint32", 4, 'u', safetensors.U32}
+	dtInt64    = dtype{"int64", 8, 'i', safetensors.I64}
 )
 
 // decode converts len(raw)/dt.size contiguous elements, stored in the given
@@ -218,6 +224,22 @@ func gather[T any](src []T, offset int, shape, strides []int) []T {
 	return out
 }
 
+// gatherBytes copies the strided view (offset, shape, strides) of a
+// storage of size-byte elements into a new row-major byte slice: the same
+// gather over bytes, each element one more, innermost dimension of size
+// bytes. The view must have passed checkView.
+func gatherBytes(raw []byte, size, offset int, shape, strides []int) []byte {
+	byteShape := append(slices.Clone(shape), size)
+	byteStrides := make([]int, len(strides)+1)
+	for k, s := range strides {
+		if shape[k] > 1 { // a dimension of size 1 never steps; its stride may be anything
+			byteStrides[k] = s * size
+		}
+	}
+	byteStrides[len(strides)] = 1
+	return gather(raw, offset*size, byteShape, byteStrides)
+}
+
 // view returns the strided view (offset, shape, strides) of the flat array
 // a as a new row-major array. The view must have passed checkView.
 func (a *Array) view(offset int, shape, strides []int) *Array {
@@ -233,10 +255,22 @@ func (a *Array) view(offset int, shape, strides []int) *Array {
 // isFloatMatrix reports whether a is a 2-D floating-point array.
 func (a *Array) isFloatMatrix() bool { return a.Float32 != nil && len(a.Shape) == 2 }
 
-// missingArray is the error for a multi-array file that lacks name.
+// missingArray is the error for a multi-array file that lacks name. It
+// lists a few of the arrays the file has, not all: a crafted file may have
+// millions.
 func missingArray(name string, have []string) error {
 	if len(have) == 0 {
 		return fmt.Errorf("no array %q (the file holds no arrays)", name)
 	}
-	return fmt.Errorf("no array %q (has: %s)", name, strings.Join(have, ", "))
+	return fmt.Errorf("no array %q (has: %s)", name, someNames(have))
+}
+
+// someNames lists the first few of names, and how many more there are.
+func someNames(names []string) string {
+	const show = 10
+	list := strings.Join(names[:min(len(names), show)], ", ")
+	if len(names) > show {
+		list += fmt.Sprintf(" and %d more", len(names)-show)
+	}
+	return list
 }

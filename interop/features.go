@@ -113,7 +113,7 @@ func parseMatrix(format string, data []byte) (*Array, error) {
 			name = src.names[0]
 		default:
 			return nil, fmt.Errorf("want an array named %q or a single array, found %d (%s)",
-				textFeatures, len(src.names), strings.Join(src.names, ", "))
+				textFeatures, len(src.names), someNames(src.names))
 		}
 		if m, err = src.get(name); err != nil {
 			return nil, err

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -109,5 +111,90 @@ func FuzzPickle(f *testing.F) {
 		for name, a := range arrays {
 			checkArray(t, name, a)
 		}
+	})
+}
+
+// checkCheckpoint fails unless every tensor of c is internally consistent.
+func checkCheckpoint(t *testing.T, c *Checkpoint) {
+	t.Helper()
+	for _, name := range c.Names() {
+		st, err := c.Tensor(name)
+		if err != nil {
+			t.Fatalf("listed tensor %q: %v", name, err)
+		}
+		n, err := numElements(st.Shape)
+		if err != nil || n*st.DType.Size() != len(st.Data) {
+			t.Fatalf("%s: %d bytes for %s %v", name, len(st.Data), st.DType, st.Shape)
+		}
+	}
+}
+
+// fixturePickles returns the data.pkl of the checkpoint fixtures that
+// exist, for seeding.
+func fixturePickles() [][]byte {
+	dir, err := findFixtures()
+	if err != nil {
+		return nil
+	}
+	var pickles [][]byte
+	for _, name := range []string{"vit_openai_jit.pt", "rn_openai_jit.pt", "vit_openclip_epoch_32.pt", "hf_bin/pytorch_model.bin"} {
+		data, err := os.ReadFile(filepath.Join(dir, "..", "clip_formats", name))
+		if err != nil {
+			continue
+		}
+		if archive, err := openZip(data); err == nil {
+			for _, f := range archive.files {
+				if strings.HasSuffix(f.Name, "/data.pkl") {
+					if pkl, err := archive.read(f); err == nil {
+						pickles = append(pickles, pkl)
+					}
+				}
+			}
+		}
+	}
+	return pickles
+}
+
+// FuzzCheckpointPickle fuzzes the pickle inside a well-formed archive (so
+// that the zip checksums stay valid and the fuzzer reaches the unpickler,
+// the module trees, the state-dict selection and the tensor views), with
+// storages "0" to "3" of 64 bytes each.
+func FuzzCheckpointPickle(f *testing.F) {
+	f.Add(featureCache())
+	f.Add(newPickle(2).raw('}').str("state_dict").raw('}').str("module.w").
+		tensor("FloatStorage", "1", 16, 2, []int{2, 3}, []int{1, 2}).raw('s', 's').done())
+	f.Add(newPickle(2).module("CLIP", func(p *pickleBuilder) {
+		p.str("proj").tensor("HalfStorage", "0", 32, 0, []int{4, 8}, []int{8, 1})
+	}).done())
+	for _, pkl := range fixturePickles() {
+		f.Add(pkl)
+	}
+	storages := map[string][]byte{}
+	for i := range 4 {
+		storages[strconv.Itoa(i)] = make([]byte, 64)
+	}
+	f.Fuzz(func(t *testing.T, pkl []byte) {
+		c, err := parseCheckpoint(buildPTH(t, "ck", pkl, storages, ""))
+		if err != nil {
+			return
+		}
+		checkCheckpoint(t, c)
+	})
+}
+
+// FuzzCheckpointFile feeds raw bytes to the checkpoint reader: zip
+// archives, legacy files, and anything else.
+func FuzzCheckpointFile(f *testing.F) {
+	f.Add(buildPTH(f, "ck", featureCache(), map[string][]byte{"0": make([]byte, 8), "1": make([]byte, 16)}, "big"))
+	values := encode(le, []float32{1, 2, 3, 4, 5, 6})
+	f.Add(legacyFile(le, newPickle(2).raw('}').str("w").
+		legacyTensor("FloatStorage", "7", 6, 0, []int{3, 2}, []int{1, 3}, false).raw('s').done(),
+		[]string{"7"}, map[string][]byte{"7": values}, 4))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseCheckpoint(data)
+		if err != nil {
+			return
+		}
+		checkCheckpoint(t, c)
 	})
 }

@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 )
+
+// This file is the pickle stack machine: opcodes, the stack, marks and memo,
+// and the bounds that keep a crafted pickle from exhausting memory. What the
+// values mean to PyTorch (globals, storages, tensors, TorchScript modules)
+// is in pickle_torch.go; the walk that names the tensors of the unpickled
+// containers is in pickle_walk.go.
 
 // ErrUnsafePickle is wrapped by the error for a pickle that needs more than
 // rebuilding tensors: a Python global outside the allow-list, or an opcode
@@ -17,12 +21,18 @@ import (
 // file run code of its choosing.
 var ErrUnsafePickle = errors.New("arbitrary pickles are refused for safety")
 
+// ErrTooLarge is wrapped by the error for a file that would need far more
+// memory than its size justifies: a pickle whose values exceed the memory
+// bound, or whose stack, marks, memo or tensor names exceed theirs. Such
+// files are crafted, not written by PyTorch.
+var ErrTooLarge = errors.New("too large to be a PyTorch file")
+
 // allowedNote ends every ErrUnsafePickle error.
-const allowedNote = "only PyTorch tensors, their storages and OrderedDict are accepted"
+const allowedNote = "only PyTorch tensors, their storages, TorchScript modules and OrderedDict are accepted"
 
 // Pickle opcodes, named as in Python's pickletools. The unpickler knows the
-// binary opcodes that torch.save (protocol 2, or 4 and 5 on request) emits
-// for containers of tensors.
+// binary opcodes that torch.save and torch.jit.save (protocol 2, or 4 and 5
+// on request) emit for containers of tensors and modules.
 const (
 	opMark            = '('
 	opStop            = '.'
@@ -52,6 +62,7 @@ const (
 	opEmptyDict       = '}'
 	opEmptyTuple      = ')'
 	opProto           = 0x80
+	opNewObj          = 0x81
 	opTuple1          = 0x85
 	opTuple2          = 0x86
 	opTuple3          = 0x87
@@ -72,16 +83,17 @@ var opNames = map[byte]string{
 	opReduce: "REDUCE", opBinUnicode: "BINUNICODE", opEmptyList: "EMPTY_LIST", opAppend: "APPEND", opBuild: "BUILD",
 	opGlobal: "GLOBAL", opAppends: "APPENDS", opBinGet: "BINGET", opLongBinGet: "LONG_BINGET", opBinPut: "BINPUT",
 	opLongBinPut: "LONG_BINPUT", opSetItem: "SETITEM", opTuple: "TUPLE", opSetItems: "SETITEMS",
-	opEmptyDict: "EMPTY_DICT", opEmptyTuple: "EMPTY_TUPLE", opProto: "PROTO", opTuple1: "TUPLE1", opTuple2: "TUPLE2",
-	opTuple3: "TUPLE3", opNewTrue: "NEWTRUE", opNewFalse: "NEWFALSE", opLong1: "LONG1",
+	opEmptyDict: "EMPTY_DICT", opEmptyTuple: "EMPTY_TUPLE", opProto: "PROTO", opNewObj: "NEWOBJ", opTuple1: "TUPLE1",
+	opTuple2: "TUPLE2", opTuple3: "TUPLE3", opNewTrue: "NEWTRUE", opNewFalse: "NEWFALSE", opLong1: "LONG1",
 	opShortBinUnicode: "SHORT_BINUNICODE", opBinUnicode8: "BINUNICODE8", opStackGlobal: "STACK_GLOBAL",
 	opMemoize: "MEMOIZE", opFrame: "FRAME",
-	'i': "INST", 'o': "OBJ", 0x81: "NEWOBJ", 0x92: "NEWOBJ_EX", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4",
+	'i': "INST", 'o': "OBJ", 0x92: "NEWOBJ_EX", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4",
 }
 
 // classOpcodes instantiate arbitrary classes, or classes from the copyreg
-// extension registry; they are refused as unsafe.
-var classOpcodes = map[byte]bool{'i': true, 'o': true, 0x81: true, 0x92: true, 0x82: true, 0x83: true, 0x84: true}
+// extension registry; they are refused as unsafe. (NEWOBJ is accepted for
+// TorchScript module classes only; see newObject.)
+var classOpcodes = map[byte]bool{'i': true, 'o': true, 0x92: true, 0x82: true, 0x83: true, 0x84: true}
 
 // argWidth is the byte width of the little-endian integer argument of the
 // opcodes that take one (for strings, the width of their length).
@@ -92,124 +104,93 @@ var argWidth = map[byte]int{
 }
 
 // Values on the unpickler's stack are nil (None), bool, int64, float64,
-// string, the pointer types below, pyGlobal, storageClass and *Array
-// (a rebuilt tensor). All are comparable, so any can be a dict key.
+// string, the pointer types below, and the torch values of pickle_torch.go.
+// All are comparable, so any can be a dict key.
 type (
 	pyTuple struct{ items []any }
 	pyList  struct{ items []any }
-	pyDict  struct {
+	// pyDict is a dict, an OrderedDict, or the attributes of a TorchScript
+	// module object (class set).
+	pyDict struct {
 		keys, values []any
 		index        map[any]int // position of each key in keys
 		ordered      bool        // made by collections.OrderedDict
-	}
-	// pyGlobal is an allow-listed callable.
-	pyGlobal struct{ module, name string }
-	// storageClass is a torch storage type such as torch.HalfStorage.
-	storageClass struct{ dt dtype }
-	// storageRef is a storage named by a persistent id: numel elements of
-	// type dt in the archive record data/<key>.
-	storageRef struct {
-		dt    dtype
-		key   string
-		numel int
+		class        string      // a TorchScript module's class, such as __torch__.clip.model.CLIP
 	}
 )
 
-func (g pyGlobal) String() string { return g.module + "." + g.name }
-
-var (
-	globalRebuildTensor             = pyGlobal{"torch._utils", "_rebuild_tensor_v2"}
-	globalRebuildParameter          = pyGlobal{"torch._utils", "_rebuild_parameter"}
-	globalRebuildParameterWithState = pyGlobal{"torch._utils", "_rebuild_parameter_with_state"}
-	globalOrderedDict               = pyGlobal{"collections", "OrderedDict"}
+// Bounds on what one pickle may build. PyTorch files need a few thousand
+// values: a state dict of n tensors pickles about 10n; these bounds are far
+// above that and far below what would exhaust memory.
+const (
+	maxStack = 1 << 20 // values on the stack at once
+	maxMarks = 1 << 16 // open MARKs
+	maxMemo  = 1 << 20 // memo entries
+	maxNames = 1 << 20 // tensor names in the result
 )
 
-// storageClasses are the torch storage types allowed in persistent ids.
-var storageClasses = map[string]dtype{
-	"HalfStorage": dtFloat16, "BFloat16Storage": dtBfloat16, "FloatStorage": dtFloat32, "DoubleStorage": dtFloat64,
-	"CharStorage": dtInt8, "ByteStorage": dtUint8, "ShortStorage": dtInt16, "IntStorage": dtInt32, "LongStorage": dtInt64,
+// The memory bound: the values a pickle builds may take about
+// memoryPerInputByte times the size of the file they come from (the tensor
+// data aside, which is the file's own), and at least minMemory.
+const (
+	memoryPerInputByte = 64
+	minMemory          = 4 << 20
+)
+
+// Approximate bytes that building values takes, charged against the memory
+// bound: a stack slot or list item, a dict or memo entry, a new container or
+// tensor.
+const (
+	slotCost   = 16
+	entryCost  = 64
+	objectCost = 64
+)
+
+// budget is the memory a pickle's values may still take.
+type budget struct {
+	left, limit int64
 }
 
-// resolveGlobal returns the value of an allow-listed global.
-func resolveGlobal(module, name string) (any, error) {
-	if dt, ok := storageClasses[name]; ok && module == "torch" {
-		return storageClass{dt}, nil
-	}
-	g := pyGlobal{module, name}
-	switch g {
-	case globalRebuildTensor, globalRebuildParameter, globalRebuildParameterWithState, globalOrderedDict:
-		return g, nil
-	}
-	return nil, fmt.Errorf("global %s is not allowed: %w (%s)", g, ErrUnsafePickle, allowedNote)
+// newBudget returns the budget for a pickle read from a file of inputSize
+// bytes.
+func newBudget(inputSize int) *budget {
+	limit := max(int64(minMemory), memoryPerInputByte*int64(inputSize))
+	return &budget{left: limit, limit: limit}
 }
 
-// ParsePickle interprets pkl, the data.pkl record of a PyTorch archive, and
-// returns the tensors it holds, named by their path in the pickled
-// containers: "fea" for the entry of a dict, "model.weight" for nested
-// dicts, "0" for the first item of a list or tuple, and "" for a tensor
-// pickled alone. Values other than tensors are skipped. A tensor stored
-// under several names is listed under each, as the same *Array; a container
-// stored under several names is walked once, under the first.
-//
-// readStorage returns the bytes of the archive record data/<key>, whose
-// elements are in the given byte order.
-//
-// Only the opcodes and globals needed to rebuild tensors are accepted (see
-// ErrUnsafePickle). Tensors may not hold more elements in total than the
-// storages they view: that refuses broadcast (stride 0) and overlapping
-// views, absent from feature files, and keeps a small storage from being
-// expanded into unbounded memory.
-func ParsePickle(pkl []byte, readStorage func(key string) ([]byte, error), order binary.ByteOrder) (map[string]*Array, error) {
-	arrays, err := parsePickle(pkl, readStorage, order)
-	if err != nil {
-		return nil, fmt.Errorf("interop: %w", err)
+// spend takes n bytes from the budget.
+func (b *budget) spend(n int) error {
+	if int64(n) > b.left {
+		return fmt.Errorf("its values need more than %d MB of memory, more than a file of its size can justify: %w",
+			b.limit>>20, ErrTooLarge)
 	}
-	return arrays, nil
+	b.left -= int64(n)
+	return nil
 }
 
-func parsePickle(pkl []byte, readStorage func(key string) ([]byte, error), order binary.ByteOrder) (map[string]*Array, error) {
-	u := &unpickler{
-		data:        pkl,
-		memo:        map[uint64]any{},
-		readStorage: readStorage,
-		order:       order,
-		storages:    map[string]*decodedStorage{},
-	}
-	root, err := u.run()
-	if err != nil {
-		return nil, err
-	}
-	arrays := map[string]*Array{}
-	w := &arrayCollector{arrays: arrays, seen: map[any]bool{}}
-	if err := w.walk(root, nil); err != nil {
-		return nil, err
-	}
-	return arrays, nil
-}
-
-// unpickler is a pickle stack machine restricted to rebuilding tensors.
+// unpickler is a pickle stack machine restricted to rebuilding tensors and
+// TorchScript module trees.
 type unpickler struct {
-	data  []byte
-	pos   int
-	stack []any
-	marks []int // stack heights at each open MARK
-	memo  map[uint64]any
+	data   []byte
+	pos    int
+	stack  []any
+	marks  []int // stack heights at each open MARK
+	memo   map[uint64]any
+	budget *budget
 
-	readStorage func(key string) ([]byte, error)
-	order       binary.ByteOrder
-	storages    map[string]*decodedStorage // by key
-	budget      int                        // elements that tensors may still take from the storages
+	// storages holds each storage named by a persistent id, by key, so that
+	// every reference to one storage agrees on its type and size.
+	storages map[string]*storageRef
+	// legacy accepts the persistent ids of the pre-1.6 torch.save format.
+	legacy bool
 }
 
-// decodedStorage is a storage's elements as a flat array.
-type decodedStorage struct {
-	*Array
-	// lent is set once a tensor covering the whole storage has taken its
-	// elements without a copy; other tensors then get copies, so that no
-	// two returned arrays share memory.
-	lent bool
+func newUnpickler(data []byte, b *budget) *unpickler {
+	return &unpickler{data: data, memo: map[uint64]any{}, budget: b, storages: map[string]*storageRef{}}
 }
 
+// run executes opcodes up to STOP and returns the pickled value; u.pos is
+// then just past the STOP, where a following pickle would start.
 func (u *unpickler) run() (any, error) {
 	for u.pos < len(u.data) {
 		at, op := u.pos, u.data[u.pos]
@@ -221,6 +202,9 @@ func (u *unpickler) run() (any, error) {
 			return u.stack[0], nil
 		}
 		if err := u.step(op); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return nil, fmt.Errorf("pickle: %w", err) // one message, whatever opcode tripped it
+			}
 			return nil, fmt.Errorf("pickle opcode %s at offset %d: %w", opName(op), at, err)
 		}
 	}
@@ -251,6 +235,9 @@ func (u *unpickler) step(op byte) error {
 		_, err := u.read(8)
 		return err
 	case opMark:
+		if len(u.marks) == maxMarks {
+			return fmt.Errorf("more than %d open MARKs: %w", maxMarks, ErrTooLarge)
+		}
 		u.marks = append(u.marks, len(u.stack))
 	case opPop:
 		_, err := u.pop()
@@ -263,11 +250,11 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(v)
+		return u.push(v)
 	case opNone:
-		u.push(nil)
+		return u.push(nil)
 	case opNewTrue, opNewFalse:
-		u.push(op == opNewTrue)
+		return u.push(op == opNewTrue)
 	case opBinInt, opBinInt1, opBinInt2:
 		return u.pushInt(op)
 	case opLong1:
@@ -277,27 +264,27 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(math.Float64frombits(binary.BigEndian.Uint64(b)))
+		return u.push(math.Float64frombits(binary.BigEndian.Uint64(b)))
 	case opBinUnicode, opShortBinUnicode, opBinUnicode8:
 		return u.pushString(op)
 	case opEmptyTuple:
-		u.push(&pyTuple{items: []any{}})
+		return u.pushNew(&pyTuple{items: []any{}}, 0)
 	case opEmptyList:
-		u.push(&pyList{})
+		return u.pushNew(&pyList{}, 0)
 	case opEmptyDict:
-		u.push(newDict(false))
+		return u.pushNew(newDict(false), 0)
 	case opTuple:
 		items, err := u.popMark()
 		if err != nil {
 			return err
 		}
-		u.push(&pyTuple{items: items})
+		return u.pushNew(&pyTuple{items: items}, len(items))
 	case opTuple1, opTuple2, opTuple3:
 		items, err := u.popN(int(op-opTuple1) + 1)
 		if err != nil {
 			return err
 		}
-		u.push(&pyTuple{items: items})
+		return u.pushNew(&pyTuple{items: items}, len(items))
 	case opAppend, opAppends:
 		return u.appendItems(op)
 	case opSetItem, opSetItems:
@@ -332,11 +319,11 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		ref, err := persistentStorage(pid)
+		ref, err := u.persistentLoad(pid)
 		if err != nil {
 			return err
 		}
-		u.push(ref)
+		return u.push(ref)
 	case opReduce:
 		items, err := u.popN(2)
 		if err != nil {
@@ -346,18 +333,26 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(v)
-	case opBuild:
-		// OrderedDict pickles its instance attributes (a state_dict's
-		// _metadata) as BUILD state, which carries no tensors.
+		return u.pushNew(v, 0)
+	case opNewObj:
 		items, err := u.popN(2)
 		if err != nil {
 			return err
 		}
-		if d, ok := items[0].(*pyDict); !ok || !d.ordered {
-			return fmt.Errorf("setting the state of a %s: %w (%s)", typeName(items[0]), ErrUnsafePickle, allowedNote)
+		v, err := newObject(items[0], items[1])
+		if err != nil {
+			return err
 		}
-		u.push(items[0])
+		return u.pushNew(v, 0)
+	case opBuild:
+		items, err := u.popN(2)
+		if err != nil {
+			return err
+		}
+		if err := u.build(items[0], items[1]); err != nil {
+			return err
+		}
+		return u.push(items[0])
 	default:
 		if classOpcodes[op] {
 			return fmt.Errorf("%s instantiates arbitrary classes: %w (%s)", opName(op), ErrUnsafePickle, allowedNote)
@@ -396,12 +391,33 @@ func (u *unpickler) line() (string, error) {
 	if n < 0 {
 		return "", errors.New("truncated argument")
 	}
+	if err := u.budget.spend(n); err != nil {
+		return "", err
+	}
 	s := string(u.data[u.pos : u.pos+n])
 	u.pos += n + 1
 	return s, nil
 }
 
-func (u *unpickler) push(v any) { u.stack = append(u.stack, v) }
+// push puts v on the stack.
+func (u *unpickler) push(v any) error {
+	if len(u.stack) == maxStack {
+		return fmt.Errorf("more than %d values on the stack: %w", maxStack, ErrTooLarge)
+	}
+	if err := u.budget.spend(slotCost); err != nil {
+		return err
+	}
+	u.stack = append(u.stack, v)
+	return nil
+}
+
+// pushNew pushes a value just built, holding n items.
+func (u *unpickler) pushNew(v any, n int) error {
+	if err := u.budget.spend(objectCost + n*slotCost); err != nil {
+		return err
+	}
+	return u.push(v)
+}
 
 // base is the lowest stack index above the innermost open MARK.
 func (u *unpickler) base() int {
@@ -452,11 +468,9 @@ func (u *unpickler) pushInt(op byte) error {
 		return err
 	}
 	if op == opBinInt {
-		u.push(int64(int32(uint32(v))))
-	} else {
-		u.push(int64(v))
+		return u.push(int64(int32(uint32(v))))
 	}
-	return nil
+	return u.push(int64(v))
 }
 
 // pushLong1 reads a little-endian two's-complement integer of up to 8 bytes.
@@ -480,8 +494,7 @@ func (u *unpickler) pushLong1() error {
 		unused := 64 - 8*n
 		v = uint64(int64(v<<unused) >> unused) // sign-extend
 	}
-	u.push(int64(v))
-	return nil
+	return u.push(int64(v))
 }
 
 func (u *unpickler) pushString(op byte) error {
@@ -492,9 +505,11 @@ func (u *unpickler) pushString(op byte) error {
 	if n > uint64(len(u.data)-u.pos) {
 		return errors.New("truncated argument")
 	}
+	if err := u.budget.spend(int(n)); err != nil {
+		return err
+	}
 	b, _ := u.read(int(n))
-	u.push(string(b))
-	return nil
+	return u.push(string(b))
 }
 
 func (u *unpickler) pushGlobal(module, name string) error {
@@ -502,8 +517,7 @@ func (u *unpickler) pushGlobal(module, name string) error {
 	if err != nil {
 		return err
 	}
-	u.push(v)
-	return nil
+	return u.push(v)
 }
 
 func (u *unpickler) appendItems(op byte) error {
@@ -524,6 +538,10 @@ func (u *unpickler) appendItems(op byte) error {
 	list, ok := target.(*pyList)
 	if !ok {
 		return fmt.Errorf("appending to a %s", typeName(target))
+	}
+	// A list's backing array may be twice its length.
+	if err := u.budget.spend(2 * slotCost * len(items)); err != nil {
+		return err
 	}
 	list.items = append(list.items, items...)
 	return nil
@@ -551,6 +569,9 @@ func (u *unpickler) setItems(op byte) error {
 	if !ok {
 		return fmt.Errorf("setting items of a %s", typeName(target))
 	}
+	if err := u.budget.spend(entryCost * len(items) / 2); err != nil {
+		return err
+	}
 	for i := 0; i < len(items); i += 2 {
 		d.set(items[i], items[i+1])
 	}
@@ -569,6 +590,12 @@ func (u *unpickler) put(op byte) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := u.memo[key]; !ok && len(u.memo) == maxMemo {
+		return fmt.Errorf("more than %d memo entries: %w", maxMemo, ErrTooLarge)
+	}
+	if err := u.budget.spend(entryCost); err != nil {
+		return err
+	}
 	u.memo[key] = v
 	return nil
 }
@@ -582,127 +609,7 @@ func (u *unpickler) get(op byte) error {
 	if !ok {
 		return fmt.Errorf("memo entry %d was never stored", key)
 	}
-	u.push(v)
-	return nil
-}
-
-// persistentStorage interprets a persistent id as torch.save writes it for
-// a storage: ('storage', storage_type, key, location, numel).
-func persistentStorage(pid any) (*storageRef, error) {
-	t, ok := pid.(*pyTuple)
-	if !ok || len(t.items) != 5 || t.items[0] != "storage" {
-		return nil, errors.New("persistent id is not a ('storage', type, key, location, numel) tuple")
-	}
-	cls, ok := t.items[1].(storageClass)
-	if !ok {
-		return nil, fmt.Errorf("persistent id names a %s, not a storage type", typeName(t.items[1]))
-	}
-	key, ok := t.items[2].(string)
-	if !ok {
-		return nil, errors.New("persistent id has a key that is not a string")
-	}
-	numel, err := asInt(t.items[4])
-	if err != nil || numel < 0 {
-		return nil, errors.New("persistent id has an invalid element count")
-	}
-	return &storageRef{dt: cls.dt, key: key, numel: numel}, nil
-}
-
-// call applies an allow-listed callable (REDUCE).
-func (u *unpickler) call(fn, argv any) (any, error) {
-	g, ok := fn.(pyGlobal)
-	if !ok {
-		return nil, fmt.Errorf("calling a %s: %w (%s)", typeName(fn), ErrUnsafePickle, allowedNote)
-	}
-	args, ok := argv.(*pyTuple)
-	if !ok {
-		return nil, fmt.Errorf("%s called with a %s instead of an argument tuple", g, typeName(argv))
-	}
-	a := args.items
-	switch g {
-	case globalOrderedDict:
-		if len(a) != 0 {
-			return nil, fmt.Errorf("%s called with %d arguments, want 0", g, len(a))
-		}
-		return newDict(true), nil
-	case globalRebuildParameter, globalRebuildParameterWithState:
-		// (data, requires_grad, backward_hooks[, state]): the data is all
-		// that matters here.
-		if len(a) < 3 {
-			return nil, fmt.Errorf("%s called with %d arguments, want at least 3", g, len(a))
-		}
-		if _, ok := a[0].(*Array); !ok {
-			return nil, fmt.Errorf("%s called on a %s, not a tensor", g, typeName(a[0]))
-		}
-		return a[0], nil
-	}
-	// _rebuild_tensor_v2(storage, storage_offset, size, stride,
-	// requires_grad, backward_hooks[, metadata]).
-	if len(a) != 6 && len(a) != 7 {
-		return nil, fmt.Errorf("%s called with %d arguments, want 6 or 7", g, len(a))
-	}
-	return u.rebuildTensor(a[0], a[1], a[2], a[3])
-}
-
-// rebuildTensor materialises the strided view of a storage as an Array.
-func (u *unpickler) rebuildTensor(storage, offset, size, stride any) (*Array, error) {
-	ref, ok := storage.(*storageRef)
-	if !ok {
-		return nil, fmt.Errorf("tensor storage is a %s", typeName(storage))
-	}
-	off, err := asInt(offset)
-	if err != nil {
-		return nil, fmt.Errorf("tensor storage offset: %w", err)
-	}
-	shape, err := asInts(size)
-	if err != nil {
-		return nil, fmt.Errorf("tensor size: %w", err)
-	}
-	strides, err := asInts(stride)
-	if err != nil {
-		return nil, fmt.Errorf("tensor stride: %w", err)
-	}
-	s, err := u.storage(ref)
-	if err != nil {
-		return nil, err
-	}
-	n, err := checkView(ref.numel, off, shape, strides)
-	if err != nil {
-		return nil, fmt.Errorf("tensor on storage %s: %w", ref.key, err)
-	}
-	if n > u.budget {
-		return nil, fmt.Errorf("tensor on storage %s: the tensors hold more elements than their storages "+
-			"(broadcast or overlapping views are not supported)", ref.key)
-	}
-	u.budget -= n
-	if !s.lent && off == 0 && n == ref.numel && isContiguous(shape, strides) {
-		s.lent = true
-		return &Array{DType: s.DType, Shape: shape, Float32: s.Float32, Int64: s.Int64}, nil
-	}
-	return s.view(off, shape, strides), nil
-}
-
-// storage returns the decoded storage ref names, reading it on first use.
-func (u *unpickler) storage(ref *storageRef) (*decodedStorage, error) {
-	if s, ok := u.storages[ref.key]; ok {
-		if s.DType != ref.dt.name || s.Shape[0] != ref.numel {
-			return nil, fmt.Errorf("storage %s is used both as %d %s and as %d %s",
-				ref.key, s.Shape[0], s.DType, ref.numel, ref.dt.name)
-		}
-		return s, nil
-	}
-	raw, err := u.readStorage(ref.key)
-	if err != nil {
-		return nil, fmt.Errorf("storage %s: %w", ref.key, err)
-	}
-	if ref.numel > len(raw)/ref.dt.size || len(raw) != ref.numel*ref.dt.size {
-		return nil, fmt.Errorf("storage %s: %d bytes, but %d elements of %s need %d",
-			ref.key, len(raw), ref.numel, ref.dt.name, ref.numel*ref.dt.size)
-	}
-	s := &decodedStorage{Array: decode(ref.dt, u.order, raw)}
-	u.storages[ref.key] = s
-	u.budget += ref.numel
-	return s, nil
+	return u.push(v)
 }
 
 func asInt(v any) (int, error) {
@@ -750,14 +657,19 @@ func typeName(v any) string {
 	case *pyList:
 		return "list"
 	case *pyDict:
+		if v.class != "" {
+			return v.class
+		}
 		return "dict"
 	case pyGlobal:
+		return v.String()
+	case torchClass:
 		return v.String()
 	case storageClass:
 		return "storage type"
 	case *storageRef:
 		return "storage"
-	case *Array:
+	case *tensorRef:
 		return "tensor"
 	}
 	return fmt.Sprintf("%T", v)
@@ -774,81 +686,4 @@ func (d *pyDict) set(k, v any) {
 	d.index[k] = len(d.keys)
 	d.keys = append(d.keys, k)
 	d.values = append(d.values, v)
-}
-
-// Limits on how tensors are named; a pickle can nest containers and reuse
-// long strings cheaply, so names are bounded before they are built.
-const (
-	maxNesting = 64
-	maxNameLen = 4096
-)
-
-// arrayCollector gathers the tensors of an unpickled value by path.
-type arrayCollector struct {
-	arrays map[string]*Array
-	seen   map[any]bool // containers already walked
-}
-
-// walk visits v, reached through the container keys in path.
-func (c *arrayCollector) walk(v any, path []string) error {
-	var keys, values []any
-	switch v := v.(type) {
-	case *Array:
-		return c.add(v, path)
-	case *pyDict:
-		keys, values = v.keys, v.values
-	case *pyList:
-		values = v.items
-	case *pyTuple:
-		values = v.items
-	default:
-		return nil
-	}
-	// A container shared by several paths is listed under the first; a
-	// pickle can share containers to describe exponentially many paths.
-	if c.seen[v] {
-		return nil
-	}
-	c.seen[v] = true
-	if len(path) == maxNesting {
-		return fmt.Errorf("containers nested more than %d deep", maxNesting)
-	}
-	for i, child := range values {
-		switch child.(type) {
-		case *Array, *pyDict, *pyList, *pyTuple:
-		default:
-			continue // a scalar: holds no tensors
-		}
-		key := strconv.Itoa(i)
-		if keys != nil {
-			switch k := keys[i].(type) {
-			case string:
-				key = k
-			case int64:
-				key = strconv.FormatInt(k, 10)
-			default:
-				return fmt.Errorf("tensors under a dict key of type %s are not supported", typeName(k))
-			}
-		}
-		if err := c.walk(child, append(path, key)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *arrayCollector) add(a *Array, path []string) error {
-	n := len(path)
-	for _, p := range path {
-		n += len(p)
-	}
-	if n > maxNameLen {
-		return fmt.Errorf("tensor name of %d bytes is longer than %d", n, maxNameLen)
-	}
-	name := strings.Join(path, ".")
-	if c.arrays[name] != nil && c.arrays[name] != a {
-		return fmt.Errorf("two tensors are named %q", name)
-	}
-	c.arrays[name] = a
-	return nil
 }

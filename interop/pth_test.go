@@ -71,8 +71,9 @@ func TestPTHErrors(t *testing.T) {
 		name, want string
 		data       []byte
 	}{
-		{"legacy format", "legacy torch.save format", featureCache()},
-		{"not a zip", "not a zip archive", []byte("PK garbage")},
+		{"a bare pickle", "not a PyTorch file", featureCache()},
+		{"neither zip nor legacy", "not a PyTorch file", []byte("PK garbage")},
+		{"not a zip", "not a zip archive", []byte("PK\x03\x04 garbage")},
 		{"no data.pkl", "found 0", buildZip(t, zipMember{"archive/other.pkl", featureCache(), false})},
 		{"data.pkl at the top", "found 0", buildZip(t, zipMember{"data.pkl", featureCache(), false})},
 		{"two data.pkl", "found 2", buildZip(t, zipMember{"a/data.pkl", nil, false}, zipMember{"b/data.pkl", nil, false})},
