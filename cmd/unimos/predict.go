@@ -91,10 +91,7 @@ the accuracy is printed on stderr (and included in the JSON).`, strings.Join(ima
 		return usagef("classifying images needs --weights, the CLIP weights the model was trained on")
 	}
 
-	path := *model
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		path = filepath.Join(path, unimos.ModelFile)
-	}
+	path := unimos.ModelPath(*model)
 	m, err := unimos.LoadModel(path)
 	if err != nil {
 		return err
