@@ -51,6 +51,7 @@ func commands() []command {
 		{"import", "add a domain from .npy/.npz/.pth features to a feature store", runImport},
 		{"bench", "run a benchmark protocol of the paper and write a report with tables and plots", runBench},
 		{"predict", "classify features or images with a model that adapt or bench trained", runPredict},
+		{"serve", "answer classification requests over HTTP with a trained model, with a web page", runServe},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},
 		{"zeroshot", "CLIP zero-shot baseline on one domain of a feature store", runZeroShot},
 		{"synth", "write a synthetic CLIP-like domain-shift feature store", runSynth},
