@@ -60,14 +60,25 @@ func loadImage(path string) (image.Image, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("clip: read image: %w", err)
 	}
+	img, err := decodeData(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, err)
+	}
+	return img, data, nil
+}
+
+// decodeData decodes an image file's bytes as LoadImage describes, for
+// files and for images received in memory alike. Its errors are the
+// reasons alone, without a name.
+func decodeData(data []byte) (image.Image, error) {
 	img, format, err := image.Decode(bytes.NewReader(data))
 	switch {
 	case errors.Is(err, image.ErrFormat):
-		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, errNotAnImage)
+		return nil, errNotAnImage
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, errTruncated)
+		return nil, errTruncated
 	case err != nil:
-		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, err)
+		return nil, err
 	}
 	switch format {
 	case "webp":
@@ -75,7 +86,7 @@ func loadImage(path string) (image.Image, []byte, error) {
 	case "png":
 		img = pngAsPillow(img, data)
 	}
-	return img, data, nil
+	return img, nil
 }
 
 // pngSignature starts every PNG file.

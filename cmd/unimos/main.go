@@ -52,6 +52,7 @@ func commands() []command {
 		{"convert", "write CLIP weights as one safetensors file in OpenAI naming", runConvert},
 		{"bench", "run a benchmark protocol of the paper and write a report with tables and plots", runBench},
 		{"predict", "classify features or images with a model that adapt or bench trained", runPredict},
+		{"serve", "answer classification requests over HTTP with a trained model, with a web page", runServe},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},
 		{"zeroshot", "CLIP zero-shot baseline on one domain of a feature store", runZeroShot},
 		{"synth", "write a synthetic CLIP-like domain-shift feature store", runSynth},

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/clip"
-	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
 	"github.com/unimos/unimos/internal/imagefile"
@@ -92,10 +91,7 @@ the accuracy is printed on stderr (and included in the JSON).`, strings.Join(ima
 		return usagef("classifying images needs --weights, the CLIP weights the model was trained on")
 	}
 
-	path := *model
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		path = filepath.Join(path, unimos.ModelFile)
-	}
+	path := unimos.ModelPath(*model)
 	m, err := unimos.LoadModel(path)
 	if err != nil {
 		return err
@@ -208,17 +204,11 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 	if err != nil {
 		return predictInput{}, err
 	}
-	if model.EmbedDim() != m.Dim() {
-		return predictInput{}, fmt.Errorf("CLIP weights %s give %d-dimensional features but the UniMoS model takes %d: use the weights the model was trained on",
-			weights, model.EmbedDim(), m.Dim())
+	note, err := m.CheckCLIP(model, weights, force)
+	if note != "" {
+		fmt.Fprintln(ctx.stderr, note)
 	}
-	fingerprint, err := model.Fingerprint()
 	if err != nil {
-		return predictInput{}, err
-	}
-	got := unimos.Backbone{Name: extract.Backbone(model.Config), Fingerprint: fingerprint}
-	if err := checkBackbone(ctx, m.Backbone, got, "CLIP weights "+weights,
-		"use the weights the model was trained on", force); err != nil {
 		return predictInput{}, err
 	}
 
@@ -278,41 +268,13 @@ func skipReason(err error) string {
 	return err.Error()
 }
 
-// checkBackbone refuses features of other CLIP weights than the model was
-// trained on, unless force (then it only notes the difference). source
-// names the features' origin ("store DIR", "CLIP weights FILE") and got is
-// what it records; advice says what to use instead. When the model or the
-// source does not record a fingerprint, nothing can be checked, and a note
-// says so. The names are only for messages: the fingerprints decide.
+// checkBackbone is unimos.CheckBackbone, its note printed on stderr.
 func checkBackbone(ctx *context, want, got unimos.Backbone, source, advice string, force bool) error {
-	switch {
-	case len(want.Fingerprint) == 0:
-		fmt.Fprintf(ctx.stderr, "note: the model does not record the CLIP weights it was trained on (it was saved before unimos recorded them, or trained on a store that does not record them); cannot check %s against them\n", source)
-		return nil
-	case len(got.Fingerprint) == 0:
-		fmt.Fprintf(ctx.stderr, "note: %s does not record which CLIP weights its features come from (imported or generated features); cannot check them against the model's (%s)\n", source, backboneName(want))
-		return nil
-	case clip.Fingerprint(want.Fingerprint).Matches(got.Fingerprint):
-		return nil
+	note, err := unimos.CheckBackbone(want, got, source, advice, force)
+	if note != "" {
+		fmt.Fprintln(ctx.stderr, note)
 	}
-	trainedOn := backboneName(want)
-	if got.Name == want.Name {
-		trainedOn = "other weights of " + trainedOn + " (their fingerprints differ)"
-	}
-	problem := fmt.Sprintf("%s: %s, but the model was trained on %s", source, backboneName(got), trainedOn)
-	if force {
-		fmt.Fprintf(ctx.stderr, "note: %s; classifying anyway (--force)\n", problem)
-		return nil
-	}
-	return fmt.Errorf("%s; %s, or give --force to classify anyway", problem, advice)
-}
-
-// backboneName is a backbone's name for messages.
-func backboneName(b unimos.Backbone) string {
-	if b.Name == "" {
-		return "unnamed CLIP weights"
-	}
-	return b.Name
+	return err
 }
 
 // collectImages returns the files named and the image files
