@@ -33,7 +33,7 @@ type notRegularError struct {
 	want string // "an image file"
 }
 
-func (e *notRegularError) Error() string    { return "is " + e.kind + ", not " + e.want }
+func (e *notRegularError) Error() string     { return "is " + e.kind + ", not " + e.want }
 func (e *notRegularError) Is(err error) bool { return err == ErrNotRegular }
 
 // tooLargeError is ReadFile's error for a file over its limit.
