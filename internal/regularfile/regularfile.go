@@ -70,6 +70,11 @@ func kind(m fs.FileMode) string {
 func Check(path, want string) (fs.FileInfo, error) {
 	st, err := os.Stat(path)
 	if err != nil {
+		// Worded as os.Open would: the caller is opening the file.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			pathErr.Op = "open"
+		}
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
