@@ -335,7 +335,8 @@ func (r *runner) domain(ctx context.Context, d int) error {
 	r.done += resumed
 	progress := Progress{Domain: dom.Name, Done: resumed, Resumed: resumed, Total: total}
 	r.report(progress)
-	err := decodeAhead(ctx, r.plan, d, pending, dom.Images, r.pre, r.opt.Workers, func(w *batchWork) error {
+	decode := func(im Image) ([]float32, string) { return decodeImage(r.pre, im) }
+	err := decodeAhead(ctx, r.plan, d, pending, dom.Images, decode, r.opt.Workers, func(w *batchWork) error {
 		return r.encode(ctx, d, w, func(n int, skips []Skip) {
 			progress.Done += n
 			progress.Skipped = skips
