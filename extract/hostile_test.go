@@ -48,7 +48,9 @@ func TestHostileImagesInAList(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sum *Summary
-	testkit.Within(t, 60*time.Second, func() { sum, err = run(t, context.Background(), m, ds, Options{Out: filepath.Join(root, "store"), Batch: 2}) })
+	testkit.Within(t, 60*time.Second, func() {
+		sum, err = run(t, context.Background(), m, ds, Options{Out: filepath.Join(root, "store"), Batch: 2})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
