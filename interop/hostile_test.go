@@ -15,10 +15,11 @@ import (
 
 // allocBudget is what a reader may allocate for an input of n bytes from
 // which it returns arrays of output bytes: 64 bytes per input byte and a
-// constant for the decoders' state, plus twice the output (a Fortran-order
-// array is converted, then reordered). Work beyond it is amplification:
-// memory spent on data the input only claims to hold.
-func allocBudget(n, output int) uint64 { return 64*uint64(n) + 1<<20 + 2*uint64(output) }
+// constant for the decoders' state (an inflater takes about 45 KiB, a
+// small archive about 10 KiB besides), plus twice the output (a
+// Fortran-order array is converted, then reordered). Work beyond it is
+// amplification: memory spent on data the input only claims to hold.
+func allocBudget(n, output int) uint64 { return 64*uint64(n) + 256<<10 + 2*uint64(output) }
 
 // allocated runs f and returns the bytes the heap allocated meanwhile.
 func allocated(f func()) uint64 {
