@@ -6,7 +6,12 @@
 // unpickler that can rebuild tensors and nothing else: any other Python
 // global is refused (see ErrUnsafePickle). No allocation is made before the
 // input has been checked to hold the data it claims, so a crafted file
-// cannot make a reader allocate much more than its own size.
+// cannot make a reader allocate much more than its own size: the .npy and
+// .npz readers check each array's header against what the caller wants
+// (dtype, rank, the labels' row count) before reading its data, verify a
+// .npz member's length and CRC-32 before allocating for it, and convert
+// data piece by piece as it is read. Only regular files are opened (see
+// internal/regularfile).
 package interop
 
 import (
