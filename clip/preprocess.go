@@ -62,6 +62,9 @@ func Preprocess(img image.Image, nPx int) ([]float32, error) {
 
 // PreprocessFile decodes the image at path (see LoadImage) and applies the reference
 // CLIP transform at size nPx. EXIF orientation is ignored, as in the reference.
+// Every command that reads image files reads them through here or
+// Preprocessor.File, so that all have LoadImage's checks: regular files only,
+// the pixel limit before decoding, no panic on a crafted file.
 func PreprocessFile(path string, nPx int) ([]float32, error) {
 	return Preprocessor{Size: nPx}.File(path)
 }
@@ -80,7 +83,8 @@ func (p Preprocessor) Image(img image.Image) ([]float32, error) {
 }
 
 // File decodes the image at path with LoadImage, applies its EXIF orientation if
-// ApplyEXIFOrientation is set, and transforms it.
+// ApplyEXIFOrientation is set, and transforms it. Errors name the file and wrap
+// the reason, as LoadImage's do.
 func (p Preprocessor) File(path string) ([]float32, error) {
 	if p.Size <= 0 {
 		return nil, fmt.Errorf("clip: preprocess %s: size %d is not positive", path, p.Size)
@@ -89,14 +93,17 @@ func (p Preprocessor) File(path string) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if img.Bounds().Empty() {
-		return nil, fmt.Errorf("clip: preprocess %s: empty image", path)
-	}
+	return p.decoded(img, data), nil
+}
+
+// decoded transforms an image decoded from the file bytes data (which hold
+// its EXIF orientation).
+func (p Preprocessor) decoded(img image.Image, data []byte) []float32 {
 	px := toPixels(img)
 	if p.ApplyEXIFOrientation {
 		px = px.oriented(exifOrientation(data))
 	}
-	return p.transform(px), nil
+	return p.transform(px)
 }
 
 // transform resizes, crops and normalises; src is not modified.

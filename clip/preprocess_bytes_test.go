@@ -51,11 +51,11 @@ func TestPreprocessBytesRefuses(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"empty", nil, "no image data (0 bytes)"},
+		{"empty", nil, "empty file"},
 		{"text", []byte("hello, not an image"), "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"},
 		{"truncated", small.Bytes()[:small.Len()/2], "the file ends before the image does (truncated?)"},
 		{"header only", small.Bytes()[:20], "the file ends before the image does (truncated?)"},
-		{"decompression bomb", pngHeader(20000, 20000), "png image of 20000×20000 pixels exceeds the limit of 178956970 pixels"},
+		{"decompression bomb", pngHeader(20000, 20000), "png image of 20000×20000 pixels exceeds the limit of 178956970 pixels (Pillow's decompression-bomb limit)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,9 +70,9 @@ func TestPreprocessBytesRefuses(t *testing.T) {
 	}
 	// Exactly at the limit the header passes (the pixels then fail to decode:
 	// this file has no image data).
-	_, err := PreprocessBytes(pngHeader(MaxPixels/2, 2), 224)
+	_, err := PreprocessBytes(pngHeader(MaxImagePixels/2, 2), 224)
 	if err == nil || strings.Contains(err.Error(), "exceeds the limit") {
-		t.Errorf("an image of MaxPixels pixels: %v", err)
+		t.Errorf("an image of MaxImagePixels pixels: %v", err)
 	}
 }
 

@@ -10,13 +10,15 @@ import (
 	_ "image/jpeg" // register JPEG decoding
 	_ "image/png"  // register PNG decoding
 	"io"
-	"os"
+	"io/fs"
 
 	// The decoders of the formats of imagefile.Extensions, the file types
 	// every command takes.
 	_ "golang.org/x/image/bmp"  // register BMP decoding
 	_ "golang.org/x/image/tiff" // register TIFF decoding
 	_ "golang.org/x/image/webp" // register WebP decoding
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // errNotAnImage replaces image.ErrFormat ("image: unknown format"), whose
@@ -47,6 +49,13 @@ var errTruncated = errors.New("the file ends before the image does (truncated?)"
 //     G3/G4; not JPEG-compressed TIFF). The first image of the file, as Pillow
 //     opens it; 16-bit samples keep their high byte.
 //
+// Only regular files are read (a symbolic link to one is fine): a named pipe
+// would block the reader and a device such as /dev/zero never ends. The size
+// the image's header declares is checked against MaxImagePixels before
+// decoding, as Pillow's decompression-bomb check does, so that a small file
+// declaring a huge image costs nothing; a decoder that panics on a crafted
+// file gives an error.
+//
 // Errors name the file and wrap the reason (errors.Unwrap gives it without the
 // path, for lists that name the file already).
 func LoadImage(path string) (image.Image, error) {
@@ -54,31 +63,74 @@ func LoadImage(path string) (image.Image, error) {
 	return img, err
 }
 
+// MaxImagePixels is Pillow's decompression-bomb limit (2 × MAX_IMAGE_PIXELS,
+// beyond which Image.open raises DecompressionBombError): larger images are
+// refused before decoding, as the reference would fail on them, and so that
+// a hostile file cannot exhaust memory.
+const MaxImagePixels = 2 * 89_478_485
+
+// maxImageFileBytes bounds an image file, which is read whole: room for the
+// largest uncompressed image under MaxImagePixels (16-bit RGBA TIFF).
+const maxImageFileBytes = 8 * MaxImagePixels
+
+// imageError is an error of reading an image: it names the file, and
+// unwraps to the reason alone.
+type imageError struct {
+	path   string
+	reason error
+}
+
+func (e *imageError) Error() string { return "clip: " + e.path + ": " + e.reason.Error() }
+func (e *imageError) Unwrap() error { return e.reason }
+
 // loadImage is LoadImage that also returns the file's bytes (for EXIF).
 func loadImage(path string) (image.Image, []byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, "an image file", maxImageFileBytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clip: read image: %w", err)
+		// The reason without the path that os repeats.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
+		return nil, nil, &imageError{path, err}
 	}
-	img, err := decodeData(data)
+	img, err := decodeImage(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clip: decode image %s: %w", path, err)
+		return nil, nil, &imageError{path, err}
 	}
 	return img, data, nil
 }
 
-// decodeData decodes an image file's bytes as LoadImage describes, for
-// files and for images received in memory alike. Its errors are the
-// reasons alone, without a name.
-func decodeData(data []byte) (image.Image, error) {
-	img, format, err := image.Decode(bytes.NewReader(data))
-	switch {
-	case errors.Is(err, image.ErrFormat):
-		return nil, errNotAnImage
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, errTruncated
-	case err != nil:
-		return nil, err
+// decodeImage decodes an image file's bytes as LoadImage describes, for
+// files and for images received in memory alike: the size the header
+// declares is checked against MaxImagePixels before any pixel is decoded,
+// and a decoder that panics on a crafted file gives an error (the decoders
+// are not supposed to; if one does, the image is refused like any other bad
+// file rather than ending the program). Its errors are the reasons alone,
+// without a name.
+func decodeImage(data []byte) (img image.Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("the decoder failed on this file (%v)", r)
+		}
+	}()
+	if len(data) == 0 {
+		return nil, errEmpty
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, decodeReason(err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%s image of %d×%d pixels has no pixels", format, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("%s image of %d×%d pixels exceeds the limit of %d pixels (Pillow's decompression-bomb limit)",
+			format, cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	img, format, err = image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, decodeReason(err)
 	}
 	switch format {
 	case "webp":
@@ -87,6 +139,20 @@ func decodeData(data []byte) (image.Image, error) {
 		img = pngAsPillow(img, data)
 	}
 	return img, nil
+}
+
+// errEmpty is the reason for an empty file.
+var errEmpty = errors.New("empty file")
+
+// decodeReason words a decoder's error for users.
+func decodeReason(err error) error {
+	switch {
+	case errors.Is(err, image.ErrFormat):
+		return errNotAnImage
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return errTruncated
+	}
+	return err
 }
 
 // pngSignature starts every PNG file.

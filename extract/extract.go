@@ -188,11 +188,13 @@ type runner struct {
 // features of every domain, its skipped.txt and, last, shard.json (its
 // Plan), which Merge requires.
 //
-// A bad image (unreadable, undecodable, empty, over Pillow's
-// decompression-bomb limit) gets no row and is reported; the run goes on.
-// When ctx is cancelled, Run stops after the step in progress, keeps the
-// finished batches and returns an error wrapping ctx.Err(): running it
-// again with the same dataset, model and options resumes. A folder that
+// A bad image (unreadable, not a regular file, undecodable, empty, over
+// Pillow's decompression-bomb limit, or named with a line break that
+// paths.txt cannot hold) gets no row and is reported; the run goes on.
+// When ctx is cancelled, Run stops after the step in progress (waiting at
+// most stopGrace for a decode that hangs), keeps the finished batches and
+// returns an error wrapping ctx.Err(): running it again with the same
+// dataset, model and options resumes. A folder that
 // already holds a finished store or shard is refused.
 func Run(ctx context.Context, m *clip.Model, ds *Dataset, opt Options) (*Summary, error) {
 	opt, err := opt.withDefaults()
@@ -335,7 +337,8 @@ func (r *runner) domain(ctx context.Context, d int) error {
 	r.done += resumed
 	progress := Progress{Domain: dom.Name, Done: resumed, Resumed: resumed, Total: total}
 	r.report(progress)
-	err := decodeAhead(ctx, r.plan, d, pending, dom.Images, r.pre, r.opt.Workers, func(w *batchWork) error {
+	decode := func(im Image) ([]float32, string) { return decodeImage(r.pre, im) }
+	err := decodeAhead(ctx, r.plan, d, pending, dom.Images, decode, r.opt.Workers, func(w *batchWork) error {
 		return r.encode(ctx, d, w, func(n int, skips []Skip) {
 			progress.Done += n
 			progress.Skipped = skips

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/imagefile"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/words"
 )
 
@@ -21,6 +24,30 @@ type Image struct {
 	Path  string // the file to read
 	Name  string // the path recorded in <Domain>.paths.txt and skipped.txt
 	Label int    // index into Dataset.Classes, or Unlabelled
+	// SkipReason, when set, says why the image gets no row without being
+	// read: its name cannot be recorded (see newImage).
+	SkipReason string
+}
+
+// newImage describes the image file path, named name. A name with a line
+// break cannot be written to paths.txt, one name a line, so such an image
+// is skipped (listed in skipped.txt with the reason) rather than stopping
+// the extraction; its Name is then quoted, Go-style, to stay on one line.
+func newImage(path, name string, label int) Image {
+	if strings.ContainsAny(name, "\r\n") {
+		return Image{Path: path, Name: strconv.Quote(name), Label: label,
+			SkipReason: "its name holds a line break, which the store's list of image paths cannot record; rename the file"}
+	}
+	return Image{Path: path, Name: name, Label: label}
+}
+
+// checkName checks a domain or class name with features.CheckName before
+// any work is done, saying where the name comes from and what to do.
+func checkName(kind features.NameKind, name, where, fix string) error {
+	if err := features.CheckName(kind, name); err != nil {
+		return fmt.Errorf("extract: %s: %w; %s", where, err, fix)
+	}
+	return nil
 }
 
 // Unlabelled is the label of an image whose class is unknown (the store's
@@ -171,12 +198,20 @@ func ScanFolders(root string, domains, classes []string) (*Dataset, error) {
 	loose := make([][]string, len(domains))
 	for d, name := range domains {
 		dir := filepath.Join(root, name)
+		if err := checkName(features.DomainName, name, dir, "rename the folder"); err != nil {
+			return nil, err
+		}
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("extract: domain %q: %s is not a folder", name, dir)
 		}
 		var err error
 		if classFolders[d], loose[d], err = readFolder(dir); err != nil {
 			return nil, err
+		}
+		for _, c := range classFolders[d] {
+			if err := checkName(features.ClassName, c, filepath.Join(dir, c), "rename the folder"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(classes) == 0 {
@@ -219,15 +254,11 @@ func ScanFolders(root string, domains, classes []string) (*Dataset, error) {
 				ds.Warnings = append(ds.Warnings, fmt.Sprintf("domain %s: class folder %s has no images", name, c))
 			}
 			for _, r := range rel {
-				dom.Images = append(dom.Images, Image{
-					Path:  filepath.Join(root, name, c, r),
-					Name:  name + "/" + c + "/" + filepath.ToSlash(r),
-					Label: label,
-				})
+				dom.Images = append(dom.Images, newImage(filepath.Join(root, name, c, r), name+"/"+c+"/"+filepath.ToSlash(r), label))
 			}
 		}
 		for _, f := range loose[d] {
-			dom.Images = append(dom.Images, Image{Path: filepath.Join(root, name, f), Name: name + "/" + f, Label: Unlabelled})
+			dom.Images = append(dom.Images, newImage(filepath.Join(root, name, f), name+"/"+f, Unlabelled))
 		}
 		if len(dom.Images) == 0 {
 			return nil, fmt.Errorf("extract: domain %q: no images in %s (want class folders of images, or images directly in it for an unlabelled domain)",
@@ -348,6 +379,9 @@ func ReadLists(root string, lists []List, classes []string) (*Dataset, error) {
 	}
 	ds := &Dataset{}
 	for _, l := range lists {
+		if err := checkName(features.DomainName, l.Domain, "list "+l.File, "name the domain with --list DOMAIN=FILE"); err != nil {
+			return nil, err
+		}
 		dom := Domain{Name: l.Domain}
 		err := readLines(l.File, func(line int, text string) error {
 			at := fmt.Sprintf("%s:%d", l.File, line)
@@ -357,6 +391,9 @@ func ReadLists(root string, lists []List, classes []string) (*Dataset, error) {
 			}
 			if label != Unlabelled {
 				folder := filepath.Base(filepath.Dir(filepath.FromSlash(path)))
+				if err := checkName(features.ClassName, folder, at, "the class of a labelled image is the name of its folder; rename the folder"); err != nil {
+					return err
+				}
 				if err := bindLabel(names, labels, where, label, folder, at, fixed); err != nil {
 					return err
 				}
@@ -365,7 +402,7 @@ func ReadLists(root string, lists []List, classes []string) (*Dataset, error) {
 			if !filepath.IsAbs(file) {
 				file = filepath.Join(root, file)
 			}
-			dom.Images = append(dom.Images, Image{Path: file, Name: path, Label: label})
+			dom.Images = append(dom.Images, newImage(file, path, label))
 			return nil
 		})
 		if err != nil {
@@ -481,6 +518,9 @@ func ReadClassFile(path string) ([]string, error) {
 	}
 	seen := map[string]int{}
 	for i, c := range lines {
+		if err := checkName(features.ClassName, c, fmt.Sprintf("%s: entry %d", path, i+1), "correct the class file"); err != nil {
+			return nil, err
+		}
 		if j, dup := seen[c]; dup {
 			return nil, fmt.Errorf("extract: %s: class %q is listed twice (entries %d and %d)", path, c, j+1, i+1)
 		}
@@ -489,15 +529,21 @@ func ReadClassFile(path string) ([]string, error) {
 	return lines, nil
 }
 
+// maxListBytes bounds an image list or class file, which is read whole: far
+// above real lists (DomainNet's largest domain lists 175 000 images in
+// about 10 MB), low enough that a wrong file gets an error.
+const maxListBytes = 64 << 20
+
 // readLines calls fn with each non-blank line of the file, trimmed of
-// surrounding white space, and its 1-based line number.
+// surrounding white space, and its 1-based line number. Only a regular
+// file of at most maxListBytes is read: a named pipe would block, and
+// /dev/zero would never end.
 func readLines(path string, fn func(line int, text string) error) error {
-	f, err := os.Open(path)
+	data, err := regularfile.ReadFile(path, "a text file", maxListBytes)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		if text := strings.TrimSpace(sc.Text()); text != "" {

@@ -23,8 +23,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
@@ -90,9 +93,14 @@ type Store struct {
 // features); it still matches fs.ErrNotExist when dataset.json is absent.
 func Open(dir string) (*Store, error) {
 	path := filepath.Join(dir, DatasetFile)
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxDatasetBytes)
 	if err != nil {
 		return nil, notStore(dir, err)
+	}
+	// JSON text is UTF-8; encoding/json would read other bytes as U+FFFD,
+	// and a domain name so read no longer names its files.
+	if at := firstInvalidUTF8(raw); at >= 0 {
+		return nil, fmt.Errorf("features: %s: byte %d is not valid UTF-8; names must be UTF-8 text", path, at)
 	}
 	var meta Dataset
 	if err := json.Unmarshal(raw, &meta); err != nil {
@@ -104,16 +112,39 @@ func Open(dir string) (*Store, error) {
 	return &Store{Dir: dir, Meta: meta}, nil
 }
 
+// firstInvalidUTF8 returns the offset of the first byte of raw that is not
+// part of valid UTF-8, or -1 when raw is valid.
+func firstInvalidUTF8(raw []byte) int {
+	for i := 0; i < len(raw); {
+		r, size := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// Caps on the files of a store that are read whole, so that a wrong file
+// (or a device such as /dev/zero in its place) gets an error, not all the
+// memory: far above what real stores hold (DomainNet's dataset.json is a
+// few kilobytes, its largest paths file about 10 MB).
+const (
+	maxDatasetBytes = 16 << 20
+	maxPathsBytes   = 64 << 20
+)
+
 // Validate checks that dim is positive, classes are non-empty and unique, and
-// domains are non-empty, unique and usable as file names.
+// domains are non-empty, unique and usable as file names; every name must
+// pass CheckName.
 func (d Dataset) Validate() error {
 	if d.Dim <= 0 {
 		return fmt.Errorf("dim must be positive, got %d", d.Dim)
 	}
-	if err := checkUnique("classes", d.Classes, func(string) error { return nil }); err != nil {
+	if err := checkUnique("classes", d.Classes, func(n string) error { return CheckName(ClassName, n) }); err != nil {
 		return err
 	}
-	return checkUnique("domains", d.Domains, checkDomainName)
+	return checkUnique("domains", d.Domains, func(n string) error { return CheckName(DomainName, n) })
 }
 
 // checkUnique requires a non-empty list of distinct non-empty names, each
@@ -138,9 +169,36 @@ func checkUnique(field string, names []string, check func(string) error) error {
 	return nil
 }
 
-// checkDomainName accepts names that can serve as a file name stem.
-func checkDomainName(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+// NameKind says what a name names, for CheckName.
+type NameKind string
+
+// The kinds of names a store holds.
+const (
+	ClassName  NameKind = "class"
+	DomainName NameKind = "domain"
+)
+
+// CheckName returns an error unless name can be a class or domain name of
+// a store: non-empty, valid UTF-8 (dataset.json is JSON, which would turn
+// invalid bytes into U+FFFD, and the domain's files on disk would then no
+// longer match its name), and free of control characters such as line
+// breaks and tabs (which break the text files and messages that list
+// names). A domain name must also serve as a file name stem. Every writer
+// checks names through here, and extract checks folder names and lists
+// with it before any work.
+func CheckName(kind NameKind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s name is empty", kind)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%s name %q is not valid UTF-8", kind, name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s name %q contains the control character %U", kind, name, r)
+		}
+	}
+	if kind == DomainName && (name == "." || name == ".." || strings.ContainsAny(name, "/\\")) {
 		return fmt.Errorf("domain name %q cannot be used as a file name", name)
 	}
 	return nil
@@ -200,7 +258,7 @@ func (s *Store) openDomain(name string) (*safetensors.File, *safetensors.Tensor,
 	if err := s.checkKnown(name); err != nil {
 		return nil, nil, nil, err
 	}
-	f, err := safetensors.Open(domainFile(s.Dir, name))
+	f, err := openSafetensors(domainFile(s.Dir, name))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("features: domain %q: %w", name, err)
 	}
@@ -319,10 +377,20 @@ func rowNorm(row []float32) (float64, error) {
 	return math.Sqrt(ss), nil
 }
 
+// openSafetensors opens a safetensors file of the store once it is known to
+// be a regular file: safetensors.Open checks that only after opening it,
+// which blocks on a named pipe.
+func openSafetensors(path string) (*safetensors.File, error) {
+	if _, err := regularfile.Check(path, "a safetensors file"); err != nil {
+		return nil, err
+	}
+	return safetensors.Open(path)
+}
+
 // readPaths reads an optional paths file; it returns nil when the file does
 // not exist and an error when its line count is not rows.
 func readPaths(path string, rows int) ([]string, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a text file", maxPathsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -352,7 +420,7 @@ func (s *Store) Text(name string) (*tensor.Matrix, error) {
 		return nil, err
 	}
 	path := textFile(s.Dir, name)
-	f, err := safetensors.Open(path)
+	f, err := openSafetensors(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("features: no text features for domain %q: expected %s: %w", name, path, fs.ErrNotExist)
 	}
@@ -455,7 +523,7 @@ func WriteDomain(dir string, d *Domain) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("features: write %s: %s", path, fmt.Sprintf(format, args...))
 	}
-	if err := checkDomainName(d.Name); err != nil {
+	if err := CheckName(DomainName, d.Name); err != nil {
 		return fmt.Errorf("features: WriteDomain: %w", err)
 	}
 	dtype := d.DType
@@ -519,7 +587,7 @@ func WriteDomain(dir string, d *Domain) error {
 // text_features [K, dim], creating DIR/text. Rows must be finite and
 // unit-norm.
 func WriteText(dir, domain string, text *tensor.Matrix) error {
-	if err := checkDomainName(domain); err != nil {
+	if err := CheckName(DomainName, domain); err != nil {
 		return fmt.Errorf("features: WriteText: %w", err)
 	}
 	path := textFile(dir, domain)

@@ -10,7 +10,11 @@
 // No allocation is made before the input has been checked to hold the data
 // it claims, and what a pickle builds is bounded by the size of its file
 // (see ErrTooLarge), so a crafted file cannot make a reader allocate much
-// more than its own size.
+// more than its own size: the .npy and .npz readers check each array's
+// header against what the caller wants (dtype, rank, the labels' row count)
+// before reading its data, verify a .npz member's length and CRC-32 before
+// allocating for it, and convert data piece by piece as it is read. Only
+// regular files are opened (see internal/regularfile).
 package interop
 
 import (
@@ -69,10 +73,31 @@ var (
 // decode converts len(raw)/dt.size contiguous elements, stored in the given
 // byte order, into a flat array.
 func decode(dt dtype, order binary.ByteOrder, raw []byte) *Array {
-	n := len(raw) / dt.size
+	a := newArray(dt, len(raw)/dt.size)
+	a.convert(0, dt, order, raw)
+	return a
+}
+
+// newArray allocates a flat array of n elements of type dt, widened as
+// Array describes.
+func newArray(dt dtype, n int) *Array {
 	a := &Array{DType: dt.name, Shape: []int{n}}
 	if dt.isFloat() {
-		out := make([]float32, n)
+		a.Float32 = make([]float32, n)
+	} else {
+		a.Int64 = make([]int64, n)
+	}
+	return a
+}
+
+// convert writes the len(raw)/dt.size elements of raw, stored in the given
+// byte order, into a's flat storage from element at on. Readers call it
+// on successive pieces of a stream, so that the stored bytes are never
+// held whole beside the converted array.
+func (a *Array) convert(at int, dt dtype, order binary.ByteOrder, raw []byte) {
+	n := len(raw) / dt.size
+	if dt.isFloat() {
+		out := a.Float32[at : at+n]
 		switch {
 		case dt.kind == 'b':
 			for k := range out {
@@ -91,10 +116,9 @@ func decode(dt dtype, order binary.ByteOrder, raw []byte) *Array {
 				out[k] = float32(math.Float64frombits(order.Uint64(raw[8*k:])))
 			}
 		}
-		a.Float32 = out
-		return a
+		return
 	}
-	out := make([]int64, n)
+	out := a.Int64[at : at+n]
 	unused := uint(64 - 8*dt.size) // high bits beyond the stored width
 	for k := range out {
 		b := raw[k*dt.size:]
@@ -115,9 +139,10 @@ func decode(dt dtype, order binary.ByteOrder, raw []byte) *Array {
 			out[k] = int64(u)
 		}
 	}
-	a.Int64 = out
-	return a
 }
+
+// bytes returns the memory a's elements take, for allocation budgets.
+func (a *Array) bytes() int { return 4*len(a.Float32) + 8*len(a.Int64) }
 
 // numElements returns the product of shape, or an error when a dimension is
 // negative or the product overflows.
@@ -252,8 +277,46 @@ func (a *Array) view(offset int, shape, strides []int) *Array {
 	return v
 }
 
-// isFloatMatrix reports whether a is a 2-D floating-point array.
-func (a *Array) isFloatMatrix() bool { return a.Float32 != nil && len(a.Shape) == 2 }
+// arraySpec is what a caller expects of an array: its kind and shape. The
+// readers check it against an array's header before reading the array's
+// data, so that an array of the wrong type or size (a labels array of a
+// billion bytes beside ten feature rows) is refused at the cost of its
+// header. A nil spec accepts any array.
+type arraySpec struct {
+	name  string // the array, for messages: "features", `array "x"`
+	want  string // the expectation in words: "a 2-D float array [N, d]"
+	float bool   // a floating-point array, else an integer one
+	shape []int  // the dimensions, anyDim where any size will do
+}
+
+// anyDim in arraySpec.shape accepts a dimension of any size.
+const anyDim = -1
+
+// check returns an error, naming the array, unless an array of dtype
+// dt and the given shape meets the spec.
+func (s *arraySpec) check(dt dtype, shape []int) error {
+	if s == nil {
+		return nil
+	}
+	ok := dt.isFloat() == s.float && len(shape) == len(s.shape)
+	for k := 0; ok && k < len(shape); k++ {
+		ok = s.shape[k] == anyDim || s.shape[k] == shape[k]
+	}
+	if !ok {
+		return fmt.Errorf("%s: want %s, got %s %v", s.name, s.want, dt.name, shape)
+	}
+	return nil
+}
+
+// checkArray is check for an array already decoded (the tensors of a .pth
+// file, which its reader rebuilds all at once).
+func (s *arraySpec) checkArray(a *Array) error {
+	dt := dtype{name: a.DType, kind: 'i'}
+	if a.Float32 != nil {
+		dt.kind = 'f'
+	}
+	return s.check(dt, a.Shape)
+}
 
 // missingArray is the error for a multi-array file that lacks name. It
 // lists a few of the arrays the file has, not all: a crafted file may have

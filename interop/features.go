@@ -2,10 +2,11 @@ package interop
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // Array names looked up in multi-array files: numpy.savez(path,
@@ -32,7 +33,15 @@ const (
 // error listing them, so that a misnamed labels array is not mistaken for
 // their absence.
 func ReadFeatures(path string) (features, labels *Array, err error) {
-	format, data, err := readByFormat(path)
+	format, err := formatOf(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if format == ".npy" {
+		features, err = readNPYFile(path, featuresSpec(npzFeatures))
+		return features, nil, err
+	}
+	data, err := readArchive(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,35 +52,43 @@ func ReadFeatures(path string) (features, labels *Array, err error) {
 	return features, labels, nil
 }
 
+// featuresSpec and labelsSpec are what ReadFeatures wants: float features
+// [N, d] and integer labels [N] for the same N.
+func featuresSpec(name string) *arraySpec {
+	return &arraySpec{name: name, want: "a 2-D float array [N, d]", float: true, shape: []int{anyDim, anyDim}}
+}
+
+func labelsSpec(name string, n int) *arraySpec {
+	return &arraySpec{name: name, want: fmt.Sprintf("a 1-D integer array [%d] to match the features", n), shape: []int{n}}
+}
+
+// parseFeatures reads the features and labels of a .npz or .pth archive:
+// both headers are checked, and both arrays' data verified, before either
+// array is decoded.
 func parseFeatures(format string, data []byte) (features, labels *Array, err error) {
 	featuresName, labelsName := npzFeatures, npzLabels
 	if format == ".pth" {
 		featuresName, labelsName = pthFeatures, pthLabels
 	}
-	if format == ".npy" {
-		if features, err = parseNPY(data); err != nil {
+	src, err := openArrays(format, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	shape, readFeatures, err := src.open(featuresName, featuresSpec(featuresName))
+	if err != nil {
+		return nil, nil, err
+	}
+	readLabels := func() (*Array, error) { return nil, nil }
+	if len(src.names) > 1 || !slices.Contains(src.names, featuresName) {
+		if _, readLabels, err = src.open(labelsName, labelsSpec(labelsName, shape[0])); err != nil {
 			return nil, nil, err
-		}
-	} else {
-		src, err := openArrays(format, data)
-		if err != nil {
-			return nil, nil, err
-		}
-		if features, err = src.get(featuresName); err != nil {
-			return nil, nil, err
-		}
-		if len(src.names) > 1 || !slices.Contains(src.names, featuresName) {
-			if labels, err = src.get(labelsName); err != nil {
-				return nil, nil, err
-			}
 		}
 	}
-	if !features.isFloatMatrix() {
-		return nil, nil, fmt.Errorf("%s: want a 2-D float array [N, d], got %s %v", featuresName, features.DType, features.Shape)
+	if features, err = readFeatures(); err != nil {
+		return nil, nil, err
 	}
-	if labels != nil && (labels.Int64 == nil || len(labels.Shape) != 1 || labels.Shape[0] != features.Shape[0]) {
-		return nil, nil, fmt.Errorf("%s: want a 1-D integer array [%d] to match the features, got %s %v",
-			labelsName, features.Shape[0], labels.DType, labels.Shape)
+	if labels, err = readLabels(); err != nil {
+		return nil, nil, err
 	}
 	return features, labels, nil
 }
@@ -82,7 +99,14 @@ func parseFeatures(format string, data []byte) (features, labels *Array, err err
 // array. A .pth file may hold a tensor saved alone or a dict (or list) of
 // tensors.
 func ReadMatrix(path string) (*Array, error) {
-	format, data, err := readByFormat(path)
+	format, err := formatOf(path)
+	if err != nil {
+		return nil, err
+	}
+	if format == ".npy" {
+		return readNPYFile(path, matrixSpec("the array"))
+	}
+	data, err := readArchive(path)
 	if err != nil {
 		return nil, err
 	}
@@ -93,72 +117,86 @@ func ReadMatrix(path string) (*Array, error) {
 	return m, nil
 }
 
-func parseMatrix(format string, data []byte) (*Array, error) {
-	var m *Array
-	name := "the array"
-	if format == ".npy" {
-		var err error
-		if m, err = parseNPY(data); err != nil {
-			return nil, err
-		}
-	} else {
-		src, err := openArrays(format, data)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case slices.Contains(src.names, textFeatures):
-			name = textFeatures
-		case len(src.names) == 1:
-			name = src.names[0]
-		default:
-			return nil, fmt.Errorf("want an array named %q or a single array, found %d (%s)",
-				textFeatures, len(src.names), someNames(src.names))
-		}
-		if m, err = src.get(name); err != nil {
-			return nil, err
-		}
-		name = fmt.Sprintf("array %q", name)
-	}
-	if !m.isFloatMatrix() {
-		return nil, fmt.Errorf("%s: want a 2-D float array [K, d], got %s %v", name, m.DType, m.Shape)
-	}
-	return m, nil
+// matrixSpec is what ReadMatrix wants.
+func matrixSpec(name string) *arraySpec {
+	return &arraySpec{name: name, want: "a 2-D float array [K, d]", float: true, shape: []int{anyDim, anyDim}}
 }
 
-// readByFormat reads the file at path after checking that its extension is
-// one the readers know; it returns the extension (".pt" as ".pth").
-func readByFormat(path string) (string, []byte, error) {
+// parseMatrix reads the matrix of a .npz or .pth archive; see ReadMatrix.
+func parseMatrix(format string, data []byte) (*Array, error) {
+	src, err := openArrays(format, data)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	switch {
+	case slices.Contains(src.names, textFeatures):
+		name = textFeatures
+	case len(src.names) == 1:
+		name = src.names[0]
+	default:
+		return nil, fmt.Errorf("want an array named %q or a single array, found %d (%s)",
+			textFeatures, len(src.names), someNames(src.names))
+	}
+	_, read, err := src.open(name, matrixSpec(fmt.Sprintf("array %q", name)))
+	if err != nil {
+		return nil, err
+	}
+	return read()
+}
+
+// formatOf checks that the extension of path is one the readers know and
+// returns it (".pt" as ".pth").
+func formatOf(path string) (string, error) {
 	format := strings.ToLower(filepath.Ext(path))
 	switch format {
 	case ".npy", ".npz", ".pth":
 	case ".pt":
 		format = ".pth"
 	default:
-		return "", nil, fmt.Errorf("interop: %s: unknown file type %q (want .npy, .npz, .pth or .pt)", path, format)
+		return "", fmt.Errorf("interop: %s: unknown file type %q (want .npy, .npz, .pth or .pt)", path, format)
 	}
-	data, err := os.ReadFile(path)
+	return format, nil
+}
+
+// maxArchiveBytes bounds a .npz or .pth file, which is read whole (its
+// readers index it in memory).
+const maxArchiveBytes = maxArrayBytes
+
+// readArchive reads a .npz or .pth file whole, once it is known to be a
+// regular file of a plausible size.
+func readArchive(path string) ([]byte, error) {
+	data, err := regularfile.ReadFile(path, "a "+filepath.Ext(path)+" file", maxArchiveBytes)
 	if err != nil {
-		return "", nil, fmt.Errorf("interop: %w", err)
+		return nil, fmt.Errorf("interop: %w", err)
 	}
-	return format, data, nil
+	return data, nil
 }
 
 // arraySource gives the arrays of a .npz or .pth file by name.
 type arraySource struct {
 	names []string
-	get   func(name string) (*Array, error)
+	// open checks the named array against spec and returns its shape and
+	// a function that decodes it.
+	open func(name string, spec *arraySpec) (shape []int, read func() (*Array, error), err error)
 }
 
-// openArrays opens a .npz archive, whose arrays are decoded on demand, or
-// a .pth archive, whose tensors are all rebuilt at once.
+// openArrays opens a .npz archive, whose arrays are checked and decoded on
+// demand, or a .pth archive, whose tensors are all rebuilt at once.
 func openArrays(format string, data []byte) (*arraySource, error) {
 	if format == ".npz" {
 		z, err := openNPZ(data)
 		if err != nil {
 			return nil, err
 		}
-		return &arraySource{names: z.names, get: z.array}, nil
+		open := func(name string, spec *arraySpec) ([]int, func() (*Array, error), error) {
+			m, err := z.open(name, spec)
+			if err != nil {
+				return nil, nil, err
+			}
+			return m.array.shape, m.read, nil
+		}
+		return &arraySource{names: z.names, open: open}, nil
 	}
 	arrays, err := parsePTH(data)
 	if err != nil {
@@ -169,11 +207,15 @@ func openArrays(format string, data []byte) (*arraySource, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	get := func(name string) (*Array, error) {
-		if a := arrays[name]; a != nil {
-			return a, nil
+	open := func(name string, spec *arraySpec) ([]int, func() (*Array, error), error) {
+		a := arrays[name]
+		if a == nil {
+			return nil, nil, missingArray(name, names)
 		}
-		return nil, missingArray(name, names)
+		if err := spec.checkArray(a); err != nil {
+			return nil, nil, err
+		}
+		return a.Shape, func() (*Array, error) { return a, nil }, nil
 	}
-	return &arraySource{names: names, get: get}, nil
+	return &arraySource{names: names, open: open}, nil
 }

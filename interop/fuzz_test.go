@@ -1,9 +1,11 @@
 package interop
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,12 +53,25 @@ func FuzzNPY(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := ParseNPY(data)
+		var a *Array
+		var err error
+		used := allocated(func() { a, err = ParseNPY(data) })
+		checkBudget(t, "ParseNPY", used, len(data), a)
 		if err != nil {
 			return
 		}
 		checkArray(t, "npy", a)
 	})
+}
+
+// checkBudget fails when a reader allocated more than allocBudget allows
+// for its input and output.
+func checkBudget(t *testing.T, reader string, used uint64, inputLen int, output ...*Array) {
+	t.Helper()
+	if budget := allocBudget(inputLen, outputBytes(output...)); used > budget {
+		t.Fatalf("%s allocated %d bytes for %d input bytes (output %d bytes), over the budget of %d",
+			reader, used, inputLen, outputBytes(output...), budget)
+	}
 }
 
 // FuzzZip feeds the same bytes to the .npz and .pth readers, which share
@@ -71,14 +86,66 @@ func FuzzZip(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if arrays, err := ParseNPZ(data); err == nil {
+		var arrays map[string]*Array
+		used := allocated(func() { arrays, _ = ParseNPZ(data) })
+		var output []*Array
+		for name, a := range arrays {
+			checkArray(t, name, a)
+			output = append(output, a)
+		}
+		checkBudget(t, "ParseNPZ", used, len(data), output...)
+		if arrays, err := ParsePTH(data); err == nil {
 			for name, a := range arrays {
 				checkArray(t, name, a)
 			}
 		}
-		if arrays, err := ParsePTH(data); err == nil {
-			for name, a := range arrays {
-				checkArray(t, name, a)
+	})
+}
+
+// FuzzFeatures runs the readers of import's inputs, which check each
+// array's header against what they want before reading its data, on the
+// bytes of a .npz archive and of a .npy file.
+func FuzzFeatures(f *testing.F) {
+	le := binary.LittleEndian
+	f.Add(smallBundle(f, false))
+	f.Add(smallBundle(f, true))
+	f.Add(smallBundle(f, true, "text_features.npy", "other.npy"))
+	f.Add(buildZip(f, zipMember{"features.npy", buildNPY(1, npyHeaderFor("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), true}))
+	f.Add(buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
+	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy"} {
+		if seed := fixtureSeed(name); seed != nil {
+			f.Add(seed)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, r := range []struct {
+			name string
+			read func([]byte) ([]*Array, error)
+		}{
+			{"parseFeatures", readFeaturesNPZ},
+			{"parseMatrix", readMatrixNPZ},
+			{"readNPY", func(data []byte) ([]*Array, error) {
+				a, err := readNPY(bytes.NewReader(data), int64(len(data)), featuresSpec("features"))
+				return []*Array{a}, err
+			}},
+		} {
+			var arrays []*Array
+			var err error
+			used := allocated(func() { arrays, err = r.read(data) })
+			checkBudget(t, r.name, used, len(data), arrays...)
+			if err != nil {
+				continue
+			}
+			for _, a := range arrays {
+				if a != nil {
+					checkArray(t, r.name, a)
+				}
+			}
+			if f := arrays[0]; len(f.Shape) != 2 || f.Float32 == nil {
+				t.Fatalf("%s returned %s %v, not a float matrix", r.name, f.DType, f.Shape)
+			}
+			if len(arrays) == 2 && arrays[1] != nil && (arrays[1].Int64 == nil || !slices.Equal(arrays[1].Shape, arrays[0].Shape[:1])) {
+				t.Fatalf("%s returned labels %s %v for features %v", r.name, arrays[1].DType, arrays[1].Shape, arrays[0].Shape)
 			}
 		}
 	})

@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strconv"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // npyMagic opens every .npy file.
@@ -26,13 +28,34 @@ type npyHeader struct {
 	shape        []int
 }
 
-// ReadNPY reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0).
+// maxNPYHeader bounds the header of a .npy file. NumPy writes a few
+// hundred bytes, and since version 1.24 refuses to read more than 10000.
+const maxNPYHeader = 1 << 20
+
+// maxArrayBytes bounds the stored data of one array, whatever its file
+// claims: a generous cap (DomainNet's 586 575 images with 1024-dimensional
+// float32 features take 2.4 GB) that a crafted header cannot talk past.
+const maxArrayBytes = 64 << 30
+
+// readChunk is the number of stored bytes converted at a time.
+const readChunk = 64 << 10
+
+// ReadNPY reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0). The
+// file is converted as it is read: memory holds the array, not also the
+// file's bytes.
 func ReadNPY(path string) (*Array, error) {
-	data, err := os.ReadFile(path)
+	return readNPYFile(path, nil)
+}
+
+// readNPYFile reads the .npy file at path, checking its header against
+// spec (nil: any array) before its data.
+func readNPYFile(path string, spec *arraySpec) (*Array, error) {
+	f, st, err := regularfile.Open(path, "a .npy file")
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
-	a, err := parseNPY(data)
+	defer f.Close()
+	a, err := readNPY(f, st.Size(), spec)
 	if err != nil {
 		return nil, fmt.Errorf("interop: %s: %w", path, err)
 	}
@@ -49,15 +72,46 @@ func ParseNPY(data []byte) (*Array, error) {
 }
 
 func parseNPY(data []byte) (*Array, error) {
-	if !bytes.HasPrefix(data, npyMagic) {
+	return readNPY(bytes.NewReader(data), int64(len(data)), nil)
+}
+
+// readNPY reads a .npy file of size bytes from r: its header, checked
+// against spec, then its data.
+func readNPY(r io.Reader, size int64, spec *arraySpec) (*Array, error) {
+	h, err := readNPYHeader(r, size, spec)
+	if err != nil {
+		return nil, err
+	}
+	return h.readData(r)
+}
+
+// npyArray describes an array from its .npy header, the data to follow.
+type npyArray struct {
+	dt        dtype
+	order     binary.ByteOrder
+	shape     []int
+	fortran   bool
+	n         int   // elements
+	dataStart int64 // bytes of the file before the data
+}
+
+// readNPYHeader reads the magic, the version and the header of a .npy
+// file of size bytes from r, leaving r at the data. It checks the array
+// against spec and the data size against the file size, so that nothing is
+// allocated for an array that the caller does not want or that the file
+// cannot hold.
+func readNPYHeader(r io.Reader, size int64, spec *arraySpec) (*npyArray, error) {
+	// The magic, then the major and minor version, then the header length:
+	// 2 bytes little-endian in version 1, 4 bytes from version 2 on.
+	var lead [12]byte
+	got, _ := io.ReadFull(r, lead[:8])
+	if got < len(npyMagic) || !bytes.Equal(lead[:len(npyMagic)], npyMagic) {
 		return nil, errors.New("not a .npy file (bad magic)")
 	}
-	// After the magic: major and minor version, then the header length,
-	// 2 bytes little-endian in version 1 and 4 bytes from version 2 on.
-	if len(data) < 8 {
+	if got < 8 {
 		return nil, errors.New("truncated .npy header")
 	}
-	major, minor := data[6], data[7]
+	major, minor := lead[6], lead[7]
 	lenBytes := 4
 	switch {
 	case major == 1 && minor == 0:
@@ -66,19 +120,25 @@ func parseNPY(data []byte) (*Array, error) {
 	default:
 		return nil, fmt.Errorf("unsupported .npy format version %d.%d (supported: 1.0, 2.0, 3.0)", major, minor)
 	}
-	start := 8 + lenBytes
-	if len(data) < start {
+	if _, err := io.ReadFull(r, lead[8:8+lenBytes]); err != nil {
 		return nil, errors.New("truncated .npy header")
 	}
-	headerLen := uint64(binary.LittleEndian.Uint16(data[8:]))
+	start := int64(8 + lenBytes)
+	headerLen := int64(binary.LittleEndian.Uint16(lead[8:]))
 	if lenBytes == 4 {
-		headerLen = uint64(binary.LittleEndian.Uint32(data[8:]))
+		headerLen = int64(binary.LittleEndian.Uint32(lead[8:]))
 	}
-	if headerLen > uint64(len(data)-start) {
-		return nil, fmt.Errorf("truncated .npy header: %d header bytes announced, %d present", headerLen, len(data)-start)
+	if headerLen > size-start {
+		return nil, fmt.Errorf("truncated .npy header: %d header bytes announced, %d present", headerLen, size-start)
 	}
-	end := start + int(headerLen)
-	h, err := parseNPYHeader(string(data[start:end]))
+	if headerLen > maxNPYHeader {
+		return nil, fmt.Errorf("a header of %d bytes, more than the %d a .npy header may have", headerLen, maxNPYHeader)
+	}
+	text := make([]byte, headerLen)
+	if _, err := io.ReadFull(r, text); err != nil {
+		return nil, fmt.Errorf("truncated .npy header: %w", err)
+	}
+	h, err := parseNPYHeader(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("bad .npy header: %w", err)
 	}
@@ -90,17 +150,47 @@ func parseNPY(data []byte) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad .npy shape: %w", err)
 	}
-	body := data[end:]
-	if n > len(body)/dt.size {
+	if err := spec.check(dt, h.shape); err != nil {
+		return nil, err
+	}
+	body := size - start - headerLen
+	if int64(n) > body/int64(dt.size) {
 		return nil, fmt.Errorf("truncated data: shape %v of %s needs %d elements of %d bytes, the file holds %d bytes",
-			h.shape, dt.name, n, dt.size, len(body))
+			h.shape, dt.name, n, dt.size, body)
 	}
-	if len(body) != n*dt.size {
+	if body != int64(n)*int64(dt.size) {
 		return nil, fmt.Errorf("shape/data size mismatch: shape %v of %s needs %d bytes, the file holds %d",
-			h.shape, dt.name, n*dt.size, len(body))
+			h.shape, dt.name, int64(n)*int64(dt.size), body)
 	}
-	a := decode(dt, order, body)
-	if !h.fortranOrder || len(h.shape) < 2 {
+	if body > maxArrayBytes {
+		return nil, fmt.Errorf("shape %v of %s: %s of data, more than the %s unimos reads into memory",
+			h.shape, dt.name, regularfile.Size(body), regularfile.Size(maxArrayBytes))
+	}
+	return &npyArray{dt: dt, order: order, shape: h.shape, fortran: h.fortranOrder, n: n, dataStart: start + headerLen}, nil
+}
+
+// readData reads the array's data from r, converting it piece by piece,
+// and checks that r ends there.
+func (h *npyArray) readData(r io.Reader) (*Array, error) {
+	a := newArray(h.dt, h.n)
+	buf := make([]byte, min(readChunk, h.n*h.dt.size))
+	for done := 0; done < h.n; {
+		piece := buf[:min(len(buf), (h.n-done)*h.dt.size)]
+		if _, err := io.ReadFull(r, piece); err != nil {
+			return nil, fmt.Errorf("reading the data: %w", err)
+		}
+		a.convert(done, h.dt, h.order, piece)
+		done += len(piece) / h.dt.size
+	}
+	// Reading on to the end makes a zip member's reader check its CRC-32,
+	// and catches a file that grew since its size was taken.
+	if n, err := r.Read(make([]byte, 1)); n != 0 || (err != nil && err != io.EOF) {
+		if err == nil {
+			return nil, errors.New("shape/data size mismatch: data after the last element")
+		}
+		return nil, fmt.Errorf("reading the data: %w", err)
+	}
+	if !h.fortran || len(h.shape) < 2 {
 		a.Shape = h.shape
 		return a, nil
 	}

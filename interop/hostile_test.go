@@ -1,0 +1,204 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unimos/unimos/internal/testkit"
+)
+
+// allocBudget is what a reader may allocate for an input of n bytes from
+// which it returns arrays of output bytes: 64 bytes per input byte and a
+// constant for the decoders' state (an inflater takes about 45 KiB, a
+// small archive about 10 KiB besides), plus twice the output (a
+// Fortran-order array is converted, then reordered). Work beyond it is
+// amplification: memory spent on data the input only claims to hold.
+func allocBudget(n, output int) uint64 { return 64*uint64(n) + 256<<10 + 2*uint64(output) }
+
+// allocated runs f and returns the bytes the heap allocated meanwhile.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// outputBytes is the memory that arrays take.
+func outputBytes(arrays ...*Array) int {
+	n := 0
+	for _, a := range arrays {
+		if a != nil {
+			n += a.bytes()
+		}
+	}
+	return n
+}
+
+// withBadCRC returns a copy of a zip archive whose first member's CRC-32, in
+// its local header and its directory entry, is wrong.
+func withBadCRC(t *testing.T, data []byte) []byte {
+	t.Helper()
+	bad := bytes.Clone(data)
+	for _, sig := range []struct {
+		magic  string
+		offset int // of the CRC-32 field
+	}{{"PK\x03\x04", 14}, {"PK\x01\x02", 16}} {
+		i := bytes.Index(bad, []byte(sig.magic))
+		if i < 0 {
+			t.Fatalf("no %q record", sig.magic)
+		}
+		crc := binary.LittleEndian.Uint32(bad[i+sig.offset:])
+		binary.LittleEndian.PutUint32(bad[i+sig.offset:], crc^0xdeadbeef)
+	}
+	return bad
+}
+
+// TestHostileArchives reads crafted .npz archives, small files that claim
+// large arrays, and checks that each is refused without allocating much
+// more than its own size.
+func TestHostileArchives(t *testing.T) {
+	le := binary.LittleEndian
+	twoRows := buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
+	// 64 MiB of uint8 labels deflate to 64 KiB; decoded to int64 they
+	// would take 512 MiB.
+	hugeLabels := buildNPY(1, npyHeaderFor("|u1", false, "(67108864,)"), make([]byte, 64<<20))
+	// 16 MiB of float32 features, deflated to 16 KiB.
+	tallFeatures := buildNPY(1, npyHeaderFor("<f4", false, "(4194304, 1)"), make([]byte, 16<<20))
+	// A header that announces far more data than the member holds.
+	liar := buildNPY(1, npyHeaderFor("<f4", false, "(1000000, 512)"), make([]byte, 64))
+
+	cases := []struct {
+		name string
+		data []byte
+		read func(data []byte) ([]*Array, error)
+		want string
+	}{
+		{"labels of 64 MiB beside 2 feature rows",
+			buildZip(t, zipMember{"features.npy", twoRows, true}, zipMember{"labels.npy", hugeLabels, true}),
+			readFeaturesNPZ, "labels: want a 1-D integer array [2] to match the features, got uint8 [67108864]"},
+		{"features of 16 MiB with a wrong CRC-32",
+			withBadCRC(t, buildZip(t, zipMember{"features.npy", tallFeatures, true})),
+			readFeaturesNPZ, "checksum error"},
+		{"the same read as any .npz",
+			withBadCRC(t, buildZip(t, zipMember{"features.npy", tallFeatures, true})),
+			readNPZ, "checksum error"},
+		{"second member bad after a good large one",
+			buildZip(t, zipMember{"features.npy", tallFeatures, true}, zipMember{"labels.npy", []byte("\x93NUMPY\x01"), false}),
+			readNPZ, "member labels.npy: truncated .npy header"},
+		{"header announcing 2 GB in a small member",
+			buildZip(t, zipMember{"features.npy", liar, true}),
+			readFeaturesNPZ, "truncated data"},
+		{"text features of the wrong rank",
+			buildZip(t, zipMember{"text_features.npy", hugeLabels, true}),
+			readMatrixNPZ, `array "text_features": want a 2-D float array [K, d], got uint8 [67108864]`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var arrays []*Array
+			var err error
+			used := allocated(func() { arrays, err = c.read(c.data) })
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error saying %q", err, c.want)
+			}
+			if budget := allocBudget(len(c.data), outputBytes(arrays...)); used > budget {
+				t.Errorf("allocated %d bytes for a %d-byte file, more than the budget of %d", used, len(c.data), budget)
+			}
+		})
+	}
+}
+
+// readFeaturesNPZ, readMatrixNPZ and readNPZ run the readers of a .npz
+// archive's bytes for TestHostileArchives and the fuzzers.
+func readFeaturesNPZ(data []byte) ([]*Array, error) {
+	f, l, err := parseFeatures(".npz", data)
+	return []*Array{f, l}, err
+}
+
+func readMatrixNPZ(data []byte) ([]*Array, error) {
+	m, err := parseMatrix(".npz", data)
+	return []*Array{m}, err
+}
+
+func readNPZ(data []byte) ([]*Array, error) {
+	arrays, err := parseNPZ(data)
+	var out []*Array
+	for _, a := range arrays {
+		out = append(out, a)
+	}
+	return out, err
+}
+
+// TestHostileNPY checks .npy files whose headers lie about their size.
+func TestHostileNPY(t *testing.T) {
+	longHeader := append([]byte("\x93NUMPY\x02\x00"), binary.LittleEndian.AppendUint32(nil, 2<<20)...)
+	longHeader = append(longHeader, make([]byte, 2<<20)...)
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"header length of 4 GiB", append([]byte("\x93NUMPY\x02\x00"), 0xf0, 0xff, 0xff, 0xff), "4294967280 header bytes announced, 0 present"},
+		{"header of 2 MiB", longHeader, "more than the 1048576 a .npy header may have"},
+		{"a billion elements announced", buildNPY(1, npyHeaderFor("<f8", false, "(1000000000,)"), make([]byte, 8)), "truncated data"},
+	} {
+		var err error
+		used := allocated(func() { _, err = ParseNPY(c.data) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.want)
+		}
+		if budget := allocBudget(len(c.data), 0); used > budget {
+			t.Errorf("%s: allocated %d bytes, more than the budget of %d", c.name, used, budget)
+		}
+	}
+}
+
+// TestReadNPYStreams checks that a .npy file is converted as it is read:
+// 16 MiB of uint8 labels cost their int64 array and little else.
+func TestReadNPYStreams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "labels.npy")
+	if err := os.WriteFile(path, buildNPY(1, npyHeaderFor("|u1", false, "(16777216,)"), make([]byte, 16<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var a *Array
+	var err error
+	used := allocated(func() { a, err = ReadNPY(path) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(a.bytes()) + 1<<20; used > want {
+		t.Errorf("allocated %d bytes for an array of %d: the file was held beside it", used, a.bytes())
+	}
+}
+
+// TestSpecialFiles checks that the readers refuse what is not a regular
+// file, before opening it: a named pipe would block them, /dev/zero never
+// ends.
+func TestSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.npz")
+	testkit.MakeFIFO(t, fifo)
+	zero := filepath.Join(dir, "zero.npy")
+	testkit.LinkToDevZero(t, zero)
+	readers := map[string]func(string) error{
+		"ReadFeatures": func(p string) error { _, _, err := ReadFeatures(p); return err },
+		"ReadMatrix":   func(p string) error { _, err := ReadMatrix(p); return err },
+		"ReadNPY":      func(p string) error { _, err := ReadNPY(p); return err },
+		"ReadNPZ":      func(p string) error { _, err := ReadNPZ(p); return err },
+	}
+	for name, read := range readers {
+		for path, want := range map[string]string{fifo: "is a named pipe, not a", zero: "is a character device, not a"} {
+			var err error
+			testkit.Within(t, 5*time.Second, func() { err = read(path) })
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%s(%s): got %v, want an error saying %q", name, path, err, want)
+			}
+		}
+	}
+}
