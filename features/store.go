@@ -258,7 +258,7 @@ func (s *Store) openDomain(name string) (*safetensors.File, *safetensors.Tensor,
 	if err := s.checkKnown(name); err != nil {
 		return nil, nil, nil, err
 	}
-	f, err := openSafetensors(domainFile(s.Dir, name))
+	f, err := safetensors.Open(domainFile(s.Dir, name))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("features: domain %q: %w", name, err)
 	}
@@ -377,16 +377,6 @@ func rowNorm(row []float32) (float64, error) {
 	return math.Sqrt(ss), nil
 }
 
-// openSafetensors opens a safetensors file of the store once it is known to
-// be a regular file: safetensors.Open checks that only after opening it,
-// which blocks on a named pipe.
-func openSafetensors(path string) (*safetensors.File, error) {
-	if _, err := regularfile.Check(path, "a safetensors file"); err != nil {
-		return nil, err
-	}
-	return safetensors.Open(path)
-}
-
 // readPaths reads an optional paths file; it returns nil when the file does
 // not exist and an error when its line count is not rows.
 func readPaths(path string, rows int) ([]string, error) {
@@ -420,7 +410,7 @@ func (s *Store) Text(name string) (*tensor.Matrix, error) {
 		return nil, err
 	}
 	path := textFile(s.Dir, name)
-	f, err := openSafetensors(path)
+	f, err := safetensors.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("features: no text features for domain %q: expected %s: %w", name, path, fs.ErrNotExist)
 	}

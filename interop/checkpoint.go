@@ -46,7 +46,7 @@ const dataParallelPrefix = "module."
 // is every Python global outside the allow-list (ErrUnsafePickle). Close
 // releases the mapping.
 func OpenCheckpoint(path string) (*Checkpoint, error) {
-	data, release, err := mmapfile.Open(path)
+	data, release, err := mmapfile.Open(path, "a PyTorch checkpoint")
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}

@@ -7,14 +7,15 @@
 // Reading is strict, as the reference implementation is: every tensor's byte
 // range must match its dtype and shape, and the ranges, sorted, must tile the
 // data region exactly, from its first byte to the end of the file, with no
-// overlaps, gaps or trailing bytes. Large files are memory-mapped.
+// overlaps, gaps or trailing bytes. Files are memory-mapped.
 package safetensors
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/unimos/unimos/internal/mmapfile"
 )
 
 // DType names a tensor element type as spelled in safetensors headers.
@@ -87,62 +88,27 @@ type File struct {
 	release  func() error // unmaps the file; nil when the data is on the heap
 }
 
-// mmapThreshold is the file size from which Open maps the file instead of
-// reading it; below it a read is as cheap and needs no Close to free memory.
-const mmapThreshold = 1 << 20
-
-// Open reads and validates the safetensors file at path. Files of 1 MiB and
-// more are memory-mapped (read into memory where mapping fails); Close
+// Open reads and validates the safetensors file at path, which must be a
+// regular file (a named pipe or a device is refused before it is opened).
+// The file is memory-mapped (read into memory where mapping fails); Close
 // releases the mapping. A mapped file must not be truncated in place while
 // open (replace it by rename, as WriteFile does).
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	data, release, err := mmapfile.Open(path, "a safetensors file")
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("safetensors: %s: not a regular file", path)
-	}
-	size := st.Size()
-	if size < 8 {
-		return nil, fmt.Errorf("safetensors: %s: file is %d bytes, shorter than the 8-byte header length", path, size)
-	}
-	var data []byte
-	var release func() error
-	if size >= mmapThreshold {
-		data, release, _ = mmapFile(fd, size) // on failure, fall back to reading
-	}
-	if data == nil {
-		if data, err = readAll(fd, size); err != nil {
-			return nil, fmt.Errorf("safetensors: %s: %w", path, err)
-		}
+	if len(data) < 8 {
+		release()
+		return nil, fmt.Errorf("safetensors: %s: file is %d bytes, shorter than the 8-byte header length", path, len(data))
 	}
 	f, err := Parse(path, data)
 	if err != nil {
-		if release != nil {
-			release()
-		}
+		release()
 		return nil, err
 	}
 	f.release = release
 	return f, nil
-}
-
-// readAll reads exactly size bytes from the start of fd.
-func readAll(fd *os.File, size int64) ([]byte, error) {
-	if int64(int(size)) != size {
-		return nil, fmt.Errorf("file of %d bytes too large to read", size)
-	}
-	data := make([]byte, size)
-	if _, err := fd.ReadAt(data, 0); err != nil {
-		return nil, err
-	}
-	return data, nil
 }
 
 // Close releases the file's memory mapping, if any. Tensor data obtained from

@@ -5,27 +5,24 @@ package mmapfile
 
 import (
 	"fmt"
-	"os"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // Open returns the contents of the regular file at path and a function that
-// releases them. Where mapping works the bytes are the file's pages, read
-// on demand and shared with the page cache; elsewhere they are read into
-// memory. The bytes must not be modified, nor used after release, and the
-// file must not be truncated in place while mapped (replace it by rename).
-func Open(path string) (data []byte, release func() error, err error) {
-	fd, err := os.Open(path)
+// releases them; want names what the file should be, for the error when it
+// is not a regular file (see regularfile.Open: a named pipe or a device is
+// refused before it is opened). Where mapping works the bytes are the
+// file's pages, read on demand and shared with the page cache; elsewhere
+// they are read into memory. The bytes must not be modified, nor used after
+// release, and the file must not be truncated in place while mapped
+// (replace it by rename).
+func Open(path, want string) (data []byte, release func() error, err error) {
+	fd, st, err := regularfile.Open(path, want)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	size := st.Size()
 	if int64(int(size)) != size {
 		return nil, nil, fmt.Errorf("%s: file of %d bytes too large to read", path, size)
