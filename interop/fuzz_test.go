@@ -74,6 +74,17 @@ func checkBudget(t *testing.T, reader string, used uint64, inputLen int, output 
 	}
 }
 
+// checkPickleBudget fails when reading a pickle or a checkpoint of
+// inputLen bytes allocated more than the unpickler's bound (ErrTooLarge:
+// about 64 bytes per input byte, at least 4 MiB) and a copy of every
+// tensor (at most the input's size) allow.
+func checkPickleBudget(t *testing.T, reader string, used uint64, inputLen int) {
+	t.Helper()
+	if budget := allocBudget(inputLen, inputLen) + 4<<20; used > budget {
+		t.Fatalf("%s allocated %d bytes for %d input bytes, over the budget of %d", reader, used, inputLen, budget)
+	}
+}
+
 // FuzzZip feeds the same bytes to the .npz and .pth readers, which share
 // the zip layer.
 func FuzzZip(f *testing.F) {
@@ -171,7 +182,10 @@ func FuzzPickle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pkl, storage []byte) {
 		read := func(string) ([]byte, error) { return storage, nil }
-		arrays, err := ParsePickle(pkl, read, binary.LittleEndian)
+		var arrays map[string]*Array
+		var err error
+		used := allocated(func() { arrays, err = ParsePickle(pkl, read, binary.LittleEndian) })
+		checkPickleBudget(t, "ParsePickle", used, len(pkl)+len(storage))
 		if err != nil {
 			return
 		}
@@ -241,7 +255,11 @@ func FuzzCheckpointPickle(f *testing.F) {
 		storages[strconv.Itoa(i)] = make([]byte, 64)
 	}
 	f.Fuzz(func(t *testing.T, pkl []byte) {
-		c, err := parseCheckpoint(buildPTH(t, "ck", pkl, storages, ""))
+		archive := buildPTH(t, "ck", pkl, storages, "")
+		var c *Checkpoint
+		var err error
+		used := allocated(func() { c, err = parseCheckpoint(archive) })
+		checkPickleBudget(t, "parseCheckpoint", used, len(archive))
 		if err != nil {
 			return
 		}
@@ -258,7 +276,10 @@ func FuzzCheckpointFile(f *testing.F) {
 		legacyTensor("FloatStorage", "7", 6, 0, []int{3, 2}, []int{1, 3}, false).raw('s').done(),
 		[]string{"7"}, map[string][]byte{"7": values}, 4))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := parseCheckpoint(data)
+		var c *Checkpoint
+		var err error
+		used := allocated(func() { c, err = parseCheckpoint(data) })
+		checkPickleBudget(t, "parseCheckpoint", used, len(data))
 		if err != nil {
 			return
 		}
