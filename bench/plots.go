@@ -359,10 +359,10 @@ func curvesChart(path, title string, proto Protocol, runs []*unimos.Result) erro
 	unitAxis(&w.Y)
 	epochAxis(&w.X, epochs)
 	wLegend := newLegend()
-	if err := addLine(w, &wLegend, "w (learned, mean over epoch)", mean(1, func(e unimos.Evaluation) float64 { return e.W }), colours[4], false); err != nil {
+	if err := addLine(w, &wLegend, "w (learned, mean over epoch)", mean(1, func(e unimos.Evaluation) float64 { return e.METWeight }), colours[4], false); err != nil {
 		return err
 	}
-	if err := addLine(w, &wLegend, "l_e (test-time VAC weight)", mean(0, func(e unimos.Evaluation) float64 { return e.Mix }), colours[5], true); err != nil {
+	if err := addLine(w, &wLegend, "l_e (test-time VAC weight)", mean(0, func(e unimos.Evaluation) float64 { return e.TestWeight }), colours[5], true); err != nil {
 		return err
 	}
 

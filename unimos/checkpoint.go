@@ -336,8 +336,8 @@ func checkEvaluation(e Evaluation, i int) error {
 		{"vac_accuracy", e.VisionAccuracy, interval{0, 100, false, false}},
 		{"lac_accuracy", e.LanguageAccuracy, interval{0, 100, false, false}},
 		{"mean_class_accuracy", e.MeanClassAccuracy, interval{0, 100, false, false}},
-		{"mix", &e.Mix, interval{0, 1, false, false}},
-		{"w", &e.W, interval{0, 1, false, false}},
+		{"test_weight", &e.TestWeight, interval{0, 1, false, false}},
+		{"met_weight", &e.METWeight, interval{0, 1, false, false}},
 		{"loss", &e.Loss, interval{-math.MaxFloat64, math.MaxFloat64, false, false}},
 	} {
 		if c.v != nil && !c.within.contains(*c.v) {

@@ -63,7 +63,7 @@ func assertSameRun(t *testing.T, what string, tr *Trainer, got []Evaluation, who
 		t.Fatalf("%s: %d evaluations, want %d", what, len(got), len(want))
 	}
 	for i := range want {
-		if got[i].Epoch != want[i].Epoch || got[i].Epoch != i || got[i].Loss != want[i].Loss || got[i].W != want[i].W || *got[i].Accuracy != *want[i].Accuracy {
+		if got[i].Epoch != want[i].Epoch || got[i].Epoch != i || got[i].Loss != want[i].Loss || got[i].METWeight != want[i].METWeight || *got[i].Accuracy != *want[i].Accuracy {
 			t.Errorf("%s: evaluation %d differs: %+v vs %+v", what, i, got[i], want[i])
 		}
 	}
@@ -299,7 +299,7 @@ func TestResumeRejectsTamperedCheckpoints(t *testing.T) {
 		{"history short", editHistory(func(h []map[string]any) []map[string]any { return h[:1] }), "metadata history holds 1 evaluation"},
 		{"history renumbered", editHistory(func(h []map[string]any) []map[string]any { h[1]["epoch"] = 5; return h }), "evaluation 1: epoch 5"},
 		{"history accuracy 150", editHistory(func(h []map[string]any) []map[string]any { h[1]["accuracy"] = 150; return h }), "evaluation 1: accuracy 150"},
-		{"history w 2", editHistory(func(h []map[string]any) []map[string]any { h[1]["w"] = 2; return h }), "evaluation 1: w 2"},
+		{"history w 2", editHistory(func(h []map[string]any) []map[string]any { h[1]["met_weight"] = 2; return h }), "evaluation 1: met_weight 2"},
 		{"rng not base64", setMeta("rng.dropout", "!!"), "metadata rng.dropout"},
 		{"rng short", setMeta("rng.source_batches", "AAAA"), "metadata rng.source_batches"},
 		{"rng missing", func(s *state) { delete(s.meta, "rng.weight_reset") }, "metadata rng.weight_reset"},

@@ -33,13 +33,15 @@ type Config struct {
 	Tau           float64 `json:"tau"`            // debiasing strength (ACDE)
 	PriorMomentum float64 `json:"prior_momentum"` // EMA momentum of the class prior p̂
 
-	// Evaluation and pseudo-label mixing weight of the vision-associated
-	// logits: RampStart falling linearly to RampEnd over RampEpochs epochs,
-	// or FixedMix when it is set (>= 0).
-	RampStart  float64 `json:"ramp_start"`
-	RampEnd    float64 `json:"ramp_end"`
-	RampEpochs int     `json:"ramp_epochs"`
-	FixedMix   float64 `json:"fixed_mix"` // < 0: use the ramp
+	// The test weight l_e, the weight of the vision-associated logits in
+	// the test ensemble (predictions and pseudo-labels; section 5):
+	// TestWeightStart falling linearly to TestWeightEnd over
+	// TestWeightEpochs epochs, or FixedTestWeight when it is set (>= 0).
+	// Training mixes with the learned MET weight w instead.
+	TestWeightStart  float64 `json:"test_weight_start"`
+	TestWeightEnd    float64 `json:"test_weight_end"`
+	TestWeightEpochs int     `json:"test_weight_epochs"`
+	FixedTestWeight  float64 `json:"fixed_test_weight"` // < 0: use the ramp
 
 	BottleneckDim int     `json:"bottleneck_dim"`
 	LogitScale    float64 `json:"logit_scale"`
@@ -75,7 +77,7 @@ type Ablations struct {
 	NoDebias        bool `json:"no_debias"`
 	NoEntropy       bool `json:"no_entropy"`
 	NoDistill       bool `json:"no_distill"`
-	FixedWeight     bool `json:"fixed_weight"` // w = 0.5 instead of the learned MET weight
+	FixedMETWeight  bool `json:"fixed_met_weight"` // w = 0.5 instead of the learned MET weight
 	NoDiscriminator bool `json:"no_discriminator"`
 }
 
@@ -95,7 +97,7 @@ func DefaultConfig() Config {
 		ScheduleGain: 0.001, SchedulePow: 0.75,
 		Alpha: 1, Beta: 1, Gamma: 0.01,
 		Tau: 0.5, PriorMomentum: 0.99,
-		RampStart: 0.8, RampEnd: 0.3, RampEpochs: 10, FixedMix: -1,
+		TestWeightStart: 0.8, TestWeightEnd: 0.3, TestWeightEpochs: 10, FixedTestWeight: -1,
 		BottleneckDim: 256, LogitScale: 100, WeightReset: 0.5,
 		Variants: Variants{Ortho: OrthoDiagonal},
 	}
@@ -156,7 +158,7 @@ const (
 //
 //	epochs [1, 100000], lr (0, 10], momentum and prior momentum [0, 1),
 //	alpha, beta, gamma [0, 1000], tau [0, 10], lr_gamma [0, 1000],
-//	lr_power [0, 10], ramp start and end [0, 1], fixed mix at most 1
+//	lr_power [0, 10], test weight start and end [0, 1], fixed test weight at most 1
 //	(negative: the ramp), bottleneck dim [1, 65536], logit scale (0, 1000],
 //	weight reset probability [0, 1].
 func (c Config) Validate() error {
@@ -169,8 +171,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch size must be at least 2 (BatchNorm), got %d", c.BatchSize)
 	case c.MaxIters < 1:
 		return fmt.Errorf("iterations per epoch cap must be at least 1, got %d", c.MaxIters)
-	case c.RampEpochs < 1:
-		return fmt.Errorf("ramp epochs must be at least 1, got %d", c.RampEpochs)
+	case c.TestWeightEpochs < 1:
+		return fmt.Errorf("test weight epochs must be at least 1, got %d", c.TestWeightEpochs)
 	case c.BottleneckDim < 1 || c.BottleneckDim > maxBottleneckDim:
 		return fmt.Errorf("bottleneck dim must be in [1, %d], got %d", maxBottleneckDim, c.BottleneckDim)
 	}
@@ -188,9 +190,9 @@ func (c Config) Validate() error {
 		{"tau", c.Tau, interval{0, maxTau, false, false}},
 		{"lr gamma (schedule gain)", c.ScheduleGain, interval{0, maxScheduleGain, false, false}},
 		{"lr power (schedule power)", c.SchedulePow, interval{0, maxSchedulePow, false, false}},
-		{"ramp start", c.RampStart, interval{0, 1, false, false}},
-		{"ramp end", c.RampEnd, interval{0, 1, false, false}},
-		{"fixed mixing weight", c.FixedMix, interval{math.Inf(-1), 1, true, false}},
+		{"test weight start", c.TestWeightStart, interval{0, 1, false, false}},
+		{"test weight end", c.TestWeightEnd, interval{0, 1, false, false}},
+		{"fixed test weight", c.FixedTestWeight, interval{math.Inf(-1), 1, true, false}},
 		{"logit scale", c.LogitScale, interval{0, maxLogitScale, true, false}},
 		{"weight reset probability", c.WeightReset, interval{0, 1, false, false}},
 	} {
@@ -234,13 +236,14 @@ func (i interval) String() string {
 	return fmt.Sprintf("in %s%g, %g%s", left, i.lo, i.hi, right)
 }
 
-// MixWeight is the weight l_e of the vision-associated logits in the
-// evaluation ensemble after epoch e (`cal_l` in the code): RampStart falling
-// by (RampStart−RampEnd)/RampEpochs per epoch, then RampEnd; FixedMix when set.
-func (c Config) MixWeight(epoch int) float64 {
-	if c.FixedMix >= 0 {
-		return c.FixedMix
+// TestWeight is the test weight l_e, the weight of the vision-associated
+// logits in the test ensemble after epoch e (`cal_l` in the code):
+// TestWeightStart falling by (TestWeightStart−TestWeightEnd)/TestWeightEpochs
+// per epoch, then TestWeightEnd; FixedTestWeight when set.
+func (c Config) TestWeight(epoch int) float64 {
+	if c.FixedTestWeight >= 0 {
+		return c.FixedTestWeight
 	}
-	step := (c.RampStart - c.RampEnd) / float64(c.RampEpochs)
-	return max(c.RampStart-step*float64(max(epoch, 0)), c.RampEnd)
+	step := (c.TestWeightStart - c.TestWeightEnd) / float64(c.TestWeightEpochs)
+	return max(c.TestWeightStart-step*float64(max(epoch, 0)), c.TestWeightEnd)
 }

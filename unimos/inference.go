@@ -63,7 +63,7 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 		prior.debias(language, language, float32(cfg.Tau))
 	}
 
-	mix := cfg.MixWeight(epoch)
+	mix := cfg.TestWeight(epoch)
 	t.Reset()
 	probs := ensembleLogits(t, nn.NewConst(vision), nn.NewConst(language), nn.NewConst(scalar(float32(mix)))).Value
 	tensor.Softmax(probs, probs)
@@ -75,7 +75,7 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 // when labels [N] has a known label, the accuracies.
 func (o testOutputs) evaluation(labels []int, seed uint64) Evaluation {
 	n, k := o.probs.Rows, o.probs.Cols
-	e := Evaluation{Epoch: o.epoch, Mix: o.mix, Predictions: tensor.ArgmaxRows(o.probs)}
+	e := Evaluation{Epoch: o.epoch, TestWeight: o.mix, Predictions: tensor.ArgmaxRows(o.probs)}
 	e.Confidences = make([]float32, n)
 	for i, c := range e.Predictions {
 		e.Confidences[i] = o.probs.At(i, c)

@@ -93,9 +93,9 @@ func (m *Model) LanguageLogits(t *nn.Tape, lac *nn.Var) *nn.Var {
 	return t.Scale(t.MatMul(false, true, lac, nn.NewConst(m.Text)), m.logitScale)
 }
 
-// EnsembleWeight returns the MET weight w [1, 1]: the batch mean of
+// METWeight returns the MET weight w [1, 1]: the batch mean of
 // sigmoid(W(f_vac)) over target rows f_vac [N, d].
-func (m *Model) EnsembleWeight(t *nn.Tape, targetVAC *nn.Var) *nn.Var {
+func (m *Model) METWeight(t *nn.Tape, targetVAC *nn.Var) *nn.Var {
 	return t.Mean(t.Sigmoid(m.WeightOut.Forward(t, m.WeightHidden.Forward(t, targetVAC))))
 }
 

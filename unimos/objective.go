@@ -89,10 +89,10 @@ func (tr *Trainer) forward() iterationGraph {
 // metWeight is the MET weight w (Eq. 11): W's batch mean on the target
 // vision-associated components, or 0.5 in the ablation without it.
 func (tr *Trainer) metWeight(targetVAC *nn.Var) *nn.Var {
-	if tr.cfg.Ablations.FixedWeight {
+	if tr.cfg.Ablations.FixedMETWeight {
 		return nn.NewConst(scalar(0.5))
 	}
-	return tr.Model.EnsembleWeight(tr.tape, targetVAC)
+	return tr.Model.METWeight(tr.tape, targetVAC)
 }
 
 // ensembleLogits is the modality ensemble (Eq. 11), vision [N, K] and

@@ -76,12 +76,12 @@ func TestMixWeightRamp(t *testing.T) {
 	want := []float64{0.8, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.3}
 	for i, w := range want {
 		epoch := i - 1 // the test before training uses epoch 0's weight, as the reference's l_list[0]
-		if got := cfg.MixWeight(epoch); math.Abs(got-w) > 1e-12 {
+		if got := cfg.TestWeight(epoch); math.Abs(got-w) > 1e-12 {
 			t.Errorf("epoch %d: weight %v, want %v", epoch, got, w)
 		}
 	}
-	cfg.FixedMix = 0.3
-	if got := cfg.MixWeight(0); got != 0.3 {
+	cfg.FixedTestWeight = 0.3
+	if got := cfg.TestWeight(0); got != 0.3 {
 		t.Errorf("fixed mix: %v, want 0.3", got)
 	}
 }

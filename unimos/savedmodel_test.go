@@ -47,7 +47,7 @@ func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
 		if !slices.Equal(got.Predictions, last.Predictions) || !slices.Equal(got.Confidences, last.Confidences) {
 			t.Errorf("%d epochs: predictions differ from the last test", epochs)
 		}
-		if got.LabelFree != last.LabelFree || *got.Accuracy != *last.Accuracy || got.Mix != last.Mix || got.Epoch != epochs || last.Epoch != epochs {
+		if got.LabelFree != last.LabelFree || *got.Accuracy != *last.Accuracy || got.TestWeight != last.TestWeight || got.Epoch != epochs || last.Epoch != epochs {
 			t.Errorf("%d epochs: evaluation %+v, last test %+v", epochs, got, last)
 		}
 		unlabelled, err := m.Predict(task.TargetFeatures, nil)

@@ -61,8 +61,9 @@ type Evaluation struct {
 	// training, Config.Epochs for the last. Every output (console lines,
 	// result.json, bench reports) shows it as it is.
 	Epoch int `json:"epoch"`
-	// Mix is the weight l_e of the vision-associated logits in the ensemble.
-	Mix float64 `json:"mix"`
+	// TestWeight is the weight l_e of the vision-associated logits in this
+	// test's ensemble (Config.TestWeight).
+	TestWeight float64 `json:"test_weight"`
 	// Accuracies in percent (nil without target labels): the ensemble, the
 	// vision-associated classifier alone and the (debiased)
 	// language-associated classifier alone.
@@ -72,10 +73,11 @@ type Evaluation struct {
 	// MeanClassAccuracy is the ensemble's mean per-class accuracy in
 	// percent (the VisDA-2017 headline), nil without target labels.
 	MeanClassAccuracy *float64 `json:"mean_class_accuracy,omitempty"`
-	// W is the mean MET weight over the epoch's iterations, Loss the mean
-	// main loss (both 0 for the test before training).
-	W    float64 `json:"w"`
-	Loss float64 `json:"loss"`
+	// METWeight is the mean over the epoch's iterations of the learned MET
+	// weight w of the training ensemble, Loss the mean main loss (both 0
+	// for the test before training).
+	METWeight float64 `json:"met_weight"`
+	Loss      float64 `json:"loss"`
 	// LabelFree holds the selection criteria that use no target label.
 	LabelFree LabelFree `json:"label_free"`
 
@@ -250,7 +252,7 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 		tr.epoch++
 		tr.epochIteration = 0
 		e, labels := tr.evaluate(tr.epoch)
-		e.Loss, e.W = tr.lossSum/float64(perEpoch), tr.weightSum/float64(perEpoch)
+		e.Loss, e.METWeight = tr.lossSum/float64(perEpoch), tr.weightSum/float64(perEpoch)
 		tr.pseudo = labels
 		if !record(e) {
 			return tr.history
@@ -286,7 +288,7 @@ func nonFiniteNumber(e Evaluation) (string, float64) {
 		name string
 		v    float64
 	}{
-		{"loss", e.Loss}, {"w", e.W}, {"mix", e.Mix},
+		{"loss", e.Loss}, {"met_weight", e.METWeight}, {"test_weight", e.TestWeight},
 		{"entropy", e.LabelFree.Entropy}, {"infomax", e.LabelFree.InfoMax},
 		{"agreement", e.LabelFree.Agreement}, {"snd", e.LabelFree.SND},
 	} {

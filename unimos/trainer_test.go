@@ -155,7 +155,7 @@ func TestSameSeedSameRun(t *testing.T) {
 		t.Error("same seed, different weights")
 	}
 	for i := range h1 {
-		if h1[i].Loss != h2[i].Loss || h1[i].W != h2[i].W || !slices.Equal(h1[i].Predictions, h2[i].Predictions) {
+		if h1[i].Loss != h2[i].Loss || h1[i].METWeight != h2[i].METWeight || !slices.Equal(h1[i].Predictions, h2[i].Predictions) {
 			t.Errorf("epoch %d differs between runs with the same seed", h1[i].Epoch)
 		}
 	}

@@ -30,7 +30,7 @@ func bindAdaptFlags(fs *flag.FlagSet, cfg *unimos.Config) {
 	fs.Float64Var(&cfg.PriorMomentum, "prior-momentum", cfg.PriorMomentum, "EMA momentum of the class prior, in [0, 1)")
 	fs.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "source and target rows per iteration, each: at least 2")
 	fs.IntVar(&cfg.MaxIters, "max-iterations", cfg.MaxIters, "cap on iterations per epoch, at least 1")
-	fs.Float64Var(&cfg.FixedMix, "mix", cfg.FixedMix, "fixed weight of the vision logits at test time, at most 1 (negative: the 0.8 → 0.3 ramp)")
+	fs.Float64Var(&cfg.FixedTestWeight, "test-weight", cfg.FixedTestWeight, "fixed test weight l_e of the vision logits in the test ensemble, at most 1 (negative: the 0.8 → 0.3 ramp)")
 	fs.StringVar(&cfg.Variants.Ortho, "ortho", cfg.Variants.Ortho, "orthogonality loss: diagonal (code), elementwise (first release) or paper")
 	fs.BoolVar(&cfg.Variants.CosineLAC, "cosine-lac", cfg.Variants.CosineLAC, "score the language component by cosine (paper) instead of dot product (code)")
 	fs.BoolVar(&cfg.Variants.FullPrecisionText, "text-f32", cfg.Variants.FullPrecisionText, "use the text features in float32 as stored instead of rounded to float16 (code)")
@@ -40,7 +40,7 @@ func bindAdaptFlags(fs *flag.FlagSet, cfg *unimos.Config) {
 	fs.BoolVar(&cfg.Ablations.NoDebias, "no-debias", cfg.Ablations.NoDebias, "ablation: no debiasing of the language logits")
 	fs.BoolVar(&cfg.Ablations.NoEntropy, "no-entropy", cfg.Ablations.NoEntropy, "ablation: drop the entropy-minus-diversity loss")
 	fs.BoolVar(&cfg.Ablations.NoDistill, "no-distill", cfg.Ablations.NoDistill, "ablation: drop the zero-shot distillation")
-	fs.BoolVar(&cfg.Ablations.FixedWeight, "fixed-weight", cfg.Ablations.FixedWeight, "ablation: ensemble weight w = 0.5 instead of learned")
+	fs.BoolVar(&cfg.Ablations.FixedMETWeight, "fixed-met-weight", cfg.Ablations.FixedMETWeight, "ablation: MET weight w = 0.5 instead of learned")
 	fs.BoolVar(&cfg.Ablations.NoDiscriminator, "no-discriminator", cfg.Ablations.NoDiscriminator, "ablation: drop the modality discriminator")
 }
 
@@ -92,6 +92,8 @@ Flags set explicitly override the preset.`)
 	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` with the store, task and settings saved in its checkpoint")
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
+	deprecatedFlag(ctx, fs, "mix", "test-weight")
+	deprecatedFlag(ctx, fs, "fixed-weight", "fixed-met-weight")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -330,7 +332,7 @@ func epochLine(e unimos.Evaluation, epochs int, elapsed time.Duration) string {
 	if e.Accuracy != nil {
 		acc = fmt.Sprintf("acc %6.2f%%  vac %6.2f%%  lac %6.2f%%", *e.Accuracy, *e.VisionAccuracy, *e.LanguageAccuracy)
 	}
-	return fmt.Sprintf("%-15s %s  w %.3f  loss %7.3f  %6.1fs", head, acc, e.W, e.Loss, elapsed.Seconds())
+	return fmt.Sprintf("%-15s %s  w %.3f  loss %7.3f  %6.1fs", head, acc, e.METWeight, e.Loss, elapsed.Seconds())
 }
 
 // printAdaptSummary reports a finished run on stdout: its accuracies, or

@@ -174,7 +174,8 @@ func TestAdaptRejectsBadHyperparameters(t *testing.T) {
 		{[]string{"--lr", "NaN"}, "learning rate must be in (0, 10], got NaN"},
 		{[]string{"--tau", "Inf"}, "tau must be in [0, 10], got +Inf"},
 		{[]string{"--alpha", "1e308"}, "alpha must be in [0, 1000], got 1e+308"},
-		{[]string{"--mix", "NaN"}, "fixed mixing weight must be at most 1, got NaN"},
+		{[]string{"--test-weight", "NaN"}, "fixed test weight must be at most 1, got NaN"},
+		{[]string{"--mix", "NaN"}, "fixed test weight must be at most 1, got NaN"}, // the deprecated spelling
 		{[]string{"--prior-momentum", "-Inf"}, "prior momentum must be in [0, 1)"},
 	} {
 		code, _, errOut := runCLI(t, append(slices.Clone(args), c.flags...)...)

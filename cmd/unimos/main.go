@@ -198,12 +198,13 @@ const weightsUsage = "CLIP `WEIGHTS`: a checkpoint file or folder, or a name fou
 const deprecatedUsage = "deprecated: "
 
 // deprecatedFlag defines old as another name of the flag current, for one
-// release: setting it sets current and prints a note on stderr.
+// release: setting it sets current (as given on the command line, for
+// fs.Visit) and prints a note on stderr.
 func deprecatedFlag(ctx *context, fs *flag.FlagSet, old, current string) {
 	f := fs.Lookup(current)
 	set := func(s string) error {
 		fmt.Fprintf(ctx.stderr, "note: --%s is deprecated and will be removed; use --%s\n", old, current)
-		return f.Value.Set(s)
+		return fs.Set(current, s)
 	}
 	usage := deprecatedUsage + "use --" + current
 	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
