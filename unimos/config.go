@@ -1,8 +1,9 @@
 // Package unimos implements UniMoS ("Split to Merge: Unifying Separated
 // Modalities for Unsupervised Domain Adaptation", CVPR 2024) on cached CLIP
-// features, following the reference code's behaviour (the project's
-// specification is docs/unimos-method.md in the shared folder; section
-// numbers in comments refer to it), with the paper's variants as options.
+// features, following the reference code's behaviour, with the paper's
+// variants as options. docs/method.md describes the method as implemented
+// and maps each of the paper's equations to its function (the objective is
+// in objective.go); section numbers in comments refer to it.
 package unimos
 
 import (

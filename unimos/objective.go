@@ -7,7 +7,8 @@ import (
 
 // The training objective of UniMoS, one function per term of the paper
 // (Li et al., CVPR 2024; equation numbers are the paper's, sections those of
-// docs/method.md, which also lists where the reference code differs). One
+// docs/method.md, which maps each equation to its code and lists where the
+// reference code differs). One
 // iteration draws a source batch (features, labels y^s) and a target batch
 // (features, pseudo-labels ŷ^t) and minimises, in one backward pass,
 //
@@ -37,7 +38,7 @@ func (tr *Trainer) forward() iterationGraph {
 	pseudoLabels := pick(tr.pseudo, tgt)
 	teacher := nn.NewConst(gatherRows(rowSet{tr.teacher, tgt})) // ŷ_zs^t [nt, K]
 
-	// Modality separation (Eq. 1-2) and the two classifiers (Eq. 4-5).
+	// Modality separation and the two classifiers (LAC: Eq. 4; section 2).
 	vac, lac := m.Separate(t, nn.NewConst(x))                    // f_vac, f_lac [ns+nt, d]
 	vacLogits := m.VisionLogits(t, m.BottleneckFeatures(t, vac)) // ŷ_vac [ns+nt, K]
 	lacLogits := m.LanguageLogits(t, lac)                        // ŷ_lac [ns+nt, K]
