@@ -85,7 +85,7 @@ func (m *Model) VisionLogits(t *nn.Tape, bottleneck *nn.Var) *nn.Var {
 }
 
 // LanguageLogits returns the LAC logits scale·f_lac·µ̂ᵀ [N, K]. The reference
-// code does not normalise f_lac (section 9.1); the CosineLAC variant does.
+// code does not normalise f_lac (section 9); the CosineLAC variant does.
 func (m *Model) LanguageLogits(t *nn.Tape, lac *nn.Var) *nn.Var {
 	if m.cosineLAC {
 		lac = t.NormalizeRows(lac)

@@ -8,7 +8,7 @@ import (
 
 // teacherLogits returns the zero-shot teacher y_lac for image embeddings
 // x [N, d] and text classifier µ̂ [K, d]: scale·x·µ̂ᵀ minus each row's mean
-// over classes (section 1.7; the reference's `normalize`). [N, K]
+// over classes (section 1; the reference's `normalize`). [N, K]
 func teacherLogits(x, text *tensor.Matrix, scale float32) *tensor.Matrix {
 	logits := tensor.New(x.Rows, text.Rows)
 	tensor.Gemm(false, true, scale, x, text, 0, logits)
