@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/unimos/unimos/tensor"
 )
 
 // Fingerprint identifies a model's weights independently of how they are
@@ -54,8 +56,8 @@ func (m *Model) Fingerprint() (Fingerprint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: fingerprint: %w", err)
 	}
-	NormalizeRows(vis)
-	NormalizeRows(txt)
+	tensor.NormalizeRows(vis, 0)
+	tensor.NormalizeRows(txt, 0)
 	h := min(FingerprintHalf, vis.Cols)
 	return slices.Concat(vis.Row(0)[:h], txt.Row(0)[:h]), nil
 }

@@ -340,33 +340,14 @@ func copyRows(dst *tensor.Matrix, r int, src *tensor.Matrix) {
 	}
 }
 
-// NormalizeRows divides each row of m by its L2 norm, in place. Rows of
-// zeros stay zero.
-func NormalizeRows(m *tensor.Matrix) {
-	for i := range m.Rows {
-		row := m.Row(i)
-		var sum float64
-		for _, v := range row {
-			sum += float64(v) * float64(v)
-		}
-		if sum == 0 {
-			continue
-		}
-		inv := float32(1 / math.Sqrt(sum))
-		for j := range row {
-			row[j] *= inv
-		}
-	}
-}
-
 // Logits returns CLIP's logits_per_image [Bi, Bt] for image features
 // [Bi, E] and text features [Bt, E]: LogitScale() times the cosine
 // similarity of every pair. The inputs are not modified; logits_per_text is
 // the transpose. It panics when the feature widths differ.
 func (m *Model) Logits(images, texts *tensor.Matrix) *tensor.Matrix {
 	img, txt := images.Clone(), texts.Clone()
-	NormalizeRows(img)
-	NormalizeRows(txt)
+	tensor.NormalizeRows(img, 0)
+	tensor.NormalizeRows(txt, 0)
 	out := tensor.New(img.Rows, txt.Rows)
 	tensor.Gemm(false, true, m.LogitScale(), img, txt, 0, out)
 	return out

@@ -168,8 +168,8 @@ func TestFixtureFeaturesAndLogits(t *testing.T) {
 			compareOutput(t, "text_features", flat(txt), want, featureTol)
 
 			imgN, txtN := img.Clone(), txt.Clone()
-			NormalizeRows(imgN)
-			NormalizeRows(txtN)
+			tensor.NormalizeRows(imgN, 0)
+			tensor.NormalizeRows(txtN, 0)
 			want, _ = expected(t, fm.name, "image_features_normalized")
 			compareOutput(t, "image_features_normalized", flat(imgN), want, featureTol)
 			want, _ = expected(t, fm.name, "text_features_normalized")

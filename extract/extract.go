@@ -438,7 +438,7 @@ func (r *runner) encode(ctx context.Context, d int, w *batchWork, report func(n 
 			unreported, unreportedSkips = unreported-n, nil
 		}
 	}
-	clip.NormalizeRows(feats)
+	tensor.NormalizeRows(feats, 0)
 	if err := checkUnitRows(feats); err != nil {
 		return fmt.Errorf("extract: domain %s, batch %d: the model gave an embedding that %w", name, w.index, err)
 	}

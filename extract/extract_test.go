@@ -14,6 +14,7 @@ import (
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/testkit"
+	"github.com/unimos/unimos/tensor"
 )
 
 // smallDataset is two domains of noise images: Web_Cam lacks class
@@ -133,7 +134,7 @@ func TestRunWritesStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clip.NormalizeRows(want)
+		tensor.NormalizeRows(want, 0)
 		for k := range texts {
 			if d := maxAbsDiff(got.Row(k), want.Row(k)); d > 1e-6 {
 				t.Errorf("%s text row %d differs from the embedding of %q by %g", name, k, texts[k], d)
@@ -206,7 +207,7 @@ func TestRunF32(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip.NormalizeRows(want)
+	tensor.NormalizeRows(want, 0)
 	if d := maxAbsDiff(text.Row(2), want.Row(0)); d > 1e-6 {
 		t.Errorf("custom prompt: text row differs by %g", d)
 	}

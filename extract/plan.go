@@ -324,7 +324,7 @@ func textFeatures(m *clip.Model, template, domain string, classes []string) (*te
 	if err != nil {
 		return nil, fmt.Errorf("extract: prompts of domain %s: %w", domain, err)
 	}
-	clip.NormalizeRows(text)
+	tensor.NormalizeRows(text, 0)
 	return text, nil
 }
 

@@ -329,36 +329,46 @@ func (s *Store) checkMatrix(path string, t *safetensors.Tensor, wantRows int) er
 }
 
 // decodeMatrix converts a checked [rows, Dim] tensor to float32 and validates
-// its rows: finite and non-zero; rows off unit norm are normalised, with one
-// warning per call however many rows were off.
+// its rows (UnitRows), with one warning per call however many rows were off
+// unit norm.
 func (s *Store) decodeMatrix(path string, t *safetensors.Tensor) (*tensor.Matrix, error) {
 	m := tensor.New(t.Shape[0], t.Shape[1])
 	if err := t.Float32Into(m.Data); err != nil {
 		return nil, fmt.Errorf("features: %w", err)
 	}
-	fixed, worst := 0, 1.0
-	for i := range m.Rows {
-		row := m.Row(i)
-		norm, err := rowNorm(row)
-		if err != nil {
-			return nil, fmt.Errorf("features: %s: %q row %d %v", path, t.Name, i, err)
-		}
-		if math.Abs(norm-1) > NormTolerance {
-			fixed++
-			if math.Abs(norm-1) > math.Abs(worst-1) {
-				worst = norm
-			}
-			inv := float32(1 / norm)
-			for j := range row {
-				row[j] *= inv
-			}
-		}
+	fixed, worst, err := UnitRows(m)
+	if err != nil {
+		return nil, fmt.Errorf("features: %s: %q %v", path, t.Name, err)
 	}
 	if fixed > 0 {
 		s.warn(fmt.Sprintf("%s: %q has %s not unit-norm out of %d (worst norm %.4g); normalised",
 			path, t.Name, words.Count(fixed, "row"), m.Rows, worst))
 	}
 	return m, nil
+}
+
+// UnitRows makes the rows of m unit-norm, as the store holds them: a row
+// with NaN or Inf, or of zeros, is an error naming it ("row 3 is all
+// zeros"); a row whose norm is off 1 by more than NormTolerance is
+// L2-normalised in place. It returns how many were, and the norm farthest
+// from 1 among them (1 when none was).
+func UnitRows(m *tensor.Matrix) (fixed int, worst float64, err error) {
+	worst = 1
+	for i := range m.Rows {
+		row := m.Row(i)
+		norm, err := rowNorm(row)
+		if err != nil {
+			return 0, 0, fmt.Errorf("row %d %w", i, err)
+		}
+		if math.Abs(norm-1) > NormTolerance {
+			fixed++
+			if math.Abs(norm-1) > math.Abs(worst-1) {
+				worst = norm
+			}
+			tensor.NormalizeRow(row, 0)
+		}
+	}
+	return fixed, worst, nil
 }
 
 // rowNorm returns the L2 norm of row, or an error when the row holds NaN or

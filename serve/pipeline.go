@@ -173,7 +173,7 @@ func (s *Server) encode(batch []*item) (err error) {
 	if err != nil {
 		return err
 	}
-	clip.NormalizeRows(enc)
+	tensor.NormalizeRows(enc, 0)
 	var classify []int // rows of enc to classify
 	for i, it := range batch {
 		it.features = append([]float32(nil), enc.Row(i)...)

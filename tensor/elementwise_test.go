@@ -299,3 +299,24 @@ func TestArgmaxRows(t *testing.T) {
 		t.Errorf("ArgmaxRows = %v, want %v", got, want)
 	}
 }
+
+// TestNormalizeRows checks rows against their norms computed in float64, a
+// zero row with eps 0 (stays zero) and a tiny row with eps (divided by eps,
+// as torch.nn.functional.normalize).
+func TestNormalizeRows(t *testing.T) {
+	m := FromSlice(3, 2, []float32{3, 4, 0, 0, 1e-14, 0})
+	NormalizeRows(m, 0)
+	for i, want := range [][]float32{{0.6, 0.8}, {0, 0}, {1, 0}} {
+		for j, w := range want {
+			if d := math.Abs(float64(m.At(i, j) - w)); d > 1e-7 {
+				t.Errorf("eps 0: row %d = %v, want %v", i, m.Row(i), want)
+				break
+			}
+		}
+	}
+	row := []float32{1e-14, 0}
+	NormalizeRow(row, 1e-12)
+	if math.Abs(float64(row[0])-1e-2) > 1e-9 || row[1] != 0 {
+		t.Errorf("eps 1e-12: %v, want [0.01 0]", row)
+	}
+}

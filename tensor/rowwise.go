@@ -92,6 +92,33 @@ func LayerNorm(dst, a *Matrix, gamma, beta []float32, eps float32) {
 	}, dst, a)
 }
 
+// NormalizeRows divides each row of m by its L2 norm, in place, as
+// torch.nn.functional.normalize does: by max(‖row‖, eps), so that with eps
+// > 0 a tiny row does not blow up, and with eps = 0 a row of zeros stays
+// zero. The sum of squares is taken in float64; each element is multiplied
+// by the float32 inverse of the norm.
+func NormalizeRows(m *Matrix, eps float64) {
+	for i := range m.Rows {
+		NormalizeRow(m.Row(i), eps)
+	}
+}
+
+// NormalizeRow is NormalizeRows for one row.
+func NormalizeRow(row []float32, eps float64) {
+	var ss float64
+	for _, v := range row {
+		ss += float64(v) * float64(v)
+	}
+	norm := max(math.Sqrt(ss), eps)
+	if norm == 0 {
+		return
+	}
+	inv := float32(1 / norm)
+	for j := range row {
+		row[j] *= inv
+	}
+}
+
 // ArgmaxRows returns the column of each row's largest value, the first on
 // ties. NaN never wins a comparison, so a row of NaN gives 0.
 func ArgmaxRows(m *Matrix) []int {

@@ -79,7 +79,7 @@ func centroidLabels(affinity, bottleneck *tensor.Matrix) []int {
 	n, k := affinity.Rows, affinity.Cols
 	normed := bottleneck.Clone()
 	for i := range n {
-		normalize(normed.Row(i), 1e-12)
+		tensor.NormalizeRow(normed.Row(i), 1e-12)
 	}
 	centroids := tensor.New(k, normed.Cols) // [K, b]
 	tensor.Gemm(true, false, 1, affinity, normed, 0, centroids)
@@ -95,21 +95,9 @@ func centroidLabels(affinity, bottleneck *tensor.Matrix) []int {
 			row[j] /= float32(mass[c] + 1e-8)
 		}
 		// cos(f̄_i, φ_c) = f̄_i·φ_c / max(‖φ_c‖, eps) as f̄_i is unit-norm.
-		normalize(row, 1e-8)
+		tensor.NormalizeRow(row, 1e-8)
 	}
 	similarity := tensor.New(n, k)
 	tensor.Gemm(false, true, 1, normed, centroids, 0, similarity)
 	return tensor.ArgmaxRows(similarity)
-}
-
-// normalize divides v by max(‖v‖, eps).
-func normalize(v []float32, eps float64) {
-	var ss float64
-	for _, x := range v {
-		ss += float64(x) * float64(x)
-	}
-	inv := float32(1 / max(math.Sqrt(ss), eps))
-	for j := range v {
-		v[j] *= inv
-	}
 }

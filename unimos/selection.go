@@ -113,7 +113,7 @@ func SoftNeighborhoodDensity(p *tensor.Matrix, temperature float64) float64 {
 	n := p.Rows
 	f := p.Clone()
 	for i := range n {
-		normalize(f.Row(i), 1e-12) // F.normalize's eps
+		tensor.NormalizeRow(f.Row(i), 1e-12) // F.normalize's eps
 	}
 	sim := tensor.New(n, n) // cosine similarities [N, N]
 	tensor.Gemm(false, true, 1, f, f, 0, sim)

@@ -19,9 +19,7 @@ import (
 func tinyTask(seed uint64, n, d, k int) Task {
 	r := rand.New(rand.NewPCG(seed, 99))
 	unit := func(m *tensor.Matrix) *tensor.Matrix {
-		for i := range m.Rows {
-			normalize(m.Row(i), 1e-12)
-		}
+		tensor.NormalizeRows(m, 1e-12)
 		return m
 	}
 	means := tensor.New(k, d)

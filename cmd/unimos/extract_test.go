@@ -18,6 +18,7 @@ import (
 	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/tensor"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -138,7 +139,7 @@ func TestExtractOfficeThenAdapt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip.NormalizeRows(want)
+	tensor.NormalizeRows(want, 0)
 	text, err := store.Text("Web_Cam")
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +460,7 @@ func checkRowIsPhoto(t *testing.T, model *clip.Model, d *features.Domain, i int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip.NormalizeRows(img)
+	tensor.NormalizeRows(img, 0)
 	for j, v := range img.Row(0) {
 		if diff := math.Abs(float64(v - d.Features.At(i, j))); diff > 1e-3 {
 			t.Fatalf("%s row %d differs from %s encoded alone by %g at %d", d.Name, i, photo, diff, j)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -382,30 +381,12 @@ func readLabels(path string, n int) (*interop.Array, error) {
 	return a, nil
 }
 
-// normaliseRows L2-normalises the rows of m in place that are not unit-norm
-// already, saying so once, and rejects rows with NaN, Inf or only zeros.
+// normaliseRows makes the rows of m unit-norm (features.UnitRows), saying
+// so once when some were not.
 func normaliseRows(ctx *context, path, what string, m *tensor.Matrix) error {
-	fixed := 0
-	for i := range m.Rows {
-		row := m.Row(i)
-		var ss float64
-		for _, v := range row {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("%s: row %d of the %s contains NaN or Inf", path, i, what)
-			}
-			ss += float64(v) * float64(v)
-		}
-		if ss == 0 {
-			return fmt.Errorf("%s: row %d of the %s is all zeros", path, i, what)
-		}
-		norm := math.Sqrt(ss)
-		if math.Abs(norm-1) <= features.NormTolerance {
-			continue
-		}
-		fixed++
-		for j := range row {
-			row[j] = float32(float64(row[j]) / norm)
-		}
+	fixed, _, err := features.UnitRows(m)
+	if err != nil {
+		return fmt.Errorf("%s: the %s: %w", path, what, err)
 	}
 	if fixed > 0 {
 		fmt.Fprintf(ctx.stderr, "note: L2-normalised %d of the %s of the %s in %s\n", fixed, words.Count(m.Rows, "row"), what, path)

@@ -233,7 +233,7 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 			if err != nil {
 				return predictInput{}, err
 			}
-			clip.NormalizeRows(enc)
+			tensor.NormalizeRows(enc, 0)
 			// Rows go after the images encoded so far, skipped ones leaving no gap.
 			done := len(in.paths) - len(batch)
 			for i := range enc.Rows {
