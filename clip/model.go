@@ -317,7 +317,8 @@ func (m *Model) encodeText(ids [][]int32, probe probe) (*tensor.Matrix, error) {
 	out := tensor.New(len(ids), m.EmbedDim())
 	for _, g := range groups {
 		if g[1] > g[0] {
-			copyRows(out, g[0], m.text.encode(ids[g[0]:g[1]], probe))
+			enc := m.text.encode(ids[g[0]:g[1]], probe)
+			tensor.Copy(out.Slice(g[0], g[0]+enc.Rows, 0, out.Cols), enc)
 		}
 	}
 	return out, nil
@@ -328,16 +329,9 @@ func encodeInGroups(n, dim, group int, encode func(lo, hi int) *tensor.Matrix) *
 	out := tensor.New(n, dim)
 	for lo := 0; lo < n; lo += group {
 		hi := min(n, lo+group)
-		copyRows(out, lo, encode(lo, hi))
+		tensor.Copy(out.Slice(lo, hi, 0, out.Cols), encode(lo, hi))
 	}
 	return out
-}
-
-// copyRows copies src into dst starting at row r.
-func copyRows(dst *tensor.Matrix, r int, src *tensor.Matrix) {
-	for i := range src.Rows {
-		copy(dst.Row(r+i), src.Row(i))
-	}
 }
 
 // Logits returns CLIP's logits_per_image [Bi, Bt] for image features

@@ -96,3 +96,14 @@ func (m *Matrix) Clone() *Matrix {
 	}
 	return c
 }
+
+// Copy copies src into dst, row by row; both are [r, c] (views of other
+// matrices, with their own strides, included).
+func Copy(dst, src *Matrix) {
+	if dst.Rows != src.Rows || dst.Cols != src.Cols {
+		panic(fmt.Sprintf("tensor.Copy: shapes %dx%d and %dx%d differ", dst.Rows, dst.Cols, src.Rows, src.Cols))
+	}
+	for i := range src.Rows {
+		copy(dst.Row(i), src.Row(i))
+	}
+}

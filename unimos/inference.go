@@ -48,13 +48,13 @@ func infer(m *Model, cfg Config, prior classPrior, x, teacher *tensor.Matrix, ep
 		switch {
 		case epoch < 0:
 		case languageIn != nil: // scale·(x·(µ̂·W_txt)ᵀ + µ̂·b_txt) = scale·G_txt(x)·µ̂ᵀ
-			copyInto(language.Slice(lo, hi, 0, k), t.Scale(languageIn.Forward(t, input), m.logitScale).Value)
+			tensor.Copy(language.Slice(lo, hi, 0, k), t.Scale(languageIn.Forward(t, input), m.logitScale).Value)
 		default:
-			copyInto(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, m.TextSeparator.Forward(t, input)).Value)
+			tensor.Copy(language.Slice(lo, hi, 0, k), m.LanguageLogits(t, m.TextSeparator.Forward(t, input)).Value)
 		}
 		feats := m.BottleneckNorm.Forward(t, bottleneckIn.Forward(t, input))
-		copyInto(bottleneck.Slice(lo, hi, 0, b), feats.Value)
-		copyInto(vision.Slice(lo, hi, 0, k), m.VisionLogits(t, feats).Value)
+		tensor.Copy(bottleneck.Slice(lo, hi, 0, b), feats.Value)
+		tensor.Copy(vision.Slice(lo, hi, 0, k), m.VisionLogits(t, feats).Value)
 	}
 	switch {
 	case epoch <= 0:
@@ -100,7 +100,7 @@ func composeLinear(w, bias *tensor.Matrix, inner *nn.Linear) *nn.Linear {
 	tensor.Gemm(false, false, 1, w, inner.Weight.Value, 0, weight) // [out, d]·[d, in]
 	b := tensor.New(1, w.Rows)
 	if bias != nil {
-		copyInto(b, bias)
+		tensor.Copy(b, bias)
 	}
 	tensor.Gemm(false, true, 1, inner.Bias.Value, w, 1, b) // [1, d]·[out, d]ᵀ
 	return &nn.Linear{Weight: nn.NewConst(weight), Bias: nn.NewConst(b)}

@@ -410,9 +410,3 @@ func pick(values []int, idx []int) []int {
 	}
 	return out
 }
-
-func copyInto(dst, src *tensor.Matrix) {
-	for i := range src.Rows {
-		copy(dst.Row(i), src.Row(i))
-	}
-}
