@@ -320,15 +320,11 @@ func resumable(dir string, r Run) bool {
 	if r.Method != UniMoS {
 		return false
 	}
-	meta, err := unimos.CheckpointMetadata(filepath.Join(dir, unimos.CheckpointFile))
+	saved, err := unimos.ReadSavedRun(filepath.Join(dir, unimos.CheckpointFile))
 	if err != nil {
 		return false
 	}
-	var cfg unimos.Config
-	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
-		return false
-	}
-	return meta["source"] == r.Task.Source && meta["target"] == r.Task.Target && reflect.DeepEqual(cfg, r.Config)
+	return saved.Source == r.Task.Source && saved.Target == r.Task.Target && reflect.DeepEqual(saved.Config, r.Config)
 }
 
 // runConfig is the UniMoS configuration of a run: the bench's preset

@@ -1,6 +1,7 @@
 package unimos
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -110,22 +111,19 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	var trainer *Trainer
 	var seconds float64 // training time of earlier sessions of a resumed run
 	if opts.Resume {
-		meta, err := CheckpointMetadata(checkpoint)
+		saved, err := ReadSavedRun(checkpoint)
 		if err != nil {
 			return nil, err
 		}
-		if meta["source"] != source || meta["target"] != target {
-			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, meta["source"], meta["target"], source, target)
+		if saved.Source != source || saved.Target != target {
+			return nil, fmt.Errorf("%s was saved for %s->%s, not %s->%s", checkpoint, saved.Source, saved.Target, source, target)
 		}
-		seconds, err = strconv.ParseFloat(meta["train_seconds"], 64)
-		if err != nil || !isFinite(seconds) || seconds < 0 {
-			return nil, fmt.Errorf("checkpoint %s: metadata train_seconds %q is not a duration in seconds", checkpoint, meta["train_seconds"])
-		}
+		seconds = saved.TrainSeconds
 		trainer, err = ResumeTrainer(checkpoint, task)
 		if err != nil {
 			return nil, err
 		}
-		if !HasDataFingerprint(meta) && opts.Warn != nil {
+		if !saved.DataRecorded && opts.Warn != nil {
 			opts.Warn(fmt.Sprintf("%s was saved by an earlier unimos, which did not record its data: whether %s->%s changed in the store since cannot be checked", checkpoint, source, target))
 		}
 		cfg = trainer.cfg
@@ -139,8 +137,8 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			return err
 		}
 		return trainer.SaveCheckpoint(checkpoint, map[string]string{
-			"features": abs, "source": source, "target": target,
-			"train_seconds": strconv.FormatFloat(seconds+time.Since(start).Seconds(), 'g', -1, 64),
+			savedFeaturesKey: abs, savedSourceKey: source, savedTargetKey: target,
+			savedSecondsKey: strconv.FormatFloat(seconds+time.Since(start).Seconds(), 'g', -1, 64),
 		})
 	}
 	trainer.OnIteration = opts.OnIteration
@@ -210,4 +208,44 @@ func absentClasses(classes []string, seen []bool) string {
 		return fmt.Sprintf("%d classes (%s, ...)", len(names), strings.Join(names[:5], ", "))
 	}
 	return "classes " + strings.Join(names, ", ")
+}
+
+// The checkpoint metadata entries that say which run a checkpoint belongs
+// to, written by AdaptStore beside the trainer's own.
+const (
+	savedFeaturesKey = "features" // the store's folder, absolute
+	savedSourceKey   = "source"
+	savedTargetKey   = "target"
+	savedSecondsKey  = "train_seconds" // training time of the sessions so far
+)
+
+// SavedRun is the run a checkpoint continues, as AdaptStore saved it.
+type SavedRun struct {
+	Features       string // the feature store's folder, absolute
+	Source, Target string
+	Config         Config
+	TrainSeconds   float64 // training time of the sessions so far
+	// DataRecorded is false for checkpoints of earlier versions, which do
+	// not record a fingerprint of the data they trained on.
+	DataRecorded bool
+}
+
+// ReadSavedRun reads which run the checkpoint at path belongs to, to
+// rebuild its task before ResumeTrainer (which checks everything else).
+func ReadSavedRun(path string) (*SavedRun, error) {
+	meta, err := CheckpointMetadata(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &SavedRun{Features: meta[savedFeaturesKey], Source: meta[savedSourceKey], Target: meta[savedTargetKey], DataRecorded: HasDataFingerprint(meta)}
+	if err := json.Unmarshal([]byte(meta["config"]), &r.Config); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: the configuration in its metadata: %w", path, err)
+	}
+	if r.TrainSeconds, err = strconv.ParseFloat(meta[savedSecondsKey], 64); err != nil || !isFinite(r.TrainSeconds) || r.TrainSeconds < 0 {
+		return nil, fmt.Errorf("checkpoint %s: metadata %s %q is not a duration in seconds", path, savedSecondsKey, meta[savedSecondsKey])
+	}
+	if r.Source == "" || r.Target == "" || r.Features == "" {
+		return nil, fmt.Errorf("checkpoint %s: its metadata does not say which store and task it belongs to", path)
+	}
+	return r, nil
 }

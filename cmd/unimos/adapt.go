@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -189,15 +188,11 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 	}
 	defer lock.Release()
 	opts.lock = lock
-	meta, err := unimos.CheckpointMetadata(checkpoint)
+	saved, err := unimos.ReadSavedRun(checkpoint)
 	if err != nil {
 		return fmt.Errorf("cannot resume %s: %w", dir, err)
 	}
-	var saved unimos.Config // for the checks and the progress display; the run reads it from the checkpoint
-	if err := json.Unmarshal([]byte(meta["config"]), &saved); err != nil {
-		return fmt.Errorf("cannot resume %s: %s: configuration: %w", dir, checkpoint, err)
-	}
-	if conflicts := resumeConflicts(fs, dir, meta, saved); len(conflicts) > 0 {
+	if conflicts := resumeConflicts(fs, dir, saved); len(conflicts) > 0 {
 		flags := "that flag"
 		if len(conflicts) > 1 {
 			flags = "those flags"
@@ -205,12 +200,12 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 		return usagef("--resume continues %s with the settings saved in its checkpoint, and the command line differs from them: %s. Drop %s, or start a new run with another --out",
 			dir, strings.Join(conflicts, ", "), flags)
 	}
-	store, err := features.Open(meta["features"])
+	store, err := features.Open(saved.Features)
 	if err != nil {
 		return fmt.Errorf("cannot resume %s: its feature store: %w", dir, err)
 	}
 	opts.resume = true
-	run, err := adapt(ctx, store, meta["source"], meta["target"], saved, dir, opts)
+	run, err := adapt(ctx, store, saved.Source, saved.Target, saved.Config, dir, opts)
 	if err != nil {
 		return err
 	}
@@ -220,7 +215,8 @@ func resumeAdapt(ctx *context, fs *flag.FlagSet, dir string, opts runOptions) er
 
 // resumeConflicts lists the flags set on the command line that differ from
 // the stopped run's checkpoint, each as "--name value (saved: value)".
-func resumeConflicts(fs *flag.FlagSet, dir string, meta map[string]string, saved unimos.Config) []string {
+func resumeConflicts(fs *flag.FlagSet, dir string, run *unimos.SavedRun) []string {
+	saved := run.Config
 	savedFlags := flag.NewFlagSet("", flag.ContinueOnError)
 	savedCfg := saved
 	bindAdaptFlags(savedFlags, &savedCfg)
@@ -238,15 +234,18 @@ func resumeConflicts(fs *flag.FlagSet, dir string, meta map[string]string, saved
 		var was string
 		switch f.Name {
 		case "features":
-			if same(given, meta["features"]) {
+			if same(given, run.Features) {
 				return
 			}
-			was = meta["features"]
+			was = run.Features
 		case "source", "target":
-			if given == meta[f.Name] {
+			was = run.Source
+			if f.Name == "target" {
+				was = run.Target
+			}
+			if given == was {
 				return
 			}
-			was = meta[f.Name]
 		case "out":
 			if same(given, absDir) {
 				return
