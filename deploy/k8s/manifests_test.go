@@ -268,7 +268,7 @@ func TestJobsRun(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building unimos: %v\n%s", err, out)
 	}
-	stagePhotos(t, photos, filepath.Join(c.data, "images"), 4) // 40 a domain: a bench needs a batch of 32
+	stagePhotos(t, photos, filepath.Join(c.data, "images"), 4)          // 40 a domain: a bench needs a batch of 32
 	weights := filepath.Join(c.data, "weights", "ViT-B-16.safetensors") // the file extract-job.yaml names
 	os.MkdirAll(filepath.Dir(weights), 0o755)
 	if err := os.Symlink(filepath.Join(models, "models", "vit_tiny.safetensors"), weights); err != nil {
