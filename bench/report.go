@@ -16,24 +16,30 @@ import (
 	"github.com/unimos/unimos/unimos"
 )
 
-// WriteReport reads every finished run in the bench directory out and
-// writes out/report.md (one section per protocol: the results table in the
+// WriteReport reads every finished run in the bench directory out, and in
+// the bench directories from (the folders of a sharded bench's shards, say),
+// and writes out/report.md (one section per protocol: the results table in the
 // paper's layout beside the published numbers, label-free model selection,
 // plots), out/results.csv, out/results.json and the plots under out/plots.
 // selectRule, when not empty, names a label-free criterion whose pick gets
-// its own row in the results tables.
-func WriteReport(out, selectRule string) error {
+// its own row in the results tables. A run finished in two of the folders
+// is an error; run directories are named relative to out.
+func WriteReport(out, selectRule string, from ...string) error {
 	if selectRule != "" {
 		if _, err := unimos.CriterionByName(selectRule); err != nil {
 			return err
 		}
 	}
-	bench, err := loadBench(out)
+	bench, err := loadBench(out, from)
 	if err != nil {
 		return err
 	}
 	if len(bench) == 0 {
-		return fmt.Errorf("no finished runs under %s", filepath.Join(out, RunsDir))
+		where := filepath.Join(out, RunsDir)
+		for _, dir := range from {
+			where += ", " + filepath.Join(dir, RunsDir)
+		}
+		return fmt.Errorf("no finished runs under %s", where)
 	}
 	if err := os.MkdirAll(filepath.Join(out, PlotsDir), 0o755); err != nil {
 		return fmt.Errorf("creating the plots directory: %w", err)

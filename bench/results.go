@@ -31,26 +31,42 @@ type protocolRuns struct {
 	records  []record // by method, task, then seed
 }
 
-// loadBench reads every finished run under out/runs, protocol by protocol
-// in ProtocolNames order; protocols without runs are left out.
-func loadBench(out string) ([]protocolRuns, error) {
+// loadBench reads every finished run under out/runs and under the runs
+// folder of each bench directory in from (the shards of a bench, say),
+// protocol by protocol in ProtocolNames order; protocols without runs are
+// left out. A folder given twice is read once; a run finished in two
+// folders, or a protocol whose folders were made on different datasets,
+// is an error.
+func loadBench(out string, from []string) ([]protocolRuns, error) {
+	dirs := distinctFolders(append([]string{out}, from...))
 	var all []protocolRuns
 	for _, name := range ProtocolNames() {
-		dir := filepath.Join(out, RunsDir, name)
-		raw, err := os.ReadFile(filepath.Join(dir, StoreFile))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the bench directory: %w", err)
-		}
 		var pr protocolRuns
-		if err := json.Unmarshal(raw, &pr.store); err != nil {
-			return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, StoreFile), err)
+		var have []string // the folders with runs of this protocol
+		for _, dir := range dirs {
+			rec, ok, err := readStoreRecord(filepath.Join(dir, RunsDir, name, StoreFile))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			if len(have) == 0 {
+				pr.store = rec
+			} else if !sameDataset(pr.store.Dataset, rec.Dataset) {
+				return nil, fmt.Errorf("%s and %s hold %s runs made on different datasets (%q, %s, %d classes vs %q, %s, %d classes): report them apart",
+					have[0], dir, name, pr.store.Dataset.Name, pr.store.Dataset.Backbone, len(pr.store.Dataset.Classes),
+					rec.Dataset.Name, rec.Dataset.Backbone, len(rec.Dataset.Classes))
+			}
+			have = append(have, dir)
+		}
+		if len(have) == 0 {
+			continue
 		}
 		// The pairs protocol's domains are those of the store its runs were
 		// made on (tasks without runs stay out of the report, as in every
 		// protocol).
+		var err error
 		if name == Pairs {
 			pr.protocol = pairsProtocol(pr.store.Dataset, nil)
 		} else if pr.protocol, err = ProtocolByName(name); err != nil {
@@ -58,9 +74,20 @@ func loadBench(out string) ([]protocolRuns, error) {
 		}
 		for _, m := range MethodNames() {
 			for _, t := range pr.protocol.Tasks {
-				recs, err := loadTask(out, pr.protocol, m, t)
-				if err != nil {
-					return nil, err
+				var recs []record
+				for _, dir := range have {
+					more, err := loadTask(out, dir, pr.protocol, m, t)
+					if err != nil {
+						return nil, err
+					}
+					recs = append(recs, more...)
+				}
+				slices.SortStableFunc(recs, func(a, b record) int { return compareUint(a.seed, b.seed) })
+				for i := 1; i < len(recs); i++ {
+					if a, b := recs[i-1], recs[i]; m == ZeroShot || a.seed == b.seed {
+						return nil, fmt.Errorf("the run %s %s is finished in both %s and %s: report from one of them, or remove one",
+							m, pr.protocol.TaskName(t), filepath.Join(out, a.dir), filepath.Join(out, b.dir))
+					}
 				}
 				pr.records = append(pr.records, recs...)
 			}
@@ -72,18 +99,55 @@ func loadBench(out string) ([]protocolRuns, error) {
 	return all, nil
 }
 
-// loadTask reads the finished runs of one method on one task, in seed order.
-func loadTask(out string, p Protocol, method string, t Task) ([]record, error) {
-	dirs := []string{runDir(out, p, method, t, 0)}
+// distinctFolders returns dirs without the repeats of a folder, however
+// spelt (os.SameFile); folders that do not exist are kept, to be found
+// empty.
+func distinctFolders(dirs []string) []string {
+	var out []string
+	var seen []os.FileInfo
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err == nil && slices.ContainsFunc(seen, func(s os.FileInfo) bool { return os.SameFile(s, fi) }) {
+			continue
+		}
+		if err == nil {
+			seen = append(seen, fi)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// readStoreRecord reads a protocol's store.json; ok is false when there is
+// none.
+func readStoreRecord(path string) (rec storeRecord, ok bool, err error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("reading the bench directory: %w", err)
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return rec, false, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	return rec, true, nil
+}
+
+// loadTask reads the finished runs of one method on one task in the bench
+// directory dir, in seed order; their dir fields are relative to out, the
+// folder of the report.
+func loadTask(out, dir string, p Protocol, method string, t Task) ([]record, error) {
+	dirs := []string{runDir(dir, p, method, t, 0)}
 	if method != ZeroShot {
 		dirs, _ = filepath.Glob(filepath.Join(filepath.Dir(dirs[0]), "seed-*"))
 	}
 	var recs []record
-	for _, dir := range dirs {
-		if strings.HasSuffix(dir, ".partial") {
+	for _, run := range dirs {
+		if strings.HasSuffix(run, ".partial") {
 			continue
 		}
-		res, err := unimos.ReadResult(filepath.Join(dir, unimos.ResultFile))
+		res, err := unimos.ReadResult(filepath.Join(run, unimos.ResultFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -92,20 +156,37 @@ func loadTask(out string, p Protocol, method string, t Task) ([]record, error) {
 		}
 		rec := record{method: method, task: t, result: res}
 		if rec.result.Final == nil {
-			return nil, fmt.Errorf("%s: the run has no scores (its target has no labels)", dir)
+			return nil, fmt.Errorf("%s: the run has no scores (its target has no labels)", run)
 		}
 		rec.seed = rec.result.Seed
-		rec.dir, _ = filepath.Rel(out, dir)
-		if raw, err := os.ReadFile(filepath.Join(dir, ConfusionFile)); err == nil {
+		rec.dir = relativeTo(out, run)
+		if raw, err := os.ReadFile(filepath.Join(run, ConfusionFile)); err == nil {
 			rec.confusion = new(Confusion)
 			if err := json.Unmarshal(raw, rec.confusion); err != nil {
-				return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(dir, ConfusionFile), err)
+				return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(run, ConfusionFile), err)
 			}
 		}
 		recs = append(recs, rec)
 	}
 	slices.SortFunc(recs, func(a, b record) int { return compareUint(a.seed, b.seed) })
 	return recs, nil
+}
+
+// relativeTo returns path relative to base, through absolute paths when
+// one is relative and the other not; path itself when there is no such
+// relative path.
+func relativeTo(base, path string) string {
+	if rel, err := filepath.Rel(base, path); err == nil {
+		return rel
+	}
+	absBase, err1 := filepath.Abs(base)
+	absPath, err2 := filepath.Abs(path)
+	if err1 == nil && err2 == nil {
+		if rel, err := filepath.Rel(absBase, absPath); err == nil {
+			return rel
+		}
+	}
+	return path
 }
 
 func compareUint(a, b uint64) int {

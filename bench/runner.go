@@ -15,6 +15,7 @@ import (
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/shard"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -60,6 +61,12 @@ type Options struct {
 	// epochs (for quick runs).
 	Epochs int
 	Out    string // the bench directory
+	// Shard, when its Count is positive, makes only that shard of the runs:
+	// the runs, in the order Execute lists them (methods, then tasks, then
+	// seeds), are dealt out round-robin, so that every shard gets a share
+	// of the slow UniMoS runs. Shards may share Out, each run being its own
+	// directory, or use one each; WriteReport joins them.
+	Shard shard.Shard
 
 	// Stop, when set, is asked before each run and between the iterations
 	// of a UniMoS run whether to stop (on SIGINT, say). A UniMoS run
@@ -164,6 +171,12 @@ func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 			}
 		}
 	}
+	if opts.Shard.Count > 0 {
+		if err := opts.Shard.Validate(); err != nil {
+			return nil, err
+		}
+		runs = shardOf(runs, opts.Shard)
+	}
 	var outcomes []Outcome
 	failed := 0
 	finished := 0
@@ -197,6 +210,17 @@ func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 		return outcomes, fmt.Errorf("%d of %d runs failed", failed, len(runs))
 	}
 	return outcomes, nil
+}
+
+// shardOf returns the runs of shard s: every Count-th, from the Index-th.
+func shardOf(runs []Run, s shard.Shard) []Run {
+	var mine []Run
+	for i, r := range runs {
+		if i%s.Count == s.Index {
+			mine = append(mine, r)
+		}
+	}
+	return mine
 }
 
 func orDefault[T any](v, fallback []T) []T {
@@ -242,11 +266,17 @@ func claimProtocolDir(dir string, store *features.Store) error {
 		return fmt.Errorf("%s: invalid JSON: %w", path, err)
 	}
 	a, b := rec.Dataset, store.Meta
-	if a.Name != b.Name || a.Backbone != b.Backbone || a.Dim != b.Dim || !slices.Equal(a.Classes, b.Classes) {
+	if !sameDataset(a, b) {
 		return fmt.Errorf("%s holds runs made on dataset %q (%s, dim %d, %d classes, store %s), not on %q (%s, dim %d, %d classes, store %s): bench into another --out",
 			filepath.Dir(path), a.Name, a.Backbone, a.Dim, len(a.Classes), rec.Dir, b.Name, b.Backbone, b.Dim, len(b.Classes), store.Dir)
 	}
 	return nil
+}
+
+// sameDataset reports whether runs made on a and b may be reported
+// together: the same name, backbone, dimension and classes.
+func sameDataset(a, b features.Dataset) bool {
+	return a.Name == b.Name && a.Backbone == b.Backbone && a.Dim == b.Dim && slices.Equal(a.Classes, b.Classes)
 }
 
 // execute makes one run, or reads it back when an earlier bench finished

@@ -19,11 +19,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/shard"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 )
@@ -31,32 +31,10 @@ import (
 // Shard selects the slice Index of Count of a dataset's batches: batches
 // are numbered across domains in order (domain 0's first, then domain 1's,
 // ...), and shard i takes the batches whose number is i modulo Count.
-type Shard struct {
-	Index int `json:"index"`
-	Count int `json:"count"`
-}
+type Shard = shard.Shard
 
 // ParseShard reads "i/n" with 0 <= i < n.
-func ParseShard(s string) (Shard, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil {
-		return Shard{}, fmt.Errorf("shard %q: want i/n, e.g. 0/4", s)
-	}
-	sh := Shard{Index: i, Count: n}
-	return sh, sh.validate()
-}
-
-func (s Shard) validate() error {
-	if s.Count < 1 || s.Index < 0 || s.Index >= s.Count {
-		return fmt.Errorf("shard %d/%d: want 0 <= i < n", s.Index, s.Count)
-	}
-	return nil
-}
-
-// String returns "i/n".
-func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
+func ParseShard(s string) (Shard, error) { return shard.Parse(s) }
 
 // Options configure Run.
 type Options struct {
@@ -154,7 +132,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("extract: %w", err)
 	}
 	if o.Shard.Count > 0 {
-		if err := o.Shard.validate(); err != nil {
+		if err := o.Shard.Validate(); err != nil {
 			return o, fmt.Errorf("extract: %w", err)
 		}
 	}

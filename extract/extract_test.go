@@ -333,7 +333,7 @@ func TestResumeRefusesOtherPlan(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "image list of domain amazon: 12 vs 13 images") {
 		t.Errorf("changed images: err = %v", err)
 	}
-	_, err = run(t, context.Background(), m, ds, Options{Out: out, Batch: 4, Shard: Shard{0, 2}})
+	_, err = run(t, context.Background(), m, ds, Options{Out: out, Batch: 4, Shard: Shard{Index: 0, Count: 2}})
 	if err == nil || !strings.Contains(err.Error(), "unfinished state of a whole-dataset run") {
 		t.Errorf("shard into an unsharded run's folder: err = %v", err)
 	}
@@ -481,7 +481,7 @@ func TestShardsMergeToUnshardedRun(t *testing.T) {
 		unlabelled := 0
 		for i := range n {
 			dir := filepath.Join(t.TempDir(), "shard")
-			sum := mustRun(t, m, ds, Options{Out: dir, Batch: 4, Shard: Shard{i, n}})
+			sum := mustRun(t, m, ds, Options{Out: dir, Batch: 4, Shard: Shard{Index: i, Count: n}})
 			if _, err := features.Open(dir); err == nil {
 				t.Error("a shard folder opens as a feature store")
 			}
@@ -512,13 +512,13 @@ func TestMergeErrors(t *testing.T) {
 	_, ds := smallDataset(t)
 	shard := func(i, n int, model *clip.Model, prompt string) string {
 		dir := t.TempDir()
-		mustRun(t, model, ds, Options{Out: dir, Batch: 4, Shard: Shard{i, n}, Prompt: prompt})
+		mustRun(t, model, ds, Options{Out: dir, Batch: 4, Shard: Shard{Index: i, Count: n}, Prompt: prompt})
 		return dir
 	}
 	s0, s1 := shard(0, 2, m, ""), shard(1, 2, m, "")
 	unfinished := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := run(t, ctx, m, ds, Options{Out: unfinished, Batch: 4, Shard: Shard{1, 2}, Progress: interruptAfter(1, cancel)}); !errors.Is(err, context.Canceled) {
+	if _, err := run(t, ctx, m, ds, Options{Out: unfinished, Batch: 4, Shard: Shard{Index: 1, Count: 2}, Progress: interruptAfter(1, cancel)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want an interruption", err)
 	}
 	// Same architecture, other weights: negate the fingerprint of a copy.
@@ -603,7 +603,7 @@ func TestOptionsValidation(t *testing.T) {
 		{Options{Out: "x", Workers: -2}, "decoding workers"},
 		{Options{Out: "x", DType: "BF16"}, "dtype"},
 		{Options{Out: "x", Prompt: "a photo"}, "no {class} placeholder"},
-		{Options{Out: "x", Shard: Shard{2, 2}}, "shard 2/2"},
+		{Options{Out: "x", Shard: Shard{Index: 2, Count: 2}}, "shard 2/2"},
 	}
 	for _, c := range cases {
 		if _, err := Run(context.Background(), m, ds, c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -613,7 +613,7 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestParseShard(t *testing.T) {
-	for s, want := range map[string]Shard{"0/1": {0, 1}, "3/4": {3, 4}} {
+	for s, want := range map[string]Shard{"0/1": {Index: 0, Count: 1}, "3/4": {Index: 3, Count: 4}} {
 		if got, err := ParseShard(s); err != nil || got != want {
 			t.Errorf("ParseShard(%q) = %v, %v", s, got, err)
 		}

@@ -54,7 +54,7 @@ func Merge(out string, shards []string) (*Summary, error) {
 	var missing []string
 	for i, dir := range byIndex {
 		if dir == "" {
-			missing = append(missing, Shard{i, n}.String())
+			missing = append(missing, Shard{Index: i, Count: n}.String())
 		}
 	}
 	if len(missing) > 0 {

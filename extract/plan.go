@@ -222,8 +222,8 @@ func readPlan(path string) (*Plan, error) {
 		return nil, fmt.Errorf("extract: %s: batch size %d is not positive", path, p.Batch)
 	case p.DType != features.F16 && p.DType != features.F32:
 		return nil, fmt.Errorf("extract: %s: dtype %q; want F16 or F32", path, p.DType)
-	case p.Shard != nil && p.Shard.validate() != nil:
-		return nil, fmt.Errorf("extract: %s: %w", path, p.Shard.validate())
+	case p.Shard != nil && p.Shard.Validate() != nil:
+		return nil, fmt.Errorf("extract: %s: %w", path, p.Shard.Validate())
 	}
 	if err := p.dataset().Validate(); err != nil {
 		return nil, fmt.Errorf("extract: %s: %w", path, err)

@@ -10,11 +10,12 @@ import (
 	"github.com/unimos/unimos/bench"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/progress"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/unimos"
 )
 
 func runBench(ctx *context, args []string) error {
-	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E]", `
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E] [--shard i/n|auto]\n       unimos bench --report-only --out BENCH_DIR [MORE_BENCH_DIR...]", `
 Runs a benchmark protocol on a feature store: every (method, task, seed),
 one after the other, each kept in
 BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
@@ -30,6 +31,14 @@ own row, the paper's published numbers beside them, label-free model
 selection, plots), results.csv, results.json and plots/*.png, from every
 finished run in BENCH_DIR (several protocols may share one). Epochs are
 counted as trained: 0 is the test before training.
+
+--shard i/n makes only every n-th run (in the order methods, tasks, seeds),
+from the i-th, and writes no report; --shard auto takes i and n from a
+Slurm array task or a Kubernetes Indexed Job, as extract does. The shards
+may share BENCH_DIR (each run is its own folder, moved into place when
+finished) or use one each. Then --report-only writes the report from the
+finished runs of BENCH_DIR and of every MORE_BENCH_DIR given (the shards'
+folders), the same report as one unsharded bench's.
 
 Protocols: `+strings.Join(bench.ProtocolNames(), ", ")+`. The paper's
 protocols need the store to have their domain names; `+bench.Pairs+` takes any
@@ -47,10 +56,14 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	preset := fs.String("preset", "", "UniMoS hyperparameter preset `NAME` (default: the protocol's; "+bench.PairsPreset+" for "+bench.Pairs+"): "+strings.Join(unimos.PresetNames(), ", "))
 	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
 	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick gets its own row in the tables")
-	reportOnly := fs.Bool("report-only", false, "only rewrite the report from the finished runs in BENCH_DIR")
+	reportOnly := fs.Bool("report-only", false, "only write the report into BENCH_DIR, from the finished runs in BENCH_DIR and in the bench folders given as arguments")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the UniMoS run in progress every `E` epochs, so that a crash loses little (a stopped bench always saves it)")
-	if err := parseFlags(fs, args, 0); err != nil {
+	shardFlag := addShardFlags(fs, "runs")
+	if err := parseFlags(fs, args, anyArgs); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 && !*reportOnly {
+		return usagef("unexpected argument %q (more bench folders go with --report-only; flags go before arguments)", fs.Arg(0))
 	}
 	if err := requireFlags(fs, "out"); err != nil {
 		return err
@@ -61,16 +74,23 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 		}
 	}
 	if *reportOnly {
-		return writeBenchReport(ctx, *out, *selectRule)
+		if *shardFlag.spec != "" {
+			return usagef("--report-only reports every shard; drop --shard")
+		}
+		return writeBenchReport(ctx, *out, *selectRule, fs.Args()...)
 	}
 	if err := requireFlags(fs, "features", "protocol"); err != nil {
+		return err
+	}
+	sh, err := shardFlag.resolve()
+	if err != nil {
 		return err
 	}
 	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs)
 	if err != nil {
 		return err
 	}
-	opts.Out, opts.CheckpointEvery = *out, *checkpointEvery
+	opts.Out, opts.CheckpointEvery, opts.Shard = *out, *checkpointEvery, sh
 	store, err := features.Open(*dir)
 	if err != nil {
 		return err
@@ -86,9 +106,15 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	defer release()
 	opts.Stop = func() bool { return interrupted.Err() != nil }
 	observeBench(ctx, &opts)
-	_, runErr := bench.Execute(store, opts)
+	outcomes, runErr := bench.Execute(store, opts)
 	if errors.Is(runErr, bench.ErrStopped) {
 		runErr = fmt.Errorf("%w; run the same command again to continue", runErr)
+	}
+	if sh.Count > 0 {
+		// A report of one shard's runs would be mistaken for the bench's.
+		fmt.Fprintf(ctx.stdout, "shard %v: %s of %s; when every shard is done: unimos bench --report-only --out %s [the other shards' folders]\n",
+			sh, words.Count(len(outcomes), "run"), *out, *out)
+		return runErr
 	}
 	if err := writeBenchReport(ctx, *out, *selectRule); err != nil {
 		if runErr != nil {
@@ -212,8 +238,10 @@ func outcomeScore(o bench.Outcome) string {
 	return s
 }
 
-func writeBenchReport(ctx *context, out, selectRule string) error {
-	if err := bench.WriteReport(out, selectRule); err != nil {
+// writeBenchReport writes the report into out from the finished runs of
+// out and of the bench folders from.
+func writeBenchReport(ctx *context, out, selectRule string, from ...string) error {
+	if err := bench.WriteReport(out, selectRule, from...); err != nil {
 		return err
 	}
 	fmt.Fprintf(ctx.stdout, "report: %s\n", filepath.Join(out, bench.ReportFile))

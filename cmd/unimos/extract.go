@@ -67,6 +67,9 @@ the same, byte for byte, as an uninterrupted run's.
 
 --shard i/n extracts every n-th batch (batches numbered across domains)
 into a shard folder; 'unimos merge' joins the n shards into the store.
+--shard auto takes i and n from a Slurm array task (sbatch --array=0-3) or
+a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with --shard-count or
+UNIMOS_SHARD_COUNT); deploy/slurm and deploy/k8s have ready-made jobs.
 
 Decoding runs on --workers goroutines ahead of the model; the model's
 matrix products use --threads threads. Decoding a photo takes about 5% of
@@ -86,7 +89,7 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	threads := fs.Int("threads", 0, "matrix-multiply threads (0: one per core)")
 	workers := fs.Int("workers", extract.DefaultWorkers(), "image decoding goroutines")
 	dtype := fs.String("dtype", "f16", "storage `TYPE` of the image features: f16 or f32")
-	shardFlag := fs.String("shard", "", "extract only shard `i/n` of the batches (0 <= i < n), for 'unimos merge'")
+	shardFlag := addShardFlags(fs, "batches, for 'unimos merge'")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -117,13 +120,11 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	if err := extract.CheckPrompt(*prompt); err != nil {
 		return usagef("--prompt: %v", err)
 	}
-	if *shardFlag != "" {
-		sh, err := extract.ParseShard(*shardFlag)
-		if err != nil {
-			return usagef("--shard: %v", err)
-		}
-		opt.Shard = sh
+	sh, err := shardFlag.resolve()
+	if err != nil {
+		return err
 	}
+	opt.Shard = sh
 
 	var classes []string
 	if *classFile != "" {
@@ -133,7 +134,6 @@ decoder per four cores; for small, fast models raise --workers (and lower
 		}
 	}
 	var ds *extract.Dataset
-	var err error
 	if len(lists) > 0 {
 		root := *images
 		if root == "" {

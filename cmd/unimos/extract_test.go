@@ -403,6 +403,7 @@ func TestPrintStoreSummary(t *testing.T) {
 }
 
 func TestExtractUsageErrors(t *testing.T) {
+	clearSchedulerEnv(t)
 	w := []string{"--weights", "m.safetensors", "--out", "o"}
 	cases := []struct {
 		args []string
@@ -414,6 +415,8 @@ func TestExtractUsageErrors(t *testing.T) {
 		{append(w, "--images", "r", "--dtype", "bf16"), `--dtype "bf16"`},
 		{append(w, "--images", "r", "--shard", "2/2"), "--shard"},
 		{append(w, "--images", "r", "--shard", "x"), "--shard"},
+		{append(w, "--images", "r", "--shard", "auto"), "no scheduler shard in the environment"},
+		{append(w, "--images", "r", "--shard", "0/2", "--shard-count", "2"), "--shard-count goes with --shard auto"},
 		{append(w, "--images", "r", "--batch", "0"), "--batch 0"},
 		{append(w, "--images", "r", "--workers", "0"), "--workers 0"},
 		{append(w, "--images", "r", "--threads", "-1"), "--threads -1"},
