@@ -1,6 +1,7 @@
 // Package k8s holds no code: its test checks the Kubernetes manifests
-// beside it, decoding them with kubectl (without a cluster) and running
-// their command lines as the pods of the Jobs would.
+// beside it, decoding them strictly into the Kubernetes API's Go types
+// (without a cluster) and running their command lines as the pods of the
+// Jobs would.
 package k8s
 
 import (
@@ -15,6 +16,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/unimos/unimos/internal/shareddata"
 )
@@ -65,37 +70,37 @@ type job struct {
 // completionIndexField is where Kubernetes puts an Indexed Job pod's index.
 const completionIndexField = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 
-// checkEnv marks the variable the test adds so that kubectl prints the Job.
-const checkEnv = "UNIMOS_MANIFEST_CHECK"
-
-// decode has kubectl read a manifest offline, into the API's Go types, and
-// returns the object as JSON. A field of the wrong type is an error there;
-// an unknown field is dropped silently, so every key of the file must be
-// found in the output (a typo such as "completionMod" is caught).
+// decode reads a manifest strictly into the Kubernetes API's Go types
+// (k8s.io/api, the types the API server decodes into): a field of the wrong
+// type, or a field the object does not have (a typo such as
+// "completionMod"), is an error. It returns the object as JSON.
 func decode(t *testing.T, file string) []byte {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not found (apt-get install kubernetes-client): the manifests are not checked")
-	}
-	// "set env --local" decodes into the typed objects, unlike "label".
-	args := []string{"set", "env", "--local", "-f", file, "-o", "json", checkEnv + "=1"}
-	if !strings.HasSuffix(file, "-job.yaml") {
-		args = []string{"label", "--local", "-f", file, "-o", "json", checkEnv + "=1"}
-	}
-	out, err := exec.Command(kubectl, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := regexp.MustCompile(`^\s*(?:- )?([A-Za-z][A-Za-z0-9]*):`)
-	for i, line := range strings.Split(string(raw), "\n") {
-		if m := key.FindStringSubmatch(line); m != nil && !bytes.Contains(out, []byte(`"`+m[1]+`":`)) {
-			t.Errorf("%s:%d: kubectl dropped the field %q: not a field of the object there", file, i+1, m[1])
-		}
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(raw, &head); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	var obj any
+	switch head.Kind {
+	case "Job":
+		obj = &batchv1.Job{}
+	case "PersistentVolumeClaim":
+		obj = &corev1.PersistentVolumeClaim{}
+	default:
+		t.Fatalf("%s: kind %q; want a Job or a PersistentVolumeClaim", file, head.Kind)
+	}
+	if err := yaml.UnmarshalStrict(raw, obj); err != nil {
+		t.Fatalf("%s: not a valid %s: %v", file, head.Kind, err)
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -165,7 +170,6 @@ func podEnv(t *testing.T, j job, index int) map[string]string {
 	env := map[string]string{}
 	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
 		switch {
-		case e.Name == checkEnv:
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == completionIndexField:
@@ -255,9 +259,6 @@ func (c cluster) runJob(t *testing.T, file string) {
 // pods and report-job.yaml on photos and the tiny test model, and compares
 // the store and the report with those of single unimos processes.
 func TestJobsRun(t *testing.T) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("kubectl not found (apt-get install kubernetes-client): the manifests are not run")
-	}
 	models := shareddata.Dir(t, "clip_reference")
 	photos := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
 	if _, err := exec.LookPath("sh"); err != nil {
