@@ -397,26 +397,13 @@ func (r *runner) encode(ctx context.Context, d int, w *batchWork, report func(n 
 	name := r.ds.Domains[d].Name
 	r.named(d, skips)
 	unreported, unreportedSkips := len(w.pixels), skips
-	feats := tensor.New(len(good), r.plan.Dim) // [m, dim]
-	for i := 0; i < len(good); i += encodeStep {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(i+encodeStep, len(good))
-		part, err := r.model.EncodeImages(good[i:hi])
-		if err != nil {
-			return fmt.Errorf("extract: domain %s: %w", name, err)
-		}
-		for j := range part.Rows {
-			copy(feats.Row(i+j), part.Row(j))
-		}
-		if hi < len(good) {
-			n := hi - i + len(unreportedSkips)
-			report(n, unreportedSkips)
-			unreported, unreportedSkips = unreported-n, nil
-		}
+	feats, err := encodePixels(ctx, r.model, good, func(n int) {
+		report(n+len(unreportedSkips), unreportedSkips)
+		unreported, unreportedSkips = unreported-n-len(unreportedSkips), nil
+	})
+	if err != nil {
+		return fmt.Errorf("extract: domain %s: %w", name, err)
 	}
-	tensor.NormalizeRows(feats, 0)
 	if err := checkUnitRows(feats); err != nil {
 		return fmt.Errorf("extract: domain %s, batch %d: the model gave an embedding that %w", name, w.index, err)
 	}

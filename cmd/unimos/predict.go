@@ -1,6 +1,7 @@
 package main
 
 import (
+	gocontext "context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
 	"github.com/unimos/unimos/internal/imagefile"
@@ -188,12 +190,10 @@ func storeInput(ctx *context, dir, domain string, m *unimos.SavedModel, force bo
 	return in, nil
 }
 
-// encodeBatch bounds the preprocessed images held at once ([3, n, n] each).
-const encodeBatch = 64
-
 // encodeImages collects the image files under paths and encodes them with
 // the CLIP weights, after checking that those are the weights the model was
-// trained on, into unit-norm features. Files that cannot be decoded are
+// trained on, into unit-norm features, as extract encodes (extract.EncodeFiles:
+// decoding workers ahead of the model). Files that cannot be decoded are
 // skipped and reported on stderr; it is an error when none can be.
 func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedModel, force bool) (predictInput, error) {
 	files, err := collectImages(paths)
@@ -212,37 +212,21 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 		return predictInput{}, err
 	}
 
-	in := predictInput{features: tensor.New(len(files), m.Dim())}
 	bar := progress.New(ctx.stderr, "encoding", "img", len(files))
-	for lo := 0; lo < len(files); lo += encodeBatch {
-		hi := min(lo+encodeBatch, len(files))
-		var batch [][]float32
-		for _, f := range files[lo:hi] {
-			img, err := clip.PreprocessFile(f, model.InputResolution())
-			if err != nil {
-				skip := skippedImage{Path: f, Reason: skipReason(err)}
-				in.skipped = append(in.skipped, skip)
-				progress.Printf(ctx.stderr, "skipped %s: %s\n", skip.Path, skip.Reason) // the bar comes back below it
-				continue
-			}
-			batch = append(batch, img)
-			in.paths = append(in.paths, f)
+	enc, err := extract.EncodeFiles(gocontext.Background(), model, files, extract.DefaultWorkers(), func(done int, skipped []extract.Skip) {
+		for _, s := range skipped {
+			progress.Printf(ctx.stderr, "skipped %s: %s\n", s.Name, s.Reason) // the bar comes back below it
 		}
-		if len(batch) > 0 {
-			enc, err := model.EncodeImages(batch)
-			if err != nil {
-				return predictInput{}, err
-			}
-			tensor.NormalizeRows(enc, 0)
-			// Rows go after the images encoded so far, skipped ones leaving no gap.
-			done := len(in.paths) - len(batch)
-			for i := range enc.Rows {
-				copy(in.features.Row(done+i), enc.Row(i))
-			}
-		}
-		bar.Update(hi, "")
-	}
+		bar.Update(done, "")
+	})
 	bar.Clear()
+	if err != nil {
+		return predictInput{}, err
+	}
+	in := predictInput{features: enc.Features, paths: enc.Files}
+	for _, s := range enc.Skipped {
+		in.skipped = append(in.skipped, skippedImage{Path: s.Name, Reason: s.Reason})
+	}
 	if len(in.paths) == 0 {
 		first := in.skipped[0]
 		if len(files) == 1 {
@@ -254,18 +238,8 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 	if len(in.skipped) > 0 {
 		fmt.Fprintf(ctx.stderr, "skipped %d of %s: they could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"))
 	}
-	in.features = in.features.Slice(0, len(in.paths), 0, m.Dim())
 	in.source = words.Count(len(in.paths), "image")
 	return in, nil
-}
-
-// skipReason is why an image could not be decoded, without its path (the
-// lines that report it name the file already).
-func skipReason(err error) string {
-	if reason := errors.Unwrap(err); reason != nil {
-		return reason.Error()
-	}
-	return err.Error()
 }
 
 // checkBackbone is unimos.CheckBackbone, its note printed on stderr.
