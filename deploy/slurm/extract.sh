@@ -40,23 +40,16 @@ images=$1
 weights=$2
 out=$3
 shift 3
-shards=$UNIMOS_SHARDS
-if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
-  shards=$1
-  shift
-fi
-if [ "$shards" -lt 1 ]; then
-  echo "$0: SHARDS is $shards: want at least 1" >&2
-  exit 2
-fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=deploy/slurm/submit-lib.sh
+. "$here/submit-lib.sh"
+shard_count "$@"
+shift "$shard_args"
 if [ -e "$out/dataset.json" ]; then
   echo "$0: $out already holds a feature store; remove it or choose another OUT" >&2
   exit 1
 fi
 work=${UNIMOS_WORK:-$out.work}
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=deploy/slurm/submit-lib.sh
-. "$here/submit-lib.sh"
 
 export UNIMOS # the jobs run with the environment of this script
 mkdir -p "$work/logs"

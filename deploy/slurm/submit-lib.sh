@@ -43,3 +43,21 @@ submit_after() {
   sbatch "${common_args[@]}" --job-name="$name" --dependency="afterok:$dependency" --kill-on-invalid-dep=yes \
     --cpus-per-task=1 --output="$logs/$name.out" "$@" | job_id
 }
+
+# shard_count ARGS... reads the optional SHARDS argument: it sets shards to
+# the first argument when that is a number, else to UNIMOS_SHARDS, and
+# shard_args to the number of arguments it took (for the caller's shift);
+# a count below 1 is a usage error.
+# shellcheck disable=SC2034 # shards and shard_args are the caller's
+shard_count() {
+  shards=$UNIMOS_SHARDS
+  shard_args=0
+  if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
+    shards=$1
+    shard_args=1
+  fi
+  if [ "$shards" -lt 1 ]; then
+    echo "$0: SHARDS is $shards: want at least 1" >&2
+    exit 2
+  fi
+}
