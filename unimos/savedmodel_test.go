@@ -85,26 +85,8 @@ func TestPredictRejectsBadInput(t *testing.T) {
 // TestLoadModelRejectsBadFiles rewrites a saved model without a tensor,
 // with an extra one, with a wrong shape and with foreign metadata.
 func TestLoadModelRejectsBadFiles(t *testing.T) {
-	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.safetensors")
-	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := safetensors.Open(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var tensors []*safetensors.Tensor
-	for _, name := range f.Names() {
-		x, _ := f.Tensor(name)
-		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
-	}
-	meta := f.Metadata()
+	tensors, meta := savedUntrained(t, dir)
 	extra, _ := safetensors.FromFloat32("extra", safetensors.F32, []int{1}, []float32{0})
 	cases := []struct {
 		name    string
@@ -188,33 +170,16 @@ func TestSavedModelRecordsItsBackbone(t *testing.T) {
 // metadata describe (65536 x 12 floats per bottleneck-sized matrix, some
 // 10 MB in all): the sizes come from the file's header first.
 func TestLoadModelChecksSizesBeforeAllocating(t *testing.T) {
-	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.safetensors")
-	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := safetensors.Open(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tensors []*safetensors.Tensor
-	for _, name := range f.Names() {
-		x, _ := f.Tensor(name)
-		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
-	}
-	meta := withEntry(f.Metadata(), "config", configWith(t, f.Metadata(), "bottleneck_dim", 65536))
-	f.Close()
+	tensors, saved := savedUntrained(t, dir)
+	meta := withEntry(saved, "config", configWith(t, saved, "bottleneck_dim", 65536))
 	path := filepath.Join(dir, "wide.safetensors")
 	if err := safetensors.WriteFile(path, tensors, meta); err != nil {
 		t.Fatal(err)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err = LoadModel(path)
+	_, err := LoadModel(path)
 	runtime.ReadMemStats(&after)
 	if err == nil || !strings.Contains(err.Error(), "bottleneck dim of 65536") {
 		t.Errorf("error %v, want one naming the bottleneck dim", err)
@@ -276,4 +241,30 @@ func reshaped(tensors []*safetensors.Tensor, name string, shape []int) []*safete
 		}
 	}
 	return out
+}
+
+// savedUntrained saves an untrained model of a tiny task (4 classes, dim 12)
+// as dir/good.safetensors and returns copies of its tensors and metadata,
+// for tests to write altered versions.
+func savedUntrained(t *testing.T, dir string) ([]*safetensors.Tensor, map[string]string) {
+	t.Helper()
+	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.safetensors")
+	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var tensors []*safetensors.Tensor
+	for _, name := range f.Names() {
+		x, _ := f.Tensor(name)
+		tensors = append(tensors, &safetensors.Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Data: bytes.Clone(x.Data)})
+	}
+	return tensors, maps.Clone(f.Metadata())
 }
