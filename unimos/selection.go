@@ -31,6 +31,24 @@ type LabelFree struct {
 	// form dense, consistent neighbourhoods. Computed on at most
 	// SNDSampleSize rows.
 	SND float64 `json:"snd"`
+	// BNM is the batch nuclear-norm of the ensemble's probabilities (see
+	// BatchNuclearNorm): high when predictions are confident and diverse.
+	BNM float64 `json:"bnm"`
+	// MixValInter and MixValIntra are MixVal's measures (Hu et al., NeurIPS
+	// 2023) on mixes of target features (see mixProbe), in percent: how
+	// often a mix of two rows with different (inter) or the same (intra)
+	// pseudo-label is predicted as its dominant row's pseudo-label. They
+	// need the model, so the trainer computes them; 0 where it did not
+	// (a saved model's predictions, result.json files of earlier versions).
+	MixValInter float64 `json:"mixval_inter"`
+	MixValIntra float64 `json:"mixval_intra"`
+	// EnsV is the percentage of rows where this epoch's prediction equals
+	// the temporal ensemble's (the mean of every trained epoch's
+	// probabilities): the measure of EnsV (Hu et al., NeurIPS 2024). It
+	// needs every epoch, so it is set when training ends; nil before, for
+	// the test before training, and for a run resumed without its
+	// EnsembleFile.
+	EnsV *float64 `json:"ensv,omitempty"`
 }
 
 // SND settings: the temperature of Saito et al.'s code, and the number of
@@ -52,6 +70,7 @@ func labelFree(probs, vision, language *tensor.Matrix, seed uint64) LabelFree {
 		InfoMax:   infoMax,
 		Agreement: Agreement(tensor.ArgmaxRows(vision), tensor.ArgmaxRows(language)),
 		SND:       SoftNeighborhoodDensity(sampleRows(probs, SNDSampleSize, seed), SNDTemperature),
+		BNM:       BatchNuclearNorm(probs),
 	}
 }
 
@@ -166,7 +185,15 @@ type Criterion struct {
 	value          func(LabelFree) float64
 }
 
-// Value returns the criterion's measure in l.
+// optional returns *v, or NaN (no measure) for nil.
+func optional(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// Value returns the criterion's measure in l (NaN where l has none).
 func (c Criterion) Value(l LabelFree) float64 { return c.value(l) }
 
 // Criteria lists the label-free selection criteria, in report order.
@@ -176,6 +203,11 @@ func Criteria() []Criterion {
 		{"infomax", "highest information maximisation H(mean p) − mean H(p)", true, func(l LabelFree) float64 { return l.InfoMax }},
 		{"agreement", "highest agreement between the VAC and LAC predictions", true, func(l LabelFree) float64 { return l.Agreement }},
 		{"snd", "highest soft neighbourhood density (Saito et al. 2021)", true, func(l LabelFree) float64 { return l.SND }},
+		{"bnm", "highest batch nuclear-norm of the predictions (Cui et al. 2020)", true, func(l LabelFree) float64 { return l.BNM }},
+		{"mixval-inter", "highest MixVal accuracy on mixes of rows with different pseudo-labels (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValInter }},
+		{"mixval-intra", "highest MixVal accuracy on mixes of rows with the same pseudo-label (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValIntra }},
+		{"mixval", "highest mean of the two MixVal accuracies (Hu et al. 2023)", true, func(l LabelFree) float64 { return (l.MixValInter + l.MixValIntra) / 2 }},
+		{"ensv", "highest agreement with the ensemble of every trained epoch (EnsV, Hu et al. 2024)", true, func(l LabelFree) float64 { return optional(l.EnsV) }},
 	}
 }
 
