@@ -78,28 +78,28 @@ const ResultFormat = 2
 // Result is what `unimos adapt` writes to RUN_DIR/result.json. Scores are
 // absent when the target has no labels.
 type Result struct {
-	Format       int          `json:"format"` // ResultFormat; 0 when read from a format 1 file
-	Task         string       `json:"task"`
-	Source       string       `json:"source"`
-	Target       string       `json:"target"`
-	Method       string       `json:"method"`
-	Seed         uint64       `json:"seed"`
-	Epochs       int          `json:"epochs"`
-	Preset       string       `json:"preset"`
-	ZeroShot     *Score       `json:"zero_shot,omitempty"`
-	Final        *FinalScore  `json:"final,omitempty"`
-	Best         *BestEpoch   `json:"best,omitempty"`
-	Selections   []Selection  `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
-	Selected     *Selected    `json:"selected,omitempty"`   // the pick of the criterion the run was asked for
+	Format     int         `json:"format"` // ResultFormat; 0 when read from a format 1 file
+	Task       string      `json:"task"`
+	Source     string      `json:"source"`
+	Target     string      `json:"target"`
+	Method     string      `json:"method"`
+	Seed       uint64      `json:"seed"`
+	Epochs     int         `json:"epochs"`
+	Preset     string      `json:"preset"`
+	ZeroShot   *Score      `json:"zero_shot,omitempty"`
+	Final      *FinalScore `json:"final,omitempty"`
+	Best       *BestEpoch  `json:"best,omitempty"`
+	Selections []Selection `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
+	Selected   *Selected   `json:"selected,omitempty"`   // the pick of the criterion the run was asked for
 	// TemporalEnsemble scores the mean of the epochs' outputs (nil for a
 	// run resumed without its EnsembleFile); Prediction says whether
 	// predictions.csv holds it or the last epoch ("" in older files: the
 	// last epoch).
 	TemporalEnsemble *EnsembleScore `json:"temporal_ensemble,omitempty"`
 	Prediction       string         `json:"prediction,omitempty"`
-	History      []Evaluation `json:"history"`
-	TrainSeconds float64      `json:"train_seconds"`
-	Config       Config       `json:"config"`
+	History          []Evaluation   `json:"history"`
+	TrainSeconds     float64        `json:"train_seconds"`
+	Config           Config         `json:"config"`
 }
 
 // NewResult summarises a run's history (the test before training first).

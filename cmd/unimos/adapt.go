@@ -297,8 +297,8 @@ type runOptions struct {
 	quiet           bool
 	checkpointEvery int
 	resume          bool
-	selectRule      string // label-free criterion recorded as "selected"
-	predict         string // what predictions.csv holds
+	selectRule      string          // label-free criterion recorded as "selected"
+	predict         string          // what predictions.csv holds
 	lock            *unimos.RunLock // the caller's lock on the run directory, if it took one
 }
 
