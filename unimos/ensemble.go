@@ -186,7 +186,8 @@ func loadEnsemble(path string, n, k int) (*temporalEnsemble, error) {
 }
 
 // probeSelection feeds the label-free criteria that need more than one
-// test's outputs: it adds a trained epoch's probabilities to the temporal
+// test's outputs or the model itself: ClassAMI (the bottleneck features),
+// and it adds a trained epoch's probabilities to the temporal
 // ensemble (EnsV), and scores the model on the MixVal mixes with the
 // test's predictions as pseudo-labels, into e.
 func (tr *Trainer) probeSelection(trained int, out testOutputs, e *Evaluation) {
@@ -195,6 +196,7 @@ func (tr *Trainer) probeSelection(trained int, out testOutputs, e *Evaluation) {
 	}
 	mixed := infer(tr.Model, tr.cfg, tr.prior, tr.mix.x, tr.mix.teacher, trained-1)
 	e.LabelFree.MixValInter, e.LabelFree.MixValIntra = tr.mix.score(e.Predictions, mixed.probs)
+	e.LabelFree.ClassAMI = ClassAMI(out.bottleneck, e.Predictions, out.probs.Cols, tr.cfg.Seed)
 	if trained == 0 {
 		return // the test before training is no candidate
 	}

@@ -222,3 +222,42 @@ func TestTrainerFeedsTheCriteria(t *testing.T) {
 		}
 	}
 }
+
+// TestAMIByHand: identical partitions (up to renaming) score 1; for
+// u = (0, 0, 1, 1), v = (0, 1, 0, 1) the MI is 0 and E[MI] over the
+// hypergeometric model of 2+2 items is (1/3)·ln 2 (the tables with n11 = 0
+// or 2, probability 1/6 each, have MI ln 2; n11 = 1, probability 2/3, has
+// 0), so AMI = −(ln 2/3)/(ln 2 − ln 2/3) = −1/2.
+func TestAMIByHand(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		u, v []int
+		want float64
+	}{
+		{"identical", []int{0, 0, 1, 1, 2}, []int{0, 0, 1, 1, 2}, 1},
+		{"renamed", []int{0, 0, 1, 1, 2}, []int{5, 5, 3, 3, 9}, 1},
+		{"independent", []int{0, 0, 1, 1}, []int{0, 1, 0, 1}, -0.5},
+		{"one cluster each", []int{1, 1, 1}, []int{4, 4, 4}, 1},
+	} {
+		if got := AdjustedMutualInformation(c.u, c.v); !approx(got, c.want, 1e-12) {
+			t.Errorf("%s: AMI %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestKMeansFindsSeparatedClusters: three tight groups far apart are
+// recovered exactly, so ClassAMI of their true labels is 1.
+func TestKMeansFindsSeparatedClusters(t *testing.T) {
+	centers := [][]float32{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}
+	x := tensor.New(30, 3)
+	labels := make([]int, 30)
+	for i := range 30 {
+		labels[i] = i % 3
+		for j, v := range centers[i%3] {
+			x.Set(i, j, v+0.01*float32(i%5))
+		}
+	}
+	if got := ClassAMI(x, labels, 3, 1); !approx(got, 1, 1e-12) {
+		t.Errorf("ClassAMI %v on separated clusters, want 1", got)
+	}
+}

@@ -42,6 +42,10 @@ type LabelFree struct {
 	// (a saved model's predictions, result.json files of earlier versions).
 	MixValInter float64 `json:"mixval_inter"`
 	MixValIntra float64 `json:"mixval_intra"`
+	// ClassAMI is the adjusted mutual information between the predictions
+	// and a k-means clustering of the bottleneck features (see ClassAMI);
+	// computed by the trainer, 0 where it was not.
+	ClassAMI float64 `json:"classami"`
 	// EnsV is the percentage of rows where this epoch's prediction equals
 	// the temporal ensemble's (the mean of every trained epoch's
 	// probabilities): the measure of EnsV (Hu et al., NeurIPS 2024). It
@@ -207,6 +211,7 @@ func Criteria() []Criterion {
 		{"mixval-inter", "highest MixVal accuracy on mixes of rows with different pseudo-labels (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValInter }},
 		{"mixval-intra", "highest MixVal accuracy on mixes of rows with the same pseudo-label (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValIntra }},
 		{"mixval", "highest mean of the two MixVal accuracies (Hu et al. 2023)", true, func(l LabelFree) float64 { return (l.MixValInter + l.MixValIntra) / 2 }},
+		{"classami", "highest adjusted mutual information between predictions and k-means clusters of the features (Musgrave et al. 2022)", true, func(l LabelFree) float64 { return l.ClassAMI }},
 		{"ensv", "highest agreement with the ensemble of every trained epoch (EnsV, Hu et al. 2024)", true, func(l LabelFree) float64 { return optional(l.EnsV) }},
 	}
 }

@@ -147,18 +147,19 @@ func TestSampleRowsIsSeededSubset(t *testing.T) {
 func TestCriterionSelect(t *testing.T) {
 	ensv := func(v float64) *float64 { return &v }
 	history := []Evaluation{
-		{Epoch: 0, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9, BNM: 9, MixValInter: 99, MixValIntra: 99}}, // before training: never picked
-		{Epoch: 1, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3, BNM: 1, MixValInter: 40, MixValIntra: 90, EnsV: ensv(80)}},
-		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN(), BNM: 2, MixValInter: 50, MixValIntra: 70, EnsV: ensv(95)}},
-		{Epoch: 3, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1, BNM: 2, MixValInter: 45, MixValIntra: 80, EnsV: ensv(90)}},
+		{Epoch: 0, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9, BNM: 9, MixValInter: 99, MixValIntra: 99, ClassAMI: 1}}, // before training: never picked
+		{Epoch: 1, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3, BNM: 1, MixValInter: 40, MixValIntra: 90, ClassAMI: 0.5, EnsV: ensv(80)}},
+		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN(), BNM: 2, MixValInter: 50, MixValIntra: 70, ClassAMI: 0.2, EnsV: ensv(95)}},
+		{Epoch: 3, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1, BNM: 2, MixValInter: 45, MixValIntra: 80, ClassAMI: 0.4, EnsV: ensv(90)}},
 	}
 	want := map[string]int{
 		"entropy": 3, // tie with epoch 2: the later
 		"infomax": 2, "agreement": 2, "snd": 1,
 		"bnm":          3, // tie with epoch 2: the later
 		"mixval-inter": 2, "mixval-intra": 1,
-		"mixval": 1, // means 65, 60, 62.5
-		"ensv":   2,
+		"mixval":   1, // means 65, 60, 62.5
+		"classami": 1,
+		"ensv":     2,
 	}
 	if len(want) != len(Criteria()) {
 		t.Fatalf("the test covers %d criteria of %d", len(want), len(Criteria()))
