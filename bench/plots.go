@@ -5,8 +5,8 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
