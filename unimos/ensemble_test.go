@@ -261,3 +261,61 @@ func TestKMeansFindsSeparatedClusters(t *testing.T) {
 		t.Errorf("ClassAMI %v on separated clusters, want 1", got)
 	}
 }
+
+// TestResumedEnsemble: a trainer stopped in its third epoch and resumed
+// with the ensemble saved beside the checkpoint ends with the EnsV and
+// temporal ensemble of an uninterrupted run; resumed without it, it
+// reports neither.
+func TestResumedEnsemble(t *testing.T) {
+	task := tinyTask(5, 160, 12, 4)
+	cfg := smallConfig()
+	cfg.Epochs = 4
+	whole, err := NewTrainer(cfg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := whole.Run(nil)
+	wantTE, _ := whole.TemporalEnsemble()
+
+	stopped, err := NewTrainer(cfg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped.Stop = func() bool { return stopped.epoch == 2 && stopped.epochIteration == 1 }
+	stopped.Run(nil)
+	dir := t.TempDir()
+	checkpoint, ensemble := filepath.Join(dir, CheckpointFile), filepath.Join(dir, EnsembleFile)
+	if err := stopped.SaveCheckpoint(checkpoint, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopped.SaveEnsemble(ensemble); err != nil {
+		t.Fatal(err)
+	}
+	for _, withFile := range []bool{true, false} {
+		resumed, err := ResumeTrainer(checkpoint, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withFile {
+			if err := resumed.RestoreEnsemble(ensemble); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := resumed.Run(nil)
+		te, ok := resumed.TemporalEnsemble()
+		if !withFile {
+			if ok || got[len(got)-1].LabelFree.EnsV != nil {
+				t.Error("resumed without the ensemble file, the run reports EnsV or a temporal ensemble")
+			}
+			continue
+		}
+		if !ok || *te.Accuracy != *wantTE.Accuracy || !slices.Equal(te.Predictions, wantTE.Predictions) {
+			t.Errorf("resumed temporal ensemble %v, uninterrupted %v", te.Accuracy, wantTE.Accuracy)
+		}
+		for i := range want {
+			if a, b := got[i].LabelFree.EnsV, want[i].LabelFree.EnsV; (a == nil) != (b == nil) || (a != nil && *a != *b) {
+				t.Errorf("epoch %d: EnsV %v resumed, %v uninterrupted", want[i].Epoch, a, b)
+			}
+		}
+	}
+}
