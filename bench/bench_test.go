@@ -304,7 +304,7 @@ func TestReportNumbers(t *testing.T) {
 	if err := WriteReport(out, ""); err != nil {
 		t.Fatal(err)
 	}
-	var last, oracle []float64
+	var last, oracle, ensemble []float64
 	for _, seed := range []string{"seed-3", "seed-4"} {
 		raw, err := os.ReadFile(filepath.Join(out, "runs", "visda", "unimos", "synthetic_to_real", seed, unimos.ResultFile))
 		if err != nil {
@@ -315,6 +315,7 @@ func TestReportNumbers(t *testing.T) {
 			t.Fatal(err)
 		}
 		last = append(last, r.Final.MeanClassAccuracy)
+		ensemble = append(ensemble, r.TemporalEnsemble.Score.MeanClassAccuracy-r.Final.MeanClassAccuracy)
 		checkConfusion(t, filepath.Join(out, "runs", "visda", "unimos", "synthetic_to_real", seed), r.Final)
 		best := math.Inf(-1)
 		for _, e := range r.History {
@@ -337,6 +338,13 @@ func TestReportNumbers(t *testing.T) {
 		if i < 0 || !strings.HasSuffix(lines[i]+"\n", want.cell) {
 			t.Errorf("row %q does not end with %q", want.row, want.cell)
 		}
+	}
+	// The selection table's temporal ensemble row: its mean and worst
+	// difference to the last epoch.
+	head := "| temporal ensemble (unimos's own; not an epoch) |"
+	diffs := fmt.Sprintf(" | %+.2f | %+.2f | ", (ensemble[0]+ensemble[1])/2, min(ensemble[0], ensemble[1]))
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, head) && strings.Contains(l, diffs) }) {
+		t.Errorf("no selection row %q with the differences %q in:\n%s", head, diffs, md)
 	}
 }
 
