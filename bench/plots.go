@@ -374,7 +374,7 @@ func curvesChart(path, title string, proto Protocol, runs []*unimos.Result) erro
 	for i, c := range unimos.Criteria() {
 		xys := mean(1, func(e unimos.Evaluation) float64 { return c.Value(e.LabelFree) })
 		if slices.ContainsFunc(xys, func(p plotter.XY) bool { return math.IsNaN(p.Y) }) {
-			continue // a criterion that runs of earlier versions did not record
+			continue // a combined criterion, or one that runs of earlier versions did not record
 		}
 		scaleToUnit(xys, c.HigherIsBetter)
 		// More criteria than colours: the second round is dashed.

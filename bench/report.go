@@ -363,7 +363,8 @@ func writeSelection(md *strings.Builder, pr protocolRuns) {
 		fmt.Sprintf("(mixval-inter) or the same (mixval-intra) pseudo-labels and their mean (mixval; Hu et al. 2023, λ = %g, %d pairs), ", unimos.MixValLambda, unimos.MixValPairs) +
 		"highest adjusted mutual information between the predictions and a k-means clustering of the bottleneck features " +
 		fmt.Sprintf("(classami, Musgrave et al. 2022, on at most %d rows), ", unimos.ClassAMISampleSize) +
-		"highest agreement with the ensemble of every trained epoch (ensv, Hu et al. 2024). " +
+		"highest agreement with the ensemble of every trained epoch (ensv, Hu et al. 2024), and unimos's own " +
+		"combination, the best mean rank under mixval-inter and classami (mixval-classami). " +
 		"Differences are in accuracy points against the same run's last epoch or oracle, averaged over runs (worst: the " +
 		"lowest over runs); the epoch is the number of epochs trained. The temporal ensemble (the mean of every trained " +
 		"epoch's softmax outputs, unimos's own addition, not the paper's method) is a prediction, not an epoch.\n\n")

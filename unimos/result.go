@@ -112,7 +112,7 @@ func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot
 	for _, c := range Criteria() {
 		if i := c.Select(history); i >= 0 {
 			e := history[i]
-			s := Selection{Criterion: c.Name, Epoch: e.Epoch, Value: c.Value(e.LabelFree)}
+			s := Selection{Criterion: c.Name, Epoch: e.Epoch, Value: c.Measures(history)[i]}
 			if e.Accuracy != nil {
 				s.Score = &Score{*e.Accuracy, *e.MeanClassAccuracy}
 			}

@@ -159,6 +159,9 @@ func TestCriterionSelect(t *testing.T) {
 		"mixval-inter": 2, "mixval-intra": 1,
 		"mixval":   1, // means 65, 60, 62.5
 		"classami": 1,
+		// ranks under mixval-inter 2, 0, 1 and classami 0, 2, 1: means
+		// 1, 1, 1, so the latest
+		CombinedCriterion: 3,
 		"ensv":     2,
 	}
 	if len(want) != len(Criteria()) {
@@ -183,6 +186,31 @@ func TestCriterionSelect(t *testing.T) {
 	}
 	if _, err := CriterionByName("accuracy"); err == nil {
 		t.Error("unknown criterion accepted")
+	}
+}
+
+// TestCombinedMeasures: ranks among the trained epochs only, equal values
+// sharing the better rank, averaged over the parts.
+func TestCombinedMeasures(t *testing.T) {
+	history := []Evaluation{
+		{Epoch: 0, LabelFree: LabelFree{MixValInter: 99, ClassAMI: 1}},
+		{Epoch: 1, LabelFree: LabelFree{MixValInter: 50, ClassAMI: 0.3}}, // ranks 0, 1
+		{Epoch: 2, LabelFree: LabelFree{MixValInter: 50, ClassAMI: 0.1}}, // ranks 0, 2
+		{Epoch: 3, LabelFree: LabelFree{MixValInter: 40, ClassAMI: 0.6}}, // ranks 2, 0
+	}
+	c, err := CriterionByName(CombinedCriterion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Measures(history)
+	if !math.IsNaN(got[0]) || !slices.Equal(got[1:], []float64{0.5, 1, 1}) {
+		t.Errorf("measures %v, want NaN, 0.5, 1, 1", got)
+	}
+	if i := c.Select(history); i != 1 {
+		t.Errorf("picks index %d, want 1", i)
+	}
+	if !math.IsNaN(c.Value(history[1].LabelFree)) {
+		t.Error("a combined criterion gave a value for one test alone")
 	}
 }
 
