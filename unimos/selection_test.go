@@ -162,7 +162,7 @@ func TestCriterionSelect(t *testing.T) {
 		// ranks under mixval-inter 2, 0, 1 and classami 0, 2, 1: means
 		// 1, 1, 1, so the latest
 		CombinedCriterion: 3,
-		"ensv":     2,
+		"ensv":            2,
 	}
 	if len(want) != len(Criteria()) {
 		t.Fatalf("the test covers %d criteria of %d", len(want), len(Criteria()))
