@@ -219,6 +219,11 @@ func (c Criterion) Value(l LabelFree) float64 {
 // chosen and how it compares.
 const CombinedCriterion = "mixval-classami"
 
+// DefaultCriterion is the criterion whose pick adapt records as
+// "selected" and bench adds as a row when --select is not given:
+// docs/selection.md has the measurements that chose it.
+const DefaultCriterion = CombinedCriterion
+
 // Criteria lists the label-free selection criteria, in report order.
 func Criteria() []Criterion {
 	return []Criterion{

@@ -79,7 +79,7 @@ Target labels, where present, are used only to report accuracy. The number to
 quote is "final" (last epoch); "best" picks the epoch with target labels, as
 the reference code does, and is reported for comparison only. --select
 CRITERION records the epoch a label-free criterion picks as "selected"
-(docs/selection.md); the model and predictions stay the last epoch's, or with
+(docs/selection.md; by default `+unimos.DefaultCriterion+`, unimos's own); the model and predictions stay the last epoch's, or with
 --predict temporal-ensemble the predictions are the mean of every trained
 epoch's outputs (unimos's own addition, not the paper's method).
 
@@ -96,7 +96,7 @@ Flags set explicitly override the preset.`)
 	force := fs.Bool("force", false, "replace the run already in RUN_DIR")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "save RUN_DIR/checkpoint.safetensors every `E` epochs (a stopped run always saves one)")
 	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` with the store, task and settings saved in its checkpoint")
-	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick result.json records as \"selected\"")
+	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick result.json records as \"selected\" ('' for none)")
 	predict := fs.String("predict", unimos.PredictLast, "what predictions.csv holds: `WHAT` = "+strings.Join(unimos.PredictNames(), " or "))
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
@@ -362,14 +362,14 @@ func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 	case r.Final == nil:
 		fmt.Fprintf(ctx.stdout, "  accuracy             unlabelled (the target %s has no labels)\n", r.Target)
 		if r.Selected != nil {
-			fmt.Fprintf(ctx.stdout, "  selected by %-8s %s\n", r.Selected.Criterion, epochName(r.Selected.Epoch))
+			fmt.Fprintf(ctx.stdout, "  selected epoch       %s (chosen by %s)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
 		}
 	default:
 		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
 		if r.Selected != nil && r.Selected.Accuracy != nil {
-			fmt.Fprintf(ctx.stdout, "  selected by %-8s %6.2f%%  (%s, chosen without target labels)\n", r.Selected.Criterion, *r.Selected.Accuracy, epochName(r.Selected.Epoch))
+			fmt.Fprintf(ctx.stdout, "  selected epoch       %6.2f%%  (%s, chosen by %s without target labels)\n", *r.Selected.Accuracy, epochName(r.Selected.Epoch), r.Selected.Criterion)
 		}
 		if te := r.TemporalEnsemble; te != nil && te.Score != nil {
 			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of %s' outputs; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))

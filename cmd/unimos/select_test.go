@@ -34,7 +34,7 @@ func TestAdaptSelectAndPredict(t *testing.T) {
 	if r.Final == nil || r.Prediction != unimos.PredictTemporalEnsemble || r.TemporalEnsemble == nil || r.TemporalEnsemble.Epochs != 3 {
 		t.Errorf("final %v, prediction %q, temporal ensemble %+v", r.Final, r.Prediction, r.TemporalEnsemble)
 	}
-	if !strings.Contains(stdout, "selected by ensv") || !strings.Contains(stdout, "temporal ensemble") {
+	if !strings.Contains(stdout, "chosen by ensv") || !strings.Contains(stdout, "temporal ensemble") {
 		t.Errorf("summary does not show the selection and the ensemble:\n%s", stdout)
 	}
 	// The predictions' accuracy is the temporal ensemble's.
