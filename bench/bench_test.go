@@ -283,10 +283,12 @@ func TestBenchEveryProtocol(t *testing.T) {
 		t.Errorf("results.json: %d runs, %v", len(runs), err)
 	}
 	lines := testkit.ReadCSV(t, filepath.Join(out, ResultsCSV))
-	// Baselines give one line each; UniMoS runs one per selection (last,
-	// oracle and the four criteria).
+	// Baselines give one line each; UniMoS runs one per selection: the
+	// last epoch, the oracle, each label-free criterion and the temporal
+	// ensemble.
 	unimosRuns := 12 + 2 + 3 + 12
-	if want := 1 + (36 + 5 + 9 + 36 - unimosRuns) + 6*unimosRuns; len(lines) != want {
+	perRun := 3 + len(unimos.Criteria())
+	if want := 1 + (36 + 5 + 9 + 36 - unimosRuns) + perRun*unimosRuns; len(lines) != want {
 		t.Errorf("results.csv has %d lines, want %d", len(lines), want)
 	}
 }
@@ -304,7 +306,7 @@ func TestReportNumbers(t *testing.T) {
 	if err := WriteReport(out, ""); err != nil {
 		t.Fatal(err)
 	}
-	var last, oracle []float64
+	var last, oracle, ensemble []float64
 	for _, seed := range []string{"seed-3", "seed-4"} {
 		raw, err := os.ReadFile(filepath.Join(out, "runs", "visda", "unimos", "synthetic_to_real", seed, unimos.ResultFile))
 		if err != nil {
@@ -315,6 +317,7 @@ func TestReportNumbers(t *testing.T) {
 			t.Fatal(err)
 		}
 		last = append(last, r.Final.MeanClassAccuracy)
+		ensemble = append(ensemble, r.TemporalEnsemble.Score.MeanClassAccuracy-r.Final.MeanClassAccuracy)
 		checkConfusion(t, filepath.Join(out, "runs", "visda", "unimos", "synthetic_to_real", seed), r.Final)
 		best := math.Inf(-1)
 		for _, e := range r.History {
@@ -337,6 +340,13 @@ func TestReportNumbers(t *testing.T) {
 		if i < 0 || !strings.HasSuffix(lines[i]+"\n", want.cell) {
 			t.Errorf("row %q does not end with %q", want.row, want.cell)
 		}
+	}
+	// The selection table's temporal ensemble row: its mean and worst
+	// difference to the last epoch.
+	head := "| temporal ensemble (unimos's own; not an epoch) |"
+	diffs := fmt.Sprintf(" | %+.2f | %+.2f | ", (ensemble[0]+ensemble[1])/2, min(ensemble[0], ensemble[1]))
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, head) && strings.Contains(l, diffs) }) {
+		t.Errorf("no selection row %q with the differences %q in:\n%s", head, diffs, md)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -372,8 +373,12 @@ func curvesChart(path, title string, proto Protocol, runs []*unimos.Result) erro
 	critLegend := newLegend()
 	for i, c := range unimos.Criteria() {
 		xys := mean(1, func(e unimos.Evaluation) float64 { return c.Value(e.LabelFree) })
+		if slices.ContainsFunc(xys, func(p plotter.XY) bool { return math.IsNaN(p.Y) }) {
+			continue // a combined criterion, or one that runs of earlier versions did not record
+		}
 		scaleToUnit(xys, c.HigherIsBetter)
-		if err := addLine(crit, &critLegend, c.Name, xys, colours[i], false); err != nil {
+		// More criteria than colours: the second round is dashed.
+		if err := addLine(crit, &critLegend, c.Name, xys, colours[i%len(colours)], i >= len(colours)); err != nil {
 			return err
 		}
 	}

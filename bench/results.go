@@ -246,6 +246,9 @@ func (p Protocol) epochHeadline(e unimos.Evaluation) float64 {
 const (
 	selectLast   = "last"   // the last epoch: the headline
 	selectOracle = "oracle" // the best epoch by target labels
+	// selectTemporalEnsemble is the temporal ensemble's prediction, not an
+	// epoch: only picked and the report know it.
+	selectTemporalEnsemble = "temporal-ensemble"
 )
 
 // selectEpoch returns the index in the history of the epoch a rule
@@ -285,6 +288,13 @@ func (p Protocol) Oracle(h []unimos.Evaluation) (value float64, epoch int) {
 // picked returns the headline number and the epoch (epochs trained) that a
 // rule picks from a UniMoS run.
 func (p Protocol) picked(r record, rule string) (value float64, epoch int, ok bool) {
+	if rule == selectTemporalEnsemble {
+		te := r.result.TemporalEnsemble
+		if te == nil || te.Score == nil {
+			return 0, 0, false
+		}
+		return p.Headline(*te.Score), te.Epochs, true
+	}
 	h := r.result.History
 	i := p.selectEpoch(h, rule)
 	if i < 0 {

@@ -43,6 +43,32 @@ type Selection struct {
 	Score *Score `json:"score,omitempty"`
 }
 
+// Selected is the epoch that the run's --select criterion picked, the
+// label-free number the run quotes beside the last epoch.
+type Selected struct {
+	Criterion string   `json:"criterion"`
+	Epoch     int      `json:"epoch"`              // epochs trained, as Evaluation.Epoch
+	Accuracy  *float64 `json:"accuracy,omitempty"` // nil without target labels
+}
+
+// EnsembleScore is the temporal ensemble's score: the mean of every trained
+// epoch's softmax outputs, unimos's own addition (not the UniMoS paper's
+// method), chosen without target labels.
+type EnsembleScore struct {
+	Epochs int    `json:"epochs"` // the epochs averaged: 1 to Epochs
+	Score  *Score `json:"score,omitempty"`
+	Note   string `json:"note"`
+}
+
+// What predictions.csv holds (Result.Prediction, adapt --predict).
+const (
+	PredictLast             = "last"
+	PredictTemporalEnsemble = "temporal-ensemble"
+)
+
+// PredictNames lists the values of adapt --predict.
+func PredictNames() []string { return []string{PredictLast, PredictTemporalEnsemble} }
+
 // ResultFormat is the layout version of result.json that WriteResult
 // writes. Format 1 (files without the field) numbered epochs from 0, with
 // −1 for the test before training; format 2 counts epochs trained, as
@@ -52,21 +78,28 @@ const ResultFormat = 2
 // Result is what `unimos adapt` writes to RUN_DIR/result.json. Scores are
 // absent when the target has no labels.
 type Result struct {
-	Format       int          `json:"format"` // ResultFormat; 0 when read from a format 1 file
-	Task         string       `json:"task"`
-	Source       string       `json:"source"`
-	Target       string       `json:"target"`
-	Method       string       `json:"method"`
-	Seed         uint64       `json:"seed"`
-	Epochs       int          `json:"epochs"`
-	Preset       string       `json:"preset"`
-	ZeroShot     *Score       `json:"zero_shot,omitempty"`
-	Final        *FinalScore  `json:"final,omitempty"`
-	Best         *BestEpoch   `json:"best,omitempty"`
-	Selections   []Selection  `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
-	History      []Evaluation `json:"history"`
-	TrainSeconds float64      `json:"train_seconds"`
-	Config       Config       `json:"config"`
+	Format     int         `json:"format"` // ResultFormat; 0 when read from a format 1 file
+	Task       string      `json:"task"`
+	Source     string      `json:"source"`
+	Target     string      `json:"target"`
+	Method     string      `json:"method"`
+	Seed       uint64      `json:"seed"`
+	Epochs     int         `json:"epochs"`
+	Preset     string      `json:"preset"`
+	ZeroShot   *Score      `json:"zero_shot,omitempty"`
+	Final      *FinalScore `json:"final,omitempty"`
+	Best       *BestEpoch  `json:"best,omitempty"`
+	Selections []Selection `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
+	Selected   *Selected   `json:"selected,omitempty"`   // the pick of the criterion the run was asked for
+	// TemporalEnsemble scores the mean of the epochs' outputs (nil for a
+	// run resumed without its EnsembleFile); Prediction says whether
+	// predictions.csv holds it or the last epoch ("" in older files: the
+	// last epoch).
+	TemporalEnsemble *EnsembleScore `json:"temporal_ensemble,omitempty"`
+	Prediction       string         `json:"prediction,omitempty"`
+	History          []Evaluation   `json:"history"`
+	TrainSeconds     float64        `json:"train_seconds"`
+	Config           Config         `json:"config"`
 }
 
 // NewResult summarises a run's history (the test before training first).
@@ -79,7 +112,7 @@ func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot
 	for _, c := range Criteria() {
 		if i := c.Select(history); i >= 0 {
 			e := history[i]
-			s := Selection{Criterion: c.Name, Epoch: e.Epoch, Value: c.Value(e.LabelFree)}
+			s := Selection{Criterion: c.Name, Epoch: e.Epoch, Value: c.Measures(history)[i]}
 			if e.Accuracy != nil {
 				s.Score = &Score{*e.Accuracy, *e.MeanClassAccuracy}
 			}
@@ -101,6 +134,33 @@ func NewResult(source, target string, cfg Config, history []Evaluation, zeroShot
 		}
 	}
 	return r
+}
+
+// Select records in r.Selected the epoch that the criterion called name
+// picks from r.History; an error for an unknown name, nothing when the
+// criterion has no measure in the history.
+func (r *Result) Select(name string) error {
+	c, err := CriterionByName(name)
+	if err != nil {
+		return err
+	}
+	if i := c.Select(r.History); i >= 0 {
+		e := r.History[i]
+		r.Selected = &Selected{Criterion: c.Name, Epoch: e.Epoch, Accuracy: e.Accuracy}
+	}
+	return nil
+}
+
+// ensembleNote says what the temporal ensemble is, in result.json.
+const ensembleNote = "unimos's own addition, not the UniMoS paper's method: the mean of every trained epoch's softmax outputs, chosen without target labels"
+
+// newEnsembleScore summarises the temporal ensemble's test e.
+func newEnsembleScore(e Evaluation) *EnsembleScore {
+	s := &EnsembleScore{Epochs: e.Epoch, Note: ensembleNote}
+	if e.Accuracy != nil {
+		s.Score = &Score{*e.Accuracy, *e.MeanClassAccuracy}
+	}
+	return s
 }
 
 // WriteResult writes r to path (RUN_DIR/result.json) as format

@@ -39,6 +39,12 @@ type RunOptions struct {
 	// (LockRunDir), taken before it prepared the directory; otherwise
 	// AdaptStore holds one for the length of the run.
 	Lock *RunLock
+	// Select, when set, names the label-free criterion whose pick is
+	// recorded as Result.Selected (the last epoch stays Result.Final).
+	Select string
+	// Predict says what PredictionsFile holds: PredictLast (also "") or
+	// PredictTemporalEnsemble.
+	Predict string
 }
 
 // ErrStopped is returned by AdaptStore when RunOptions.Stop stopped the
@@ -60,6 +66,14 @@ const (
 func AdaptStore(store *features.Store, source, target string, cfg Config, out string, opts RunOptions) (*Result, error) {
 	if source == target {
 		return nil, fmt.Errorf("source and target are both %q", source)
+	}
+	if opts.Select != "" {
+		if _, err := CriterionByName(opts.Select); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Predict != "" && opts.Predict != PredictLast && opts.Predict != PredictTemporalEnsemble {
+		return nil, fmt.Errorf("unknown prediction %q (choose from %s)", opts.Predict, strings.Join(PredictNames(), ", "))
 	}
 	// The source is read only in batches: kept as stored when it is float16.
 	sourceFeatures, sourceLabels, err := store.CompactDomain(source)
@@ -108,6 +122,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		TargetFeatures: tgt.Features, TargetLabels: tgt.Labels, Text: text,
 	}
 	checkpoint := filepath.Join(out, CheckpointFile)
+	ensemble := filepath.Join(out, EnsembleFile)
 	var trainer *Trainer
 	var seconds float64 // training time of earlier sessions of a resumed run
 	if opts.Resume {
@@ -127,6 +142,9 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			opts.Warn(fmt.Sprintf("%s was saved by an earlier unimos, which did not record its data: whether %s->%s changed in the store since cannot be checked", checkpoint, source, target))
 		}
 		cfg = trainer.cfg
+		if err := trainer.RestoreEnsemble(ensemble); err != nil && opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("the temporal ensemble of the epochs before the resume could not be read (%v): this run reports no EnsV and no temporal ensemble", err))
+		}
 	} else if trainer, err = NewTrainer(cfg, task); err != nil {
 		return nil, fmt.Errorf("%s->%s: %w", source, target, err)
 	}
@@ -134,6 +152,11 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	save := func() error {
 		abs, err := filepath.Abs(store.Dir)
 		if err != nil {
+			return err
+		}
+		// The ensemble first: a checkpoint newer than its ensemble is
+		// detected on resume, and the run then only loses EnsV.
+		if err := trainer.SaveEnsemble(ensemble); err != nil {
 			return err
 		}
 		return trainer.SaveCheckpoint(checkpoint, map[string]string{
@@ -166,6 +189,21 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		return nil, ErrStopped
 	}
 	result := NewResult(source, target, cfg, history, zeroShot, seconds+time.Since(start).Seconds())
+	if opts.Select != "" {
+		if err := result.Select(opts.Select); err != nil {
+			return nil, err
+		}
+	}
+	predicted := history[len(history)-1]
+	result.Prediction = PredictLast
+	if te, ok := trainer.TemporalEnsemble(); ok {
+		result.TemporalEnsemble = newEnsembleScore(te)
+		if opts.Predict == PredictTemporalEnsemble {
+			predicted, result.Prediction = te, PredictTemporalEnsemble
+		}
+	} else if opts.Predict == PredictTemporalEnsemble && opts.Warn != nil {
+		opts.Warn("the temporal ensemble is not available for this run (resumed without " + EnsembleFile + "): predictions.csv holds the last epoch")
+	}
 	if err := WriteResult(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
 	}
@@ -173,12 +211,14 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if err := trainer.SaveModel(filepath.Join(out, ModelFile), store.Meta.Classes, backbone); err != nil {
 		return nil, err
 	}
-	if err := WritePredictions(filepath.Join(out, PredictionsFile), history[len(history)-1], store.Meta.Classes, tgt.Paths); err != nil {
+	if err := WritePredictions(filepath.Join(out, PredictionsFile), predicted, store.Meta.Classes, tgt.Paths); err != nil {
 		return nil, err
 	}
 	// The run is complete: a checkpoint from an earlier epoch would only mislead.
-	if err := os.Remove(checkpoint); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	for _, f := range []string{checkpoint, ensemble} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
 	return result, nil
 }

@@ -47,7 +47,11 @@ func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
 		if !slices.Equal(got.Predictions, last.Predictions) || !slices.Equal(got.Confidences, last.Confidences) {
 			t.Errorf("%d epochs: predictions differ from the last test", epochs)
 		}
-		if got.LabelFree != last.LabelFree || *got.Accuracy != *last.Accuracy || got.TestWeight != last.TestWeight || got.Epoch != epochs || last.Epoch != epochs {
+		// The criteria that need the model or the run (MixVal, ClassAMI,
+		// EnsV) are the trainer's; a saved model's test has the others.
+		want := last.LabelFree
+		want.MixValInter, want.MixValIntra, want.ClassAMI, want.EnsV = 0, 0, 0, nil
+		if got.LabelFree != want || *got.Accuracy != *last.Accuracy || got.TestWeight != last.TestWeight || got.Epoch != epochs || last.Epoch != epochs {
 			t.Errorf("%d epochs: evaluation %+v, last test %+v", epochs, got, last)
 		}
 		unlabelled, err := m.Predict(task.TargetFeatures, nil)

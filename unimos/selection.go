@@ -11,9 +11,10 @@ import (
 )
 
 // LabelFree holds measures of one test's target predictions that use no
-// target label, for choosing an epoch without labels (section 9.9 asks for
-// last-epoch numbers; these criteria are what a user without target labels
-// can do better). All are computed on the ensemble that the test reports.
+// target label, for choosing an epoch without labels (unimos quotes the
+// last epoch; these criteria are what a user without target labels can do
+// better; docs/selection.md measures them). All are computed on the
+// ensemble that the test reports.
 type LabelFree struct {
 	// Entropy is the mean Shannon entropy (nats) of the ensemble's softmax
 	// rows: low when predictions are confident.
@@ -31,6 +32,28 @@ type LabelFree struct {
 	// form dense, consistent neighbourhoods. Computed on at most
 	// SNDSampleSize rows.
 	SND float64 `json:"snd"`
+	// BNM is the batch nuclear-norm of the ensemble's probabilities (see
+	// BatchNuclearNorm): high when predictions are confident and diverse.
+	BNM float64 `json:"bnm"`
+	// MixValInter and MixValIntra are MixVal's measures (Hu et al., NeurIPS
+	// 2023) on mixes of target features (see mixProbe), in percent: how
+	// often a mix of two rows with different (inter) or the same (intra)
+	// pseudo-label is predicted as its dominant row's pseudo-label. They
+	// need the model, so the trainer computes them; 0 where it did not
+	// (a saved model's predictions, result.json files of earlier versions).
+	MixValInter float64 `json:"mixval_inter"`
+	MixValIntra float64 `json:"mixval_intra"`
+	// ClassAMI is the adjusted mutual information between the predictions
+	// and a k-means clustering of the bottleneck features (see ClassAMI);
+	// computed by the trainer, 0 where it was not.
+	ClassAMI float64 `json:"classami"`
+	// EnsV is the percentage of rows where this epoch's prediction equals
+	// the temporal ensemble's (the mean of every trained epoch's
+	// probabilities): the measure of EnsV (Hu et al., NeurIPS 2024). It
+	// needs every epoch, so it is set when training ends; nil before, for
+	// the test before training, and for a run resumed without its
+	// EnsembleFile.
+	EnsV *float64 `json:"ensv,omitempty"`
 }
 
 // SND settings: the temperature of Saito et al.'s code, and the number of
@@ -52,6 +75,7 @@ func labelFree(probs, vision, language *tensor.Matrix, seed uint64) LabelFree {
 		InfoMax:   infoMax,
 		Agreement: Agreement(tensor.ArgmaxRows(vision), tensor.ArgmaxRows(language)),
 		SND:       SoftNeighborhoodDensity(sampleRows(probs, SNDSampleSize, seed), SNDTemperature),
+		BNM:       BatchNuclearNorm(probs),
 	}
 }
 
@@ -164,18 +188,57 @@ type Criterion struct {
 	Description    string
 	HigherIsBetter bool
 	value          func(LabelFree) float64
+	// parts, for a combined criterion, are the criteria whose ranks over
+	// the run's trained epochs it adds (value is then nil): its measure
+	// depends on the whole history, not on one test.
+	parts []string
 }
 
-// Value returns the criterion's measure in l.
-func (c Criterion) Value(l LabelFree) float64 { return c.value(l) }
+// optional returns *v, or NaN (no measure) for nil.
+func optional(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// Value returns the criterion's measure in l (NaN where l has none, and
+// for a combined criterion, whose measure needs the history: see Measures).
+func (c Criterion) Value(l LabelFree) float64 {
+	if c.value == nil {
+		return math.NaN()
+	}
+	return c.value(l)
+}
+
+// CombinedCriterion is unimos's own criterion (not from a paper): the
+// trained epoch with the best mean rank under MixVal's inter-class
+// accuracy and ClassAMI, two measures of whether the predicted classes
+// follow the clusters of the target features, probed in two ways (the
+// model's answer on mixes; a clustering of its bottleneck features).
+// Ranks make the two scales comparable. docs/selection.md says how it was
+// chosen and how it compares.
+const CombinedCriterion = "mixval-classami"
+
+// DefaultCriterion is the criterion whose pick adapt records as
+// "selected" and bench adds as a row when --select is not given:
+// docs/selection.md has the measurements that chose it.
+const DefaultCriterion = CombinedCriterion
 
 // Criteria lists the label-free selection criteria, in report order.
 func Criteria() []Criterion {
 	return []Criterion{
-		{"entropy", "lowest mean prediction entropy", false, func(l LabelFree) float64 { return l.Entropy }},
-		{"infomax", "highest information maximisation H(mean p) − mean H(p)", true, func(l LabelFree) float64 { return l.InfoMax }},
-		{"agreement", "highest agreement between the VAC and LAC predictions", true, func(l LabelFree) float64 { return l.Agreement }},
-		{"snd", "highest soft neighbourhood density (Saito et al. 2021)", true, func(l LabelFree) float64 { return l.SND }},
+		{"entropy", "lowest mean prediction entropy", false, func(l LabelFree) float64 { return l.Entropy }, nil},
+		{"infomax", "highest information maximisation H(mean p) − mean H(p)", true, func(l LabelFree) float64 { return l.InfoMax }, nil},
+		{"agreement", "highest agreement between the VAC and LAC predictions", true, func(l LabelFree) float64 { return l.Agreement }, nil},
+		{"snd", "highest soft neighbourhood density (Saito et al. 2021)", true, func(l LabelFree) float64 { return l.SND }, nil},
+		{"bnm", "highest batch nuclear-norm of the predictions (Cui et al. 2020)", true, func(l LabelFree) float64 { return l.BNM }, nil},
+		{"mixval-inter", "highest MixVal accuracy on mixes of rows with different pseudo-labels (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValInter }, nil},
+		{"mixval-intra", "highest MixVal accuracy on mixes of rows with the same pseudo-label (Hu et al. 2023)", true, func(l LabelFree) float64 { return l.MixValIntra }, nil},
+		{"mixval", "highest mean of the two MixVal accuracies (Hu et al. 2023)", true, func(l LabelFree) float64 { return (l.MixValInter + l.MixValIntra) / 2 }, nil},
+		{"classami", "highest adjusted mutual information between predictions and k-means clusters of the features (Musgrave et al. 2022)", true, func(l LabelFree) float64 { return l.ClassAMI }, nil},
+		{"ensv", "highest agreement with the ensemble of every trained epoch (EnsV, Hu et al. 2024)", true, func(l LabelFree) float64 { return optional(l.EnsV) }, nil},
+		{CombinedCriterion, "best mean rank under mixval-inter and classami (unimos's own)", false, nil, []string{"mixval-inter", "classami"}},
 	}
 }
 
@@ -198,15 +261,53 @@ func CriterionByName(name string) (Criterion, error) {
 	return Criterion{}, fmt.Errorf("unknown selection criterion %q (choose from %s)", name, strings.Join(CriterionNames(), ", "))
 }
 
+// Measures returns the criterion's measure of each test in history: NaN
+// for the test before training, which is no trained model, and where a
+// test has no measure. A combined criterion's measure is the mean over its
+// parts of the test's rank among the trained epochs (0 for the best; equal
+// values share the better rank); a test that a part cannot rank gets NaN.
+func (c Criterion) Measures(history []Evaluation) []float64 {
+	out := make([]float64, len(history))
+	if c.parts == nil {
+		for i, e := range history {
+			out[i] = c.Value(e.LabelFree)
+			if e.Epoch == 0 {
+				out[i] = math.NaN()
+			}
+		}
+		return out
+	}
+	for _, name := range c.parts {
+		part, err := CriterionByName(name)
+		if err != nil {
+			panic(err) // the parts are names of Criteria
+		}
+		values := part.Measures(history)
+		for i, v := range values {
+			rank := 0
+			for _, w := range values {
+				if !math.IsNaN(w) && w != v && (w > v) == part.HigherIsBetter {
+					rank++
+				}
+			}
+			if math.IsNaN(v) {
+				out[i] = math.NaN()
+			} else {
+				out[i] += float64(rank) / float64(len(c.parts))
+			}
+		}
+	}
+	return out
+}
+
 // Select returns the index in history of the test after a trained epoch
 // (Epoch >= 1) that the criterion prefers, the latest one on ties, or −1
 // when history has no trained epoch with a finite measure.
 func (c Criterion) Select(history []Evaluation) int {
 	best, bestValue := -1, 0.0
-	for i, e := range history {
-		v := c.value(e.LabelFree)
-		if e.Epoch == 0 || math.IsNaN(v) {
-			continue // the test before training is not a trained model
+	for i, v := range c.Measures(history) {
+		if math.IsNaN(v) {
+			continue
 		}
 		if best < 0 || v == bestValue || (v > bestValue) == c.HigherIsBetter {
 			best, bestValue = i, v

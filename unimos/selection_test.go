@@ -3,6 +3,7 @@ package unimos
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/unimos/unimos/synth"
@@ -144,13 +145,28 @@ func TestSampleRowsIsSeededSubset(t *testing.T) {
 }
 
 func TestCriterionSelect(t *testing.T) {
+	ensv := func(v float64) *float64 { return &v }
 	history := []Evaluation{
-		{Epoch: 0, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9}}, // before training: never picked
-		{Epoch: 1, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3}},
-		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN()}},
-		{Epoch: 3, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1}},
+		{Epoch: 0, LabelFree: LabelFree{Entropy: 0, InfoMax: 9, Agreement: 100, SND: 9, BNM: 9, MixValInter: 99, MixValIntra: 99, ClassAMI: 1}}, // before training: never picked
+		{Epoch: 1, LabelFree: LabelFree{Entropy: 2, InfoMax: 1, Agreement: 50, SND: 3, BNM: 1, MixValInter: 40, MixValIntra: 90, ClassAMI: 0.5, EnsV: ensv(80)}},
+		{Epoch: 2, LabelFree: LabelFree{Entropy: 1, InfoMax: 3, Agreement: 70, SND: math.NaN(), BNM: 2, MixValInter: 50, MixValIntra: 70, ClassAMI: 0.2, EnsV: ensv(95)}},
+		{Epoch: 3, LabelFree: LabelFree{Entropy: 1, InfoMax: 2, Agreement: 60, SND: 1, BNM: 2, MixValInter: 45, MixValIntra: 80, ClassAMI: 0.4, EnsV: ensv(90)}},
 	}
-	want := map[string]int{"entropy": 3 /* tie with epoch 2: the later */, "infomax": 2, "agreement": 2, "snd": 1}
+	want := map[string]int{
+		"entropy": 3, // tie with epoch 2: the later
+		"infomax": 2, "agreement": 2, "snd": 1,
+		"bnm":          3, // tie with epoch 2: the later
+		"mixval-inter": 2, "mixval-intra": 1,
+		"mixval":   1, // means 65, 60, 62.5
+		"classami": 1,
+		// ranks under mixval-inter 2, 0, 1 and classami 0, 2, 1: means
+		// 1, 1, 1, so the latest
+		CombinedCriterion: 3,
+		"ensv":            2,
+	}
+	if len(want) != len(Criteria()) {
+		t.Fatalf("the test covers %d criteria of %d", len(want), len(Criteria()))
+	}
 	for _, c := range Criteria() {
 		if got := c.Select(history); got != want[c.Name] {
 			t.Errorf("%s picks index %d, want %d", c.Name, got, want[c.Name])
@@ -159,8 +175,42 @@ func TestCriterionSelect(t *testing.T) {
 	if c, _ := CriterionByName("snd"); c.Select(history[:1]) != -1 {
 		t.Error("a history without trained epochs gave a pick")
 	}
+	// A history without EnsV (a result.json of an earlier version, a run
+	// resumed without its ensemble) gives EnsV no pick.
+	old := slices.Clone(history)
+	for i := range old {
+		old[i].LabelFree.EnsV = nil
+	}
+	if c, _ := CriterionByName("ensv"); c.Select(old) != -1 {
+		t.Error("EnsV picked an epoch from a history without its measure")
+	}
 	if _, err := CriterionByName("accuracy"); err == nil {
 		t.Error("unknown criterion accepted")
+	}
+}
+
+// TestCombinedMeasures: ranks among the trained epochs only, equal values
+// sharing the better rank, averaged over the parts.
+func TestCombinedMeasures(t *testing.T) {
+	history := []Evaluation{
+		{Epoch: 0, LabelFree: LabelFree{MixValInter: 99, ClassAMI: 1}},
+		{Epoch: 1, LabelFree: LabelFree{MixValInter: 50, ClassAMI: 0.3}}, // ranks 0, 1
+		{Epoch: 2, LabelFree: LabelFree{MixValInter: 50, ClassAMI: 0.1}}, // ranks 0, 2
+		{Epoch: 3, LabelFree: LabelFree{MixValInter: 40, ClassAMI: 0.6}}, // ranks 2, 0
+	}
+	c, err := CriterionByName(CombinedCriterion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Measures(history)
+	if !math.IsNaN(got[0]) || !slices.Equal(got[1:], []float64{0.5, 1, 1}) {
+		t.Errorf("measures %v, want NaN, 0.5, 1, 1", got)
+	}
+	if i := c.Select(history); i != 1 {
+		t.Errorf("picks index %d, want 1", i)
+	}
+	if !math.IsNaN(c.Value(history[1].LabelFree)) {
+		t.Error("a combined criterion gave a value for one test alone")
 	}
 }
 

@@ -114,6 +114,12 @@ type Trainer struct {
 	lossSum, weightSum               float64
 	history                          []Evaluation
 
+	// ensemble accumulates the trained epochs' tests for EnsV and the
+	// temporal ensemble; mix probes each test for MixVal. Both are built
+	// when first needed (ensemble.go, mixval.go).
+	ensemble *temporalEnsemble
+	mix      *mixProbe
+
 	// err says why training stopped early: a loss or a weight that became
 	// NaN or infinite (see Err).
 	err error
@@ -258,6 +264,9 @@ func (tr *Trainer) Run(onEpoch func(Evaluation)) []Evaluation {
 			return tr.history
 		}
 	}
+	if tr.ensemble != nil && tr.ensemble.complete(tr.epoch) {
+		tr.ensemble.fillEnsV(tr.history)
+	}
 	return tr.history
 }
 
@@ -290,7 +299,7 @@ func nonFiniteNumber(e Evaluation) (string, float64) {
 	}{
 		{"loss", e.Loss}, {"met_weight", e.METWeight}, {"test_weight", e.TestWeight},
 		{"entropy", e.LabelFree.Entropy}, {"infomax", e.LabelFree.InfoMax},
-		{"agreement", e.LabelFree.Agreement}, {"snd", e.LabelFree.SND},
+		{"agreement", e.LabelFree.Agreement}, {"snd", e.LabelFree.SND}, {"bnm", e.LabelFree.BNM},
 	} {
 		if !isFinite(c.v) {
 			return c.name, c.v
@@ -339,6 +348,7 @@ const evalChunk = 2048
 // pseudo-labels for the next epoch (section 3.3).
 func (tr *Trainer) evaluate(trained int) (Evaluation, []int) {
 	out, result := testAfter(tr.Model, tr.cfg, tr.prior, tr.task.TargetFeatures, tr.teacher, tr.task.TargetLabels, trained)
+	tr.probeSelection(trained, out, &result)
 	// The reference numbers its epochs from 0: the epoch just trained is
 	// trained−1, and its parity chooses the pseudo-labels.
 	last := trained - 1

@@ -76,7 +76,13 @@ tensor, the configuration in its metadata) and RUN_DIR/predictions.csv.
 
 Target labels, where present, are used only to report accuracy. The number to
 quote is "final" (last epoch); "best" picks the epoch with target labels, as
-the reference code does, and is reported for comparison only.
+the reference code does, and is reported for comparison only. --select
+CRITERION records the epoch a label-free criterion picks as "selected"
+(docs/selection.md; by default `+unimos.DefaultCriterion+`, unimos's own); the model and predictions stay the last epoch's, or with
+--predict temporal-ensemble the predictions are the mean of every trained
+epoch's outputs (unimos's own addition, not the paper's method).
+
+Label-free criteria: `+strings.Join(unimos.CriterionNames(), ", ")+`.
 
 Presets (per-dataset settings of the paper): `+strings.Join(unimos.PresetNames(), ", ")+`.
 Flags set explicitly override the preset.`)
@@ -89,6 +95,8 @@ Flags set explicitly override the preset.`)
 	force := fs.Bool("force", false, "replace the run already in RUN_DIR")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "save RUN_DIR/checkpoint.safetensors every `E` epochs (a stopped run always saves one)")
 	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` with the store, task and settings saved in its checkpoint")
+	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick result.json records as \"selected\" ('' for none)")
+	predict := fs.String("predict", unimos.PredictLast, "what predictions.csv holds: `WHAT` = "+strings.Join(unimos.PredictNames(), " or "))
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
 	deprecatedFlag(ctx, fs, "mix", "test-weight")
@@ -96,9 +104,17 @@ Flags set explicitly override the preset.`)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet}
+	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet, selectRule: *selectRule, predict: *predict}
 	if *checkpointEvery < 0 {
 		return usagef("--checkpoint-every %d: want 0 (only when stopped) or more", *checkpointEvery)
+	}
+	if *selectRule != "" {
+		if _, err := unimos.CriterionByName(*selectRule); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	if !slices.Contains(unimos.PredictNames(), *predict) {
+		return usagef("--predict %q: choose from %s", *predict, strings.Join(unimos.PredictNames(), ", "))
 	}
 	if *resume != "" {
 		return resumeAdapt(ctx, fs, *resume, opts)
@@ -137,7 +153,7 @@ Flags set explicitly override the preset.`)
 }
 
 // runFiles are the files of a run directory, finished or stopped.
-var runFiles = []string{unimos.ResultFile, unimos.ModelFile, unimos.PredictionsFile, unimos.CheckpointFile}
+var runFiles = []string{unimos.ResultFile, unimos.ModelFile, unimos.PredictionsFile, unimos.CheckpointFile, unimos.EnsembleFile}
 
 // clearRunDir refuses to train into a directory that holds a run, unless
 // force, in which case that run's files are removed first, so that the
@@ -167,7 +183,7 @@ func clearRunDir(out string, force bool) error {
 
 // resumeFlags may be given with --resume: they change how the run is
 // watched, not what it computes.
-var resumeFlags = []string{"resume", "quiet", "checkpoint-every"}
+var resumeFlags = []string{"resume", "quiet", "checkpoint-every", "select", "predict"}
 
 // resumeAdapt continues the stopped run in dir. Flags that would change what
 // the run computes are refused when they differ from what its checkpoint
@@ -282,6 +298,8 @@ type runOptions struct {
 	quiet           bool
 	checkpointEvery int
 	resume          bool
+	selectRule      string          // label-free criterion recorded as "selected"
+	predict         string          // what predictions.csv holds
 	lock            *unimos.RunLock // the caller's lock on the run directory, if it took one
 }
 
@@ -297,6 +315,8 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 		Resume:          o.resume,
 		Lock:            o.lock,
 		Warn:            func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) },
+		Select:          o.selectRule,
+		Predict:         o.predict,
 	}
 	if !o.quiet {
 		var bar *progress.Bar
@@ -339,12 +359,25 @@ func epochLine(e unimos.Evaluation, epochs int, elapsed time.Duration) string {
 // is "", for a run that is not kept).
 func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 	fmt.Fprintf(ctx.stdout, "%s  (%s, %.1f s)\n", r.Task, words.Count(r.Epochs, "epoch"), r.TrainSeconds)
-	if r.Final == nil {
+	switch {
+	case r.Final == nil:
 		fmt.Fprintf(ctx.stdout, "  accuracy             unlabelled (the target %s has no labels)\n", r.Target)
-	} else {
+		if r.Selected != nil {
+			fmt.Fprintf(ctx.stdout, "  selected epoch       %s (chosen by %s)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
+		}
+	default:
 		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
+		if r.Selected != nil && r.Selected.Accuracy != nil {
+			fmt.Fprintf(ctx.stdout, "  selected epoch       %6.2f%%  (%s, chosen by %s without target labels)\n", *r.Selected.Accuracy, epochName(r.Selected.Epoch), r.Selected.Criterion)
+		}
+		if te := r.TemporalEnsemble; te != nil && te.Score != nil {
+			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of %s' outputs; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))
+		}
+	}
+	if r.Prediction == unimos.PredictTemporalEnsemble {
+		fmt.Fprintf(ctx.stdout, "  predictions are the temporal ensemble's\n")
 	}
 	if out != "" {
 		fmt.Fprintf(ctx.stdout, "  predictions          %s\n", filepath.Join(out, unimos.PredictionsFile))

@@ -55,7 +55,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	taskList := fs.String("tasks", "", "comma-separated `TASKS`, quoted for the shell: 'A->C,P->R' (default: every task of the protocol)")
 	preset := fs.String("preset", "", "UniMoS hyperparameter preset `NAME` (default: the protocol's; "+bench.PairsPreset+" for "+bench.Pairs+"): "+strings.Join(unimos.PresetNames(), ", "))
 	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
-	selectRule := fs.String("select", "", "label-free `CRITERION` whose epoch pick gets its own row in the tables")
+	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick gets its own row in the tables ('' for none)")
 	reportOnly := fs.Bool("report-only", false, "only write the report into BENCH_DIR, from the finished runs in BENCH_DIR and in the bench folders given as arguments")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the UniMoS run in progress every `E` epochs, so that a crash loses little (a stopped bench always saves it)")
 	shardFlag := addShardFlags(fs, "runs")

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/unimos"
+)
+
+// TestAdaptSelectAndPredict: --select records the criterion's pick as
+// "selected" beside the last epoch, --predict temporal-ensemble writes the
+// ensemble's predictions and says so in result.json; unknown values are
+// usage errors.
+func TestAdaptSelectAndPredict(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	store, args := tinyTask(t, out, "3")
+	code, stdout, errOut := runCLI(t, append(args, "--select", "ensv", "--predict", "temporal-ensemble")...)
+	if code != 0 {
+		t.Fatalf("adapt: %q", errOut)
+	}
+	r, err := unimos.ReadResult(filepath.Join(out, unimos.ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := unimos.CriterionByName("ensv")
+	picked := r.History[c.Select(r.History)]
+	if s := r.Selected; s == nil || s.Criterion != "ensv" || s.Epoch != picked.Epoch || *s.Accuracy != *picked.Accuracy {
+		t.Errorf("selected %+v, want ensv's pick, epoch %d", r.Selected, picked.Epoch)
+	}
+	if r.Final == nil || r.Prediction != unimos.PredictTemporalEnsemble || r.TemporalEnsemble == nil || r.TemporalEnsemble.Epochs != 3 {
+		t.Errorf("final %v, prediction %q, temporal ensemble %+v", r.Final, r.Prediction, r.TemporalEnsemble)
+	}
+	if !strings.Contains(stdout, "chosen by ensv") || !strings.Contains(stdout, "temporal ensemble") {
+		t.Errorf("summary does not show the selection and the ensemble:\n%s", stdout)
+	}
+	// The predictions' accuracy is the temporal ensemble's.
+	f, err := os.Open(filepath.Join(out, unimos.PredictionsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := features.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := st.Domain("sketch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(target.Labels)+1 {
+		t.Fatalf("%d prediction rows for %d images", len(rows)-1, len(target.Labels))
+	}
+	hits := 0
+	for i, row := range rows[1:] {
+		if row[2] == st.Meta.Classes[target.Labels[i]] {
+			hits++
+		}
+	}
+	if acc := 100 * float64(hits) / float64(len(target.Labels)); r.TemporalEnsemble.Score == nil || acc != r.TemporalEnsemble.Score.Accuracy {
+		t.Errorf("predictions.csv scores %.4f, the temporal ensemble %+v", acc, r.TemporalEnsemble.Score)
+	}
+	if _, err := os.Stat(filepath.Join(out, unimos.EnsembleFile)); err == nil {
+		t.Error("a finished run left its ensemble file")
+	}
+
+	for _, bad := range [][]string{{"--select", "accuracy"}, {"--predict", "best"}} {
+		dir := filepath.Join(t.TempDir(), "bad")
+		_, args := tinyTask(t, dir, "1")
+		if code, _, errOut := runCLI(t, append(args, bad...)...); code != 2 || !strings.Contains(errOut, bad[1]) {
+			t.Errorf("%v: status %d, stderr %q; want a usage error naming it", bad, code, errOut)
+		}
+	}
+}
