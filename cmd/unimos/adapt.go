@@ -363,7 +363,7 @@ func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 	case r.Final == nil:
 		fmt.Fprintf(ctx.stdout, "  accuracy             unlabelled (the target %s has no labels)\n", r.Target)
 		if r.Selected != nil {
-			fmt.Fprintf(ctx.stdout, "  selected epoch       %s (chosen by %s)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
+			fmt.Fprintf(ctx.stdout, "  selected             %s (chosen by %s without target labels)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
 		}
 	default:
 		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
