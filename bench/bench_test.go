@@ -284,9 +284,10 @@ func TestBenchEveryProtocol(t *testing.T) {
 	}
 	lines := testkit.ReadCSV(t, filepath.Join(out, ResultsCSV))
 	// Baselines give one line each; UniMoS runs one per selection (last,
-	// oracle and the four criteria).
+	// oracle and every criterion) and one for the temporal ensemble.
 	unimosRuns := 12 + 2 + 3 + 12
-	if want := 1 + (36 + 5 + 9 + 36 - unimosRuns) + 6*unimosRuns; len(lines) != want {
+	perRun := 2 + len(unimos.CriterionNames()) + 1
+	if want := 1 + (36 + 5 + 9 + 36 - unimosRuns) + perRun*unimosRuns; len(lines) != want {
 		t.Errorf("results.csv has %d lines, want %d", len(lines), want)
 	}
 }
