@@ -283,11 +283,10 @@ func TestBenchEveryProtocol(t *testing.T) {
 		t.Errorf("results.json: %d runs, %v", len(runs), err)
 	}
 	lines := testkit.ReadCSV(t, filepath.Join(out, ResultsCSV))
-	// Baselines give one line each; UniMoS runs one per selection: the
-	// last epoch, the oracle, each label-free criterion and the temporal
-	// ensemble.
+	// Baselines give one line each; UniMoS runs one per selection (last,
+	// oracle and every criterion) and one for the temporal ensemble.
 	unimosRuns := 12 + 2 + 3 + 12
-	perRun := 3 + len(unimos.Criteria())
+	perRun := 2 + len(unimos.CriterionNames()) + 1
 	if want := 1 + (36 + 5 + 9 + 36 - unimosRuns) + perRun*unimosRuns; len(lines) != want {
 		t.Errorf("results.csv has %d lines, want %d", len(lines), want)
 	}

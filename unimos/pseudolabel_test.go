@@ -71,7 +71,7 @@ func TestCentroidLabels(t *testing.T) {
 	}
 }
 
-func TestMixWeightRamp(t *testing.T) {
+func TestTestWeightRamp(t *testing.T) {
 	cfg := DefaultConfig()
 	want := []float64{0.8, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.3}
 	for i, w := range want {

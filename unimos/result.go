@@ -60,15 +60,6 @@ type EnsembleScore struct {
 	Note   string `json:"note"`
 }
 
-// What predictions.csv holds (Result.Prediction, adapt --predict).
-const (
-	PredictLast             = "last"
-	PredictTemporalEnsemble = "temporal-ensemble"
-)
-
-// PredictNames lists the values of adapt --predict.
-func PredictNames() []string { return []string{PredictLast, PredictTemporalEnsemble} }
-
 // ResultFormat is the layout version of result.json that WriteResult
 // writes. Format 1 (files without the field) numbered epochs from 0, with
 // −1 for the test before training; format 2 counts epochs trained, as
@@ -92,11 +83,9 @@ type Result struct {
 	Selections []Selection `json:"selections,omitempty"` // each label-free criterion's pick, in Criteria order
 	Selected   *Selected   `json:"selected,omitempty"`   // the pick of the criterion the run was asked for
 	// TemporalEnsemble scores the mean of the epochs' outputs (nil for a
-	// run resumed without its EnsembleFile); Prediction says whether
-	// predictions.csv holds it or the last epoch ("" in older files: the
-	// last epoch).
+	// run resumed without its EnsembleFile); a measurement only, as
+	// predictions.csv holds the last epoch.
 	TemporalEnsemble *EnsembleScore `json:"temporal_ensemble,omitempty"`
-	Prediction       string         `json:"prediction,omitempty"`
 	History          []Evaluation   `json:"history"`
 	TrainSeconds     float64        `json:"train_seconds"`
 	Config           Config         `json:"config"`

@@ -42,9 +42,6 @@ type RunOptions struct {
 	// Select, when set, names the label-free criterion whose pick is
 	// recorded as Result.Selected (the last epoch stays Result.Final).
 	Select string
-	// Predict says what PredictionsFile holds: PredictLast (also "") or
-	// PredictTemporalEnsemble.
-	Predict string
 }
 
 // ErrStopped is returned by AdaptStore when RunOptions.Stop stopped the
@@ -72,9 +69,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			return nil, err
 		}
 	}
-	if opts.Predict != "" && opts.Predict != PredictLast && opts.Predict != PredictTemporalEnsemble {
-		return nil, fmt.Errorf("unknown prediction %q (choose from %s)", opts.Predict, strings.Join(PredictNames(), ", "))
-	}
+
 	// The source is read only in batches: kept as stored when it is float16.
 	sourceFeatures, sourceLabels, err := store.CompactDomain(source)
 	if err != nil {
@@ -194,15 +189,10 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 			return nil, err
 		}
 	}
-	predicted := history[len(history)-1]
-	result.Prediction = PredictLast
+	// Measured, not offered: the temporal ensemble did not beat the best
+	// single epoch (docs/selection.md), so predictions stay the last epoch's.
 	if te, ok := trainer.TemporalEnsemble(); ok {
 		result.TemporalEnsemble = newEnsembleScore(te)
-		if opts.Predict == PredictTemporalEnsemble {
-			predicted, result.Prediction = te, PredictTemporalEnsemble
-		}
-	} else if opts.Predict == PredictTemporalEnsemble && opts.Warn != nil {
-		opts.Warn("the temporal ensemble is not available for this run (resumed without " + EnsembleFile + "): predictions.csv holds the last epoch")
 	}
 	if err := WriteResult(filepath.Join(out, ResultFile), result); err != nil {
 		return nil, err
@@ -211,7 +201,7 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 	if err := trainer.SaveModel(filepath.Join(out, ModelFile), store.Meta.Classes, backbone); err != nil {
 		return nil, err
 	}
-	if err := WritePredictions(filepath.Join(out, PredictionsFile), predicted, store.Meta.Classes, tgt.Paths); err != nil {
+	if err := WritePredictions(filepath.Join(out, PredictionsFile), history[len(history)-1], store.Meta.Classes, tgt.Paths); err != nil {
 		return nil, err
 	}
 	// The run is complete: a checkpoint from an earlier epoch would only mislead.

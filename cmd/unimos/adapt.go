@@ -78,8 +78,8 @@ Target labels, where present, are used only to report accuracy. The number to
 quote is "final" (last epoch); "best" picks the epoch with target labels, as
 the reference code does, and is reported for comparison only. --select
 CRITERION records the epoch a label-free criterion picks as "selected"
-(docs/selection.md; by default `+unimos.DefaultCriterion+`, unimos's own); the model and predictions stay the last epoch's, or with
---predict temporal-ensemble the predictions are the mean of every trained
+(docs/selection.md; by default `+unimos.DefaultCriterion+`, unimos's own); the model and predictions stay the last epoch's.
+result.json also scores the temporal ensemble, the mean of every trained
 epoch's outputs (unimos's own addition, not the paper's method).
 
 Label-free criteria: `+strings.Join(unimos.CriterionNames(), ", ")+`.
@@ -96,7 +96,6 @@ Flags set explicitly override the preset.`)
 	checkpointEvery := fs.Int("checkpoint-every", 0, "save RUN_DIR/checkpoint.safetensors every `E` epochs (a stopped run always saves one)")
 	resume := fs.String("resume", "", "continue the stopped run in `RUN_DIR` with the store, task and settings saved in its checkpoint")
 	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick result.json records as \"selected\" ('' for none)")
-	predict := fs.String("predict", unimos.PredictLast, "what predictions.csv holds: `WHAT` = "+strings.Join(unimos.PredictNames(), " or "))
 	defaults := unimos.DefaultConfig()
 	bindAdaptFlags(fs, &defaults)
 	deprecatedFlag(ctx, fs, "mix", "test-weight")
@@ -104,7 +103,7 @@ Flags set explicitly override the preset.`)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet, selectRule: *selectRule, predict: *predict}
+	opts := runOptions{checkpointEvery: *checkpointEvery, quiet: *quiet, selectRule: *selectRule}
 	if *checkpointEvery < 0 {
 		return usagef("--checkpoint-every %d: want 0 (only when stopped) or more", *checkpointEvery)
 	}
@@ -113,9 +112,7 @@ Flags set explicitly override the preset.`)
 			return usageError{err.Error()}
 		}
 	}
-	if !slices.Contains(unimos.PredictNames(), *predict) {
-		return usagef("--predict %q: choose from %s", *predict, strings.Join(unimos.PredictNames(), ", "))
-	}
+
 	if *resume != "" {
 		return resumeAdapt(ctx, fs, *resume, opts)
 	}
@@ -183,7 +180,7 @@ func clearRunDir(out string, force bool) error {
 
 // resumeFlags may be given with --resume: they change how the run is
 // watched, not what it computes.
-var resumeFlags = []string{"resume", "quiet", "checkpoint-every", "select", "predict"}
+var resumeFlags = []string{"resume", "quiet", "checkpoint-every", "select"}
 
 // resumeAdapt continues the stopped run in dir. Flags that would change what
 // the run computes are refused when they differ from what its checkpoint
@@ -299,7 +296,6 @@ type runOptions struct {
 	checkpointEvery int
 	resume          bool
 	selectRule      string          // label-free criterion recorded as "selected"
-	predict         string          // what predictions.csv holds
 	lock            *unimos.RunLock // the caller's lock on the run directory, if it took one
 }
 
@@ -316,7 +312,6 @@ func adapt(ctx *context, store *features.Store, source, target string, cfg unimo
 		Lock:            o.lock,
 		Warn:            func(msg string) { progress.Printf(ctx.stderr, "warning: %s\n", msg) },
 		Select:          o.selectRule,
-		Predict:         o.predict,
 	}
 	if !o.quiet {
 		var bar *progress.Bar
@@ -375,9 +370,6 @@ func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 		if te := r.TemporalEnsemble; te != nil && te.Score != nil {
 			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of %s' outputs; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))
 		}
-	}
-	if r.Prediction == unimos.PredictTemporalEnsemble {
-		fmt.Fprintf(ctx.stdout, "  predictions are the temporal ensemble's\n")
 	}
 	if out != "" {
 		fmt.Fprintf(ctx.stdout, "  predictions          %s\n", filepath.Join(out, unimos.PredictionsFile))

@@ -11,14 +11,14 @@ import (
 	"github.com/unimos/unimos/unimos"
 )
 
-// TestAdaptSelectAndPredict: --select records the criterion's pick as
-// "selected" beside the last epoch, --predict temporal-ensemble writes the
-// ensemble's predictions and says so in result.json; unknown values are
-// usage errors.
-func TestAdaptSelectAndPredict(t *testing.T) {
+// TestAdaptSelect: --select records the criterion's pick as "selected"
+// beside the last epoch, result.json scores the temporal ensemble, and
+// predictions.csv stays the last epoch's; an unknown criterion is a usage
+// error.
+func TestAdaptSelect(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	store, args := tinyTask(t, out, "3")
-	code, stdout, errOut := runCLI(t, append(args, "--select", "ensv", "--predict", "temporal-ensemble")...)
+	code, stdout, errOut := runCLI(t, append(args, "--select", "ensv")...)
 	if code != 0 {
 		t.Fatalf("adapt: %q", errOut)
 	}
@@ -31,13 +31,13 @@ func TestAdaptSelectAndPredict(t *testing.T) {
 	if s := r.Selected; s == nil || s.Criterion != "ensv" || s.Epoch != picked.Epoch || *s.Accuracy != *picked.Accuracy {
 		t.Errorf("selected %+v, want ensv's pick, epoch %d", r.Selected, picked.Epoch)
 	}
-	if r.Final == nil || r.Prediction != unimos.PredictTemporalEnsemble || r.TemporalEnsemble == nil || r.TemporalEnsemble.Epochs != 3 {
-		t.Errorf("final %v, prediction %q, temporal ensemble %+v", r.Final, r.Prediction, r.TemporalEnsemble)
+	if r.Final == nil || r.TemporalEnsemble == nil || r.TemporalEnsemble.Epochs != 3 || r.TemporalEnsemble.Score == nil {
+		t.Errorf("final %v, temporal ensemble %+v", r.Final, r.TemporalEnsemble)
 	}
 	if !strings.Contains(stdout, "chosen by ensv") || !strings.Contains(stdout, "temporal ensemble") {
 		t.Errorf("summary does not show the selection and the ensemble:\n%s", stdout)
 	}
-	// The predictions' accuracy is the temporal ensemble's.
+	// The predictions' accuracy is the last epoch's.
 	f, err := os.Open(filepath.Join(out, unimos.PredictionsFile))
 	if err != nil {
 		t.Fatal(err)
@@ -64,14 +64,14 @@ func TestAdaptSelectAndPredict(t *testing.T) {
 			hits++
 		}
 	}
-	if acc := 100 * float64(hits) / float64(len(target.Labels)); r.TemporalEnsemble.Score == nil || acc != r.TemporalEnsemble.Score.Accuracy {
-		t.Errorf("predictions.csv scores %.4f, the temporal ensemble %+v", acc, r.TemporalEnsemble.Score)
+	if acc := 100 * float64(hits) / float64(len(target.Labels)); acc != r.Final.Accuracy {
+		t.Errorf("predictions.csv scores %.4f, the last epoch %.4f", acc, r.Final.Accuracy)
 	}
 	if _, err := os.Stat(filepath.Join(out, unimos.EnsembleFile)); err == nil {
 		t.Error("a finished run left its ensemble file")
 	}
 
-	for _, bad := range [][]string{{"--select", "accuracy"}, {"--predict", "best"}} {
+	for _, bad := range [][]string{{"--select", "accuracy"}} {
 		dir := filepath.Join(t.TempDir(), "bad")
 		_, args := tinyTask(t, dir, "1")
 		if code, _, errOut := runCLI(t, append(args, bad...)...); code != 2 || !strings.Contains(errOut, bad[1]) {
