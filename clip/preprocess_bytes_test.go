@@ -2,8 +2,6 @@ package clip
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"os"
@@ -11,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // TestPreprocessBytesEqualsFile decodes every fixture image from memory and
@@ -55,7 +55,7 @@ func TestPreprocessBytesRefuses(t *testing.T) {
 		{"text", []byte("hello, not an image"), "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"},
 		{"truncated", small.Bytes()[:small.Len()/2], "the file ends before the image does (truncated?)"},
 		{"header only", small.Bytes()[:20], "the file ends before the image does (truncated?)"},
-		{"decompression bomb", pngHeader(20000, 20000), "png image of 20000×20000 pixels exceeds the limit of 178956970 pixels (Pillow's decompression-bomb limit)"},
+		{"decompression bomb", testkit.PNGDeclaring(20000, 20000), "png image of 20000×20000 pixels exceeds the limit of 178956970 pixels (Pillow's decompression-bomb limit)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,22 +70,8 @@ func TestPreprocessBytesRefuses(t *testing.T) {
 	}
 	// Exactly at the limit the header passes (the pixels then fail to decode:
 	// this file has no image data).
-	_, err := PreprocessBytes(pngHeader(MaxImagePixels/2, 2), 224)
+	_, err := PreprocessBytes(testkit.PNGDeclaring(MaxImagePixels/2, 2), 224)
 	if err == nil || strings.Contains(err.Error(), "exceeds the limit") {
 		t.Errorf("an image of MaxImagePixels pixels: %v", err)
 	}
-}
-
-// pngHeader returns the signature and a valid IHDR chunk of an 8-bit RGB
-// PNG of w x h pixels, and nothing else: enough for image.DecodeConfig.
-func pngHeader(w, h int) []byte {
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 8, 2 // bit depth 8, colour type RGB
-	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(ihdr)))
-	chunk = append(chunk, "IHDR"...)
-	chunk = append(chunk, ihdr...)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -20,22 +19,6 @@ import (
 
 	"github.com/unimos/unimos/internal/testkit"
 )
-
-// pngDeclaring is a PNG of a few dozen bytes whose header declares a w×h RGB
-// image and which holds no pixel data.
-func pngDeclaring(w, h uint32) []byte {
-	chunk := func(out []byte, kind string, data []byte) []byte {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
-		body := append([]byte(kind), data...)
-		out = append(out, body...)
-		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
-	}
-	ihdr := binary.BigEndian.AppendUint32(nil, w)
-	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	ihdr = append(ihdr, 8, 2, 0, 0, 0) // 8-bit RGB, deflate, no filter, no interlace
-	out := chunk(append([]byte{}, pngSignature...), "IHDR", ihdr)
-	return chunk(out, "IEND", nil)
-}
 
 // encodedDeclaring encodes a small image with encode and patches the size
 // its header declares: patch writes w and h into the encoded bytes.
@@ -61,7 +44,7 @@ func TestDecompressionBombs(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"bomb.png", pngDeclaring(60000, 60000), "png image of 60000×60000 pixels exceeds the limit of 178956970 pixels"},
+		{"bomb.png", testkit.PNGDeclaring(60000, 60000), "png image of 60000×60000 pixels exceeds the limit of 178956970 pixels"},
 		{"bomb.gif", encodedDeclaring(t, func(b *bytes.Buffer) error { return gif.Encode(b, src, nil) }, func(d []byte) {
 			// The logical screen descriptor follows the 6-byte signature.
 			binary.LittleEndian.PutUint16(d[6:], 65535)
@@ -98,7 +81,7 @@ func TestDecompressionBombs(t *testing.T) {
 	// At the limit itself an image is decoded (here it fails for want of
 	// pixel data, after the check).
 	path := filepath.Join(t.TempDir(), "limit.png")
-	if err := os.WriteFile(path, pngDeclaring(2, 1), 0o644); err != nil {
+	if err := os.WriteFile(path, testkit.PNGDeclaring(2, 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadImage(path); err == nil || strings.Contains(err.Error(), "exceeds the limit") {

@@ -2,8 +2,6 @@ package extract
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,18 +10,6 @@ import (
 
 	"github.com/unimos/unimos/internal/testkit"
 )
-
-// bombPNG is a PNG of a few dozen bytes declaring 60000×60000 pixels.
-func bombPNG() []byte {
-	chunk := func(out []byte, kind string, data []byte) []byte {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
-		body := append([]byte(kind), data...)
-		return binary.BigEndian.AppendUint32(append(out, body...), crc32.ChecksumIEEE(body))
-	}
-	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 60000), 60000)
-	out := chunk([]byte("\x89PNG\r\n\x1a\n"), "IHDR", append(ihdr, 8, 2, 0, 0, 0))
-	return chunk(out, "IEND", nil)
-}
 
 // TestHostileImagesInAList lists, beside good images, a named pipe, a link
 // to /dev/zero, a decompression bomb and a missing file: each is skipped
@@ -36,7 +22,7 @@ func TestHostileImagesInAList(t *testing.T) {
 	writeNoisePNG(t, filepath.Join(root, "A", "dog", "good2.png"), 30, 40, 2)
 	testkit.MakeFIFO(t, filepath.Join(root, "A", "cat", "pipe.jpg"))
 	testkit.LinkToDevZero(t, filepath.Join(root, "A", "cat", "zero.jpg"))
-	if err := os.WriteFile(filepath.Join(root, "A", "dog", "bomb.png"), bombPNG(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "A", "dog", "bomb.png"), testkit.PNGDeclaring(60000, 60000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	list := filepath.Join(root, "A.txt")

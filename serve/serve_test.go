@@ -2,11 +2,9 @@ package serve
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -20,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -123,18 +122,6 @@ var (
 	blue  = color.RGBA{20, 30, 230, 255}
 )
 
-// bombPNG is a valid PNG header declaring 30000x30000 pixels.
-func bombPNG() []byte {
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], 30000)
-	binary.BigEndian.PutUint32(ihdr[4:], 30000)
-	ihdr[8], ihdr[9] = 8, 2
-	chunk := binary.BigEndian.AppendUint32(nil, 13)
-	chunk = append(append(chunk, "IHDR"...), ihdr...)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
-}
-
 // part is one part of a multipart form.
 type part struct {
 	name string
@@ -217,7 +204,7 @@ func TestRequests(t *testing.T) {
 		{"no body", "POST", "/v1/classify", "image/png", nil, 400, []string{"the request has no body"}},
 		{"not an image", "POST", "/v1/classify", "image/png", []byte("hello"), 422, []string{`"error": "not a JPEG, PNG, GIF, BMP, TIFF or WebP image"`}},
 		{"truncated", "POST", "/v1/embed", "image/png", solidPNG(t, red)[:50], 422, []string{"png: invalid format: not enough pixel data"}},
-		{"too many pixels", "POST", "/v1/classify", "image/png", bombPNG(), 422, []string{"png image of 30000×30000 pixels exceeds the limit of 178956970 pixels"}},
+		{"too many pixels", "POST", "/v1/classify", "image/png", testkit.PNGDeclaring(30000, 30000), 422, []string{"png image of 30000×30000 pixels exceeds the limit of 178956970 pixels"}},
 		{"body too large", "POST", "/v1/classify", "image/png", make([]byte, 5000), 413, []string{"over the server's limit of 4000 bytes (--max-bytes)"}},
 		{"multipart too large", "POST", "/v1/classify", redBlue, append(bytes.Repeat([]byte{'x'}, 4000), redBlueBody...), 413, []string{"--max-bytes"}},
 		{"no boundary", "POST", "/v1/classify", "multipart/form-data", redBlueBody, 400, []string{"no boundary"}},

@@ -9,8 +9,6 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,18 +56,6 @@ func labelsBombNPZ(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// bombPNG is a PNG of 57 bytes declaring 60000×60000 pixels.
-func bombPNG() []byte {
-	chunk := func(out []byte, kind string, data []byte) []byte {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
-		body := append([]byte(kind), data...)
-		return binary.BigEndian.AppendUint32(append(out, body...), crc32.ChecksumIEEE(body))
-	}
-	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 60000), 60000)
-	out := chunk([]byte("\x89PNG\r\n\x1a\n"), "IHDR", append(ihdr, 8, 2, 0, 0, 0))
-	return chunk(out, "IEND", nil)
 }
 
 // hostileCall runs the command line, which must fail with status 1 within
@@ -180,7 +166,7 @@ func TestHostilePredictImages(t *testing.T) {
 	pipe, zero, bomb := filepath.Join(dir, "pipe.jpg"), filepath.Join(dir, "zero.jpg"), filepath.Join(dir, "bomb.png")
 	testkit.MakeFIFO(t, pipe)
 	testkit.LinkToDevZero(t, zero)
-	testkit.WriteFile(t, bomb, bombPNG())
+	testkit.WriteFile(t, bomb, testkit.PNGDeclaring(60000, 60000))
 	reasons := map[string]string{
 		pipe: "is a named pipe, not an image file",
 		zero: "is a character device, not an image file",
