@@ -223,6 +223,12 @@ func (c cluster) run(t *testing.T, j job, index int) (string, error) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	// The pods multiply matrices with the same backend as the single
+	// processes they are compared with (OpenBLAS and pure Go differ in the
+	// last bits).
+	if v, ok := os.LookupEnv("UNIMOS_BLAS"); ok {
+		cmd.Env = append(cmd.Env, "UNIMOS_BLAS="+v)
+	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
