@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -154,5 +155,54 @@ func TestLinearFrozen(t *testing.T) {
 				t.Fatalf("a frozen parameter's gradient was written: %v", p.Grad.Data)
 			}
 		}
+	}
+}
+
+// TestLinearFollowsWeightChanges checks that a Linear layer's products,
+// which keep its weight packed, always multiply by the current weight: after
+// an optimizer step (which repacks in its own pass), after a write announced
+// with Changed, and through a Frozen copy, on every GEMM backend.
+func TestLinearFollowsWeightChanges(t *testing.T) {
+	defer tensor.UseBackend(tensor.BackendAuto)
+	for _, backend := range []string{tensor.BackendGo, tensor.BackendOpenBLAS} {
+		t.Run(backend, func(t *testing.T) {
+			if err := tensor.UseBackend(backend); err != nil {
+				t.Skipf("%s: %v", backend, err)
+			}
+			rng := NewRNG(5, 0)
+			layer := NewLinear(70, 100, rng) // 100 rows: three full panels of 32 and a partial one
+			x := randMatrix(rng, 9, 70, -1, 1)
+			check := func(what string, l *Linear) {
+				t.Helper()
+				want := tensor.New(9, 100)
+				tensor.Gemm(false, true, 1, x, layer.Weight.Value, 0, want) // no panels: packs W itself
+				for i := range 9 {
+					for j := range 100 {
+						want.Set(i, j, want.At(i, j)+layer.Bias.Value.At(0, j))
+					}
+				}
+				tp := NewTape()
+				got := l.Forward(tp, NewConst(x)).Value
+				for i, v := range got.Data {
+					if v != want.Data[i] {
+						t.Fatalf("%s: output %d is %v, want %v", what, i, v, want.Data[i])
+					}
+				}
+			}
+			check("fresh", layer)
+
+			opt := NewSGD(0.9, 0, ParamGroup{Params: layer.Params(), LR: 0.5})
+			for step := range 3 {
+				tp := NewTape()
+				tp.BackwardFresh(tp.Sum(layer.Forward(tp, NewConst(x))))
+				opt.Step()
+				check(fmt.Sprintf("after step %d", step+1), layer)
+			}
+
+			InitXavierUniform(layer.Weight.Value, rng)
+			layer.Weight.Changed()
+			check("after re-initialisation", layer)
+			check("frozen", layer.Frozen())
+		})
 	}
 }

@@ -22,7 +22,12 @@ func (t *Tape) MatMul(transA, transB bool, a, b *Var) *Var {
 		n = b.Value.Rows
 	}
 	out := t.newResult(m, n, false, []*Var{a, b}) // Gemm with beta 0 overwrites every element
-	tensor.Gemm(transA, transB, 1, a.Value, b.Value, 0, out.Value)
+	if transB && b.packedTransposed() != nil {
+		// A weight, multiplied as x·Wᵀ: its panels are packed once per change.
+		tensor.GemmPacked(transA, 1, a.Value, b.packedTransposed(), 0, out.Value)
+	} else {
+		tensor.Gemm(transA, transB, 1, a.Value, b.Value, 0, out.Value)
+	}
 	t.record(out, func(g *tensor.Matrix) {
 		// d op(a) = g·op(b)ᵀ and d op(b) = op(a)ᵀ·g, transposed back where op transposed.
 		if ga, beta := t.gradInto(a); ga != nil {

@@ -42,25 +42,44 @@ func (o *SGD) SetLR(lr float32) {
 	}
 }
 
-// sgdChunk is the number of elements one goroutine updates: the update is
-// a few scalar operations per element, so a large model's step is worth
+// sgdChunk is about the number of elements one goroutine updates: the update
+// is a few operations per element, so a large model's step is worth
 // spreading over the cores, in pieces large enough to dwarf goroutine costs.
 const sgdChunk = 1 << 15
 
-// Step updates every parameter from its Grad.
+// Step updates every parameter from its Grad. A weight that products keep
+// packed (nn.Linear's) has its panels refreshed in the same pass, each chunk
+// of rows repacked right after its update, while its new values are still in
+// cache, instead of once more before each product reads it.
 func (o *SGD) Step() {
 	var wg sync.WaitGroup
 	for _, g := range o.Groups {
 		for _, p := range g.Params {
+			var packed *tensor.Packed
+			if p.packed != nil && p.packedVersion == p.version {
+				packed = p.packed
+			}
 			p.version++
+			rows := max(1, sgdChunk/max(1, p.Value.Cols))
+			if packed != nil {
+				p.packedVersion = p.version
+				align := packed.RowAlign()
+				rows = max(align, rows/align*align) // each panel repacked by one chunk
+			}
 			value, grad, buf := p.Value.Data, p.Grad.Data, o.momentumBuffer(p)
-			for lo := 0; lo < len(grad); lo += sgdChunk {
-				hi := min(lo+sgdChunk, len(grad))
+			for r0 := 0; r0 < p.Value.Rows; r0 += rows {
+				r1 := min(r0+rows, p.Value.Rows)
+				lo, hi := r0*p.Value.Cols, r1*p.Value.Cols
 				var chunkBuf []float32
 				if buf != nil {
 					chunkBuf = buf[lo:hi]
 				}
-				wg.Go(func() { o.update(value[lo:hi], grad[lo:hi], chunkBuf, g.LR) })
+				wg.Go(func() {
+					o.update(value[lo:hi], grad[lo:hi], chunkBuf, g.LR)
+					if packed != nil {
+						packed.Repack(r0, r1)
+					}
+				})
 			}
 		}
 	}
@@ -93,11 +112,19 @@ func (o *SGD) update(value, grad, buf []float32, lr float32) {
 		}
 		return
 	}
-	buf = buf[:len(grad)]
+	done := momentumStepBlocks(value, grad, buf, lr, m, wd)
+	momentumStep(value[done:], grad[done:], buf[done:len(grad)], lr, m, wd)
+}
+
+// momentumStep is the update with momentum, element by element:
+// d = momentum·buf + (grad + weightDecay·value), buf = d, value −= lr·d.
+// The conversions round every product on its own, as the vector kernel
+// does, so that no compiler fuses them into FMAs.
+func momentumStep(value, grad, buf []float32, lr, momentum, weightDecay float32) {
 	for k, g := range grad {
-		d := m*buf[k] + (g + wd*value[k])
+		d := float32(momentum*buf[k]) + (g + float32(weightDecay*value[k]))
 		buf[k] = d
-		value[k] -= lr * d
+		value[k] -= float32(lr * d)
 	}
 }
 

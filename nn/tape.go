@@ -45,8 +45,14 @@ type Var struct {
 	// when an op first reads them.
 	param  bool
 	frozen *Var
-	// version counts the optimizer steps that changed a parameter's Value.
+	// version counts the changes of a parameter's Value: optimizer steps
+	// and Changed calls.
 	version uint64
+	// packed holds a parameter's Value in the panels of products with its
+	// transpose (a Linear layer's x·Wᵀ), once such a product has used it;
+	// it is current while packedVersion equals version.
+	packed        *tensor.Packed
+	packedVersion uint64
 }
 
 // NewParam returns a trainable leaf holding value (compact: Stride == Cols),
@@ -71,6 +77,30 @@ func Detach(v *Var) *Var {
 		frozen = v
 	}
 	return &Var{Value: v.Value, frozen: frozen}
+}
+
+// Changed records that a parameter's Value was written other than by an
+// optimizer step (re-initialised, restored from a checkpoint): products
+// that kept it packed repack it, and a tape that read the old value refuses
+// to differentiate it.
+func (v *Var) Changed() { v.version++ }
+
+// packedTransposed returns the panels of products with v's transpose when v
+// is a parameter or reads one (a Detach), packing them if Value changed
+// since; nil otherwise.
+func (v *Var) packedTransposed() *tensor.Packed {
+	p := v.frozen
+	if v.param {
+		p = v
+	}
+	if p == nil {
+		return nil
+	}
+	if p.packed == nil || p.packedVersion != p.version {
+		p.packed = tensor.Pack(p.Value)
+		p.packedVersion = p.version
+	}
+	return p.packed
 }
 
 // RequiresGrad reports whether a backward pass sends gradient to v, that is

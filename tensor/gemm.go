@@ -39,7 +39,21 @@ func GemmSerial(transA, transB bool, alpha float32, a, b *Matrix, beta float32, 
 // gemmWith is Gemm on a given backend and number of threads (0: the
 // threadsFor policy).
 func gemmWith(be gemmBackend, threads int, transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
-	m, k := a.Rows, a.Cols
+	m, n, k, work := prepareGemm(transA, transB, alpha, a, b, beta, c)
+	if !work {
+		return
+	}
+	if threads == 0 {
+		threads = threadsFor(be, m, n, k)
+	}
+	be.gemm(transA, transB, alpha, a, b, beta, c, threads)
+}
+
+// prepareGemm checks a product's operands (panicking as Gemm documents),
+// does the products with nothing to multiply (beta·C), and returns its
+// dimensions and whether a multiplication is left to do.
+func prepareGemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) (m, n, k int, work bool) {
+	m, k = a.Rows, a.Cols
 	if transA {
 		m, k = k, m
 	}
@@ -58,14 +72,12 @@ func gemmWith(be gemmBackend, threads int, transA, transB bool, alpha float32, a
 	}
 	switch {
 	case m == 0 || n == 0:
+		return m, n, k, false
 	case alpha == 0 || k == 0:
 		scaleInPlace(c, beta)
-	default:
-		if threads == 0 {
-			threads = threadsFor(be, m, n, k)
-		}
-		be.gemm(transA, transB, alpha, a, b, beta, c, threads)
+		return m, n, k, false
 	}
+	return m, n, k, true
 }
 
 // scaleInPlace sets C = beta·C, writing zeros without reading C when beta

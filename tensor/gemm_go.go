@@ -61,6 +61,11 @@ type operand struct {
 	data            []float32
 	stride          int
 	lanesContiguous bool
+	// packed, when not nil, already holds this operand in panels, lane l0
+	// and step s0 of it being this operand's lane 0 and step 0 (a weight's
+	// Packed, see GemmPacked).
+	packed *Packed
+	l0, s0 int
 }
 
 func operandA(a *Matrix, transA bool) operand {
@@ -73,11 +78,25 @@ func operandB(b *Matrix, transB bool) operand {
 
 // shift returns the operand whose lane 0 and step 0 are lane l and step s.
 func (o operand) shift(l, s int) operand {
+	if o.packed != nil {
+		o.l0, o.s0 = o.l0+l, o.s0+s
+		return o
+	}
 	if o.lanesContiguous {
 		l, s = s, l
 	}
 	o.data = o.data[l*o.stride+s:]
 	return o
+}
+
+// panels returns lanes×steps of o in micro-panels of width w: packed into
+// dst, or, for an operand kept packed, its panels themselves.
+func (o operand) panels(dst []float32, lanes, steps, w int) []float32 {
+	if o.packed != nil {
+		return o.packed.panels(o.l0, o.s0, lanes, steps)
+	}
+	o.pack(dst, lanes, steps, w)
+	return dst
 }
 
 // pack copies lanes×steps of o into consecutive micro-panels of width w:
@@ -102,7 +121,8 @@ func (o operand) pack(dst []float32, lanes, steps, w int) {
 		for ; l+8 <= nl; l += 8 {
 			row := func(i int) []float32 { return o.data[(l0+l+i)*o.stride:][:steps] }
 			r0, r1, r2, r3, r4, r5, r6, r7 := row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)
-			for s := range steps {
+			done := transposeBlocks8(panel[l:], w, o.data[(l0+l)*o.stride:], o.stride, steps)
+			for s := done; s < steps; s++ {
 				p := panel[s*w+l:][:8]
 				p[0], p[1], p[2], p[3] = r0[s], r1[s], r2[s], r3[s]
 				p[4], p[5], p[6], p[7] = r4[s], r5[s], r6[s], r7[s]
@@ -187,7 +207,7 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 		nc := min(mk.nc, n-jc)
 		for pc := 0; pc < k; pc += mk.kc {
 			kc := min(mk.kc, k-pc)
-			b.shift(jc, pc).pack(buf.b, nc, kc, mk.nr)
+			bp := b.shift(jc, pc).panels(buf.b, nc, kc, mk.nr)
 			// C is scaled by beta once, with the first slice of k; later
 			// slices accumulate.
 			betaPC := beta
@@ -196,33 +216,33 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 			}
 			for ic := 0; ic < m; ic += mk.mc {
 				mc := min(mk.mc, m-ic)
-				a.shift(ic, pc).pack(buf.a, mc, kc, mk.mr)
-				macroKernel(mk, mc, nc, kc, alpha, buf, betaPC, c[ic*ldc+jc:], ldc)
+				ap := a.shift(ic, pc).panels(buf.a, mc, kc, mk.mr)
+				macroKernel(mk, mc, nc, kc, alpha, ap, bp, buf.tile, betaPC, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}
 }
 
-// macroKernel updates the mc×nc block c from packed A and B, one register
-// tile at a time. Tiles cut by the block's edge are computed into buf.tile
-// and merged, so the kernel never writes outside C.
-func macroKernel(mk *microKernel, mc, nc, kc int, alpha float32, buf *packBuffers, beta float32, c []float32, ldc int) {
+// macroKernel updates the mc×nc block c from the panels of A and B, one
+// register tile at a time. Tiles cut by the block's edge are computed into
+// tile and merged, so the kernel never writes outside C.
+func macroKernel(mk *microKernel, mc, nc, kc int, alpha float32, aPanels, bPanels, tile []float32, beta float32, c []float32, ldc int) {
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nc; jr += nr {
-		bp := buf.b[jr*kc : (jr+nr)*kc]
+		bp := bPanels[jr*kc : (jr+nr)*kc]
 		nEdge := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
-			ap := buf.a[ir*kc : (ir+mr)*kc]
+			ap := aPanels[ir*kc : (ir+mr)*kc]
 			mEdge := min(mr, mc-ir)
 			ct := c[ir*ldc+jr:]
 			if mEdge == mr && nEdge == nr {
 				mk.run(kc, ap, bp, ct, ldc, alpha, beta)
 				continue
 			}
-			mk.run(kc, ap, bp, buf.tile, nr, alpha, 0)
+			mk.run(kc, ap, bp, tile, nr, alpha, 0)
 			for i := range mEdge {
 				dst := ct[i*ldc : i*ldc+nEdge]
-				src := buf.tile[i*nr : i*nr+nEdge]
+				src := tile[i*nr : i*nr+nEdge]
 				if beta == 0 {
 					copy(dst, src)
 					continue

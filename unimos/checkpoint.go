@@ -416,6 +416,7 @@ func (tr *Trainer) restoreTensors(f *safetensors.File) error {
 		if err := readFloats("param/"+p.Name, shape, p.Var.Value.Data); err != nil {
 			return err
 		}
+		p.Var.Changed()
 		var momentum *tensor.Matrix
 		for _, prefix := range []string{"momentum/", "separator_momentum/"} { // the second in format 1 only
 			if !has[prefix+p.Name] {

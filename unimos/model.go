@@ -118,9 +118,11 @@ func (m *Model) resetWeightGenerator(p float64, rng *nn.RNG) {
 	for _, layer := range []*nn.Linear{m.WeightHidden, m.WeightOut} {
 		if rng.Float64() < p {
 			nn.InitXavierUniform(layer.Weight.Value, rng)
+			layer.Weight.Changed()
 		}
 		if rng.Float64() < p {
 			clear(layer.Bias.Value.Data)
+			layer.Bias.Changed()
 		}
 	}
 }

@@ -126,6 +126,7 @@ func LoadModel(path string) (*SavedModel, error) {
 		if err := read(p.Name, []int{v.Rows, v.Cols}, v.Data); err != nil {
 			return nil, err
 		}
+		p.Var.Changed()
 	}
 	prior := make(classPrior, len(classes))
 	for _, x := range []struct {
