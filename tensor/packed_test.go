@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // TestGemmPackedMatchesGemm checks that products with a Packed weight give
@@ -126,7 +128,7 @@ func TestTransposeBlocks8(t *testing.T) {
 			dst[i] = -1
 		}
 		done := transposeBlocks8(dst, c.dstStride, src, c.srcStride, c.steps)
-		if hasAVX2FMA && done != c.steps&^7 {
+		if cpu.X86.HasAVX2 && cpu.X86.HasFMA && done != c.steps&^7 {
 			t.Errorf("%+v: wrote %d steps, want %d", c, done, c.steps&^7)
 		}
 		for s := range c.steps {
