@@ -43,7 +43,7 @@ func mapSegments(op string, cost int, rowwise bool, f func(seg [][]float32), ms 
 	}
 	if flat {
 		n := dst.Rows * dst.Cols
-		splitRange(n, cost, func(lo, hi int) {
+		ParallelRanges(n, cost, func(lo, hi int) {
 			seg := make([][]float32, len(ms))
 			for k, m := range ms {
 				seg[k] = m.Data[lo:hi]
@@ -52,7 +52,7 @@ func mapSegments(op string, cost int, rowwise bool, f func(seg [][]float32), ms 
 		})
 		return
 	}
-	splitRange(dst.Rows, dst.Cols*cost, func(r0, r1 int) {
+	ParallelRanges(dst.Rows, dst.Cols*cost, func(r0, r1 int) {
 		seg := make([][]float32, len(ms))
 		for i := r0; i < r1; i++ {
 			for k, m := range ms {

@@ -23,10 +23,12 @@ func parallel(parts int, fn func(part int)) {
 // serial work; memory-bound kernels (Add, Exp) gained little at any size.
 const elementwiseParallelMin = 1 << 17
 
-// splitRange calls fn(lo, hi) over consecutive chunks of [0, n), one chunk
-// per thread when n·cost is large enough to repay the goroutines, else once
-// over the whole range.
-func splitRange(n, cost int, fn func(lo, hi int)) {
+// ParallelRanges calls fn(lo, hi) over consecutive chunks of [0, n), one
+// chunk per thread (Threads) when n·cost is large enough to repay the
+// goroutines, else once over the whole range. cost is the work per index in
+// units of about 0.5 ns (one float32 add with its loads and store). The
+// chunks must be independent: results do not depend on their number.
+func ParallelRanges(n, cost int, fn func(lo, hi int)) {
 	parts := Threads()
 	if n*cost < elementwiseParallelMin {
 		parts = 1

@@ -67,10 +67,16 @@ func kMeans(x *tensor.Matrix, k int, rng *rand.Rand) []int {
 	}
 	copy(centers.Row(0), x.Row(rng.IntN(n)))
 	for c := 1; c < k; c++ {
+		// The distances to the newest center, the bulk of the seeding's
+		// work, are independent per row: spread them over the cores.
+		tensor.ParallelRanges(n, 4*x.Cols, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				nearest[i] = min(nearest[i], squaredDistance(x.Row(i), centers.Row(c-1)))
+			}
+		})
 		var total float64
-		for i := range n {
-			nearest[i] = min(nearest[i], squaredDistance(x.Row(i), centers.Row(c-1)))
-			total += nearest[i]
+		for _, d := range nearest {
+			total += d
 		}
 		r, chosen := rng.Float64()*total, n-1
 		for i, d := range nearest {
