@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -77,8 +78,18 @@ func prepareGemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32,
 		scaleInPlace(c, beta)
 		return m, n, k, false
 	}
+	gemmFlops.Add(uint64(2 * m * n * k))
 	return m, n, k, true
 }
+
+// gemmFlops counts the floating-point operations of the products so far.
+var gemmFlops atomic.Uint64
+
+// GemmFlops returns the floating-point operations of every product since
+// the program started, 2·m·n·k each (a multiply and an add per term, as
+// the peak is counted): benchmarks divide its increase by their time to
+// report GFLOP/s and the share of the machine's peak.
+func GemmFlops() uint64 { return gemmFlops.Load() }
 
 // scaleInPlace sets C = beta·C, writing zeros without reading C when beta
 // is 0 (the BLAS convention, so NaN garbage in C does not survive).

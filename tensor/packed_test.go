@@ -144,3 +144,16 @@ func TestTransposeBlocks8(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmFlops checks the product counter: 2·m·n·k per product, packed
+// ones included, nothing for products with nothing to multiply.
+func TestGemmFlops(t *testing.T) {
+	a, w, c := New(3, 5), New(7, 5), New(3, 7)
+	before := GemmFlops()
+	Gemm(false, true, 1, a, w, 0, c)
+	GemmPacked(false, 1, a, Pack(w), 0, c)
+	Gemm(false, true, 0, a, w, 1, c) // alpha 0: C scaled, no product
+	if got, want := GemmFlops()-before, uint64(2*2*3*7*5); got != want {
+		t.Errorf("GemmFlops rose by %d, want %d", got, want)
+	}
+}

@@ -22,9 +22,19 @@ func benchTrainer(b *testing.B) *Trainer {
 // rows): forward, both backward passes and both optimizer steps.
 func BenchmarkTrainingStep(b *testing.B) {
 	tr := benchTrainer(b)
+	flops := tensor.GemmFlops()
 	for b.Loop() {
 		tr.step()
 	}
+	reportGemmRate(b, tensor.GemmFlops()-flops)
+}
+
+// reportGemmRate reports the matrix products' GFLOP per operation and
+// their rate over the whole time (products and everything around them), to
+// compare with the machine's peak (docs/benchmarks.md).
+func reportGemmRate(b *testing.B, flops uint64) {
+	b.ReportMetric(float64(flops)/float64(b.N)/1e9, "GFLOP/op")
+	b.ReportMetric(float64(flops)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkEvaluate times one end-of-epoch test on the 4365 target rows.
