@@ -10,12 +10,14 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shard"
+	"github.com/unimos/unimos/tensor"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -67,13 +69,18 @@ type Options struct {
 	// of the slow UniMoS runs. Shards may share Out, each run being its own
 	// directory, or use one each; WriteReport joins them.
 	Shard shard.Shard
+	// Jobs is how many runs are made at once (below 1: one). Every run is
+	// single-threaded whatever Jobs is (see Execute), so two jobs keep two
+	// cores busy, and a run's result does not depend on Jobs.
+	Jobs int
 
 	// Stop, when set, is asked before each run and between the iterations
 	// of a UniMoS run whether to stop (on SIGINT, say). A UniMoS run
 	// stopped midway leaves its checkpoint in its scratch directory, and
 	// the next bench into the same Out continues it from there, reaching
 	// the result an uninterrupted run would have; Execute then returns an
-	// error wrapping ErrStopped.
+	// error wrapping ErrStopped. With Jobs > 1 it is asked from several
+	// goroutines at once, and every run in progress stops.
 	Stop func() bool
 	// CheckpointEvery > 0 also saves a UniMoS run's checkpoint after every
 	// that many epochs, so that a crash loses little of the run.
@@ -81,9 +88,14 @@ type Options struct {
 
 	// OnStart, when set, is called before each run (index i of n) and
 	// returns the options that observe its training: OnIteration and
-	// OnEpoch (Stop, CheckpointEvery and Resume are the bench's).
+	// OnEpoch (Stop, CheckpointEvery and Resume are the bench's). It is
+	// called in run order, never concurrently; with Jobs > 1 the observers
+	// it returns are called from the runs' goroutines, concurrently.
 	OnStart func(r Run, i, n int) unimos.RunOptions
-	// OnEnd, when set, is called after each run, finished, skipped or failed.
+	// OnEnd, when set, is called after each run, finished, skipped or
+	// failed: in run order and never concurrently, so that what it prints
+	// is the same whatever Jobs is (with Jobs > 1 a run that ends before an
+	// earlier one waits for it to be reported).
 	OnEnd func(Outcome)
 }
 
@@ -111,6 +123,7 @@ func (r Run) Name() string {
 // Outcome is what became of a run.
 type Outcome struct {
 	Run     Run
+	Index   int            // the run's place in the bench, from 0 (the i of OnStart)
 	Result  *unimos.Result // nil when the run failed
 	Skipped bool           // finished by an earlier bench
 	Resumed bool           // continued from the checkpoint of an interrupted bench
@@ -118,9 +131,11 @@ type Outcome struct {
 }
 
 // Execute runs every (method, task, seed) of opts on the store that is not
-// already finished in opts.Out, one after the other. A run that fails is
-// reported through OnEnd and the others go on; the error returned names
-// how many failed. Runs are written to a scratch directory and moved into
+// already finished in opts.Out, opts.Jobs at a time, each on one thread
+// (tensor.SetThreads(1) while Execute runs; the limit is restored when it
+// returns), so that a run's result is the same bit for bit whatever Jobs
+// is, on either GEMM backend. A run that fails is reported through OnEnd
+// and the others go on; the error returned names how many failed. Runs are written to a scratch directory and moved into
 // place when complete, so an interrupted bench leaves no half-finished run
 // where a finished one belongs; a stopped UniMoS run's scratch directory
 // keeps its checkpoint for the next bench (see Options.Stop).
@@ -177,34 +192,95 @@ func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 		}
 		runs = shardOf(runs, opts.Shard)
 	}
-	var outcomes []Outcome
-	failed := 0
-	finished := 0
-	stopped := func() error {
-		return fmt.Errorf("%w: %d of %d runs finished", ErrStopped, finished, len(runs))
-	}
-	for i, r := range runs {
-		if opts.Stop != nil && opts.Stop() {
-			return outcomes, stopped()
+	// Every run is single-threaded, whatever opts.Jobs is: OpenBLAS sums a
+	// product with a long inner dimension (a criterion's Pᵀ·P over the
+	// target's rows) in an order that depends on its thread count, which is
+	// global to the process, so runs made side by side and a run made
+	// alone agree bit for bit only when every run uses one thread. (The Go
+	// backend's results do not depend on the thread count.)
+	threads := tensor.Threads()
+	tensor.SetThreads(1)
+	defer tensor.SetThreads(threads)
+	return runAll(store, runs, opts)
+}
+
+// runAll makes the runs on opts.Jobs goroutines, which take them in order,
+// and returns the outcomes of the runs started, in run order: all of them
+// unless the bench was stopped, and then the first ones, since runs start
+// in order.
+func runAll(store *features.Store, runs []Run, opts Options) ([]Outcome, error) {
+	var (
+		mu       sync.Mutex // guards everything below, and serialises OnStart and OnEnd
+		outcomes = make([]Outcome, len(runs))
+		ended    = make([]bool, len(runs))
+		started  int  // runs handed to a worker
+		reported int  // runs passed to OnEnd
+		halted   bool // stopped: start no more runs
+	)
+	// next hands out the next run to make, or false when none is left or
+	// the bench is stopping.
+	next := func() (Run, int, unimos.RunOptions, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if halted || started == len(runs) {
+			return Run{}, 0, unimos.RunOptions{}, false
 		}
+		if opts.Stop != nil && opts.Stop() {
+			halted = true
+			return Run{}, 0, unimos.RunOptions{}, false
+		}
+		i := started
+		started++
 		var observe unimos.RunOptions
 		if opts.OnStart != nil {
-			observe = opts.OnStart(r, i, len(runs))
+			observe = opts.OnStart(runs[i], i, len(runs))
 		}
 		observe.Stop, observe.CheckpointEvery = opts.Stop, opts.CheckpointEvery
-		o := execute(store, r, observe)
-		if opts.OnEnd != nil {
-			opts.OnEnd(o)
+		return runs[i], i, observe, true
+	}
+	// end records an outcome and reports, in run order, every outcome
+	// whose earlier runs have all been reported.
+	end := func(o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		outcomes[o.Index], ended[o.Index] = o, true
+		if errors.Is(o.Err, unimos.ErrStopped) {
+			halted = true
 		}
-		outcomes = append(outcomes, o)
+		for ; reported < started && ended[reported]; reported++ {
+			if opts.OnEnd != nil {
+				opts.OnEnd(outcomes[reported])
+			}
+		}
+	}
+	var workers sync.WaitGroup
+	for range min(max(opts.Jobs, 1), len(runs)) {
+		workers.Go(func() {
+			for {
+				r, i, observe, ok := next()
+				if !ok {
+					return
+				}
+				o := execute(store, r, observe)
+				o.Index = i
+				end(o)
+			}
+		})
+	}
+	workers.Wait()
+
+	outcomes = outcomes[:started]
+	failed, finished := 0, 0
+	for _, o := range outcomes {
 		switch {
-		case errors.Is(o.Err, unimos.ErrStopped):
-			return outcomes, stopped()
-		case o.Err != nil:
-			failed++
-		default:
+		case o.Err == nil:
 			finished++
+		case !errors.Is(o.Err, unimos.ErrStopped):
+			failed++
 		}
+	}
+	if halted {
+		return outcomes, fmt.Errorf("%w: %d of %d runs finished", ErrStopped, finished, len(runs))
 	}
 	if failed > 0 {
 		return outcomes, fmt.Errorf("%d of %d runs failed", failed, len(runs))

@@ -10,17 +10,12 @@ import (
 	"testing"
 
 	"github.com/unimos/unimos/internal/shard"
-	"github.com/unimos/unimos/tensor"
 )
 
 // TestShardedBenchReport runs a bench whole and in 3 shards, into one
 // shared folder and into a folder each, and requires the same report.md
 // and the same results.csv but for the timings and run folders.
 func TestShardedBenchReport(t *testing.T) {
-	// Bit-identical training across Execute calls needs a fixed thread
-	// count (see docs/architecture.md).
-	tensor.SetThreads(1)
-	defer tensor.SetThreads(0)
 	p, _ := ProtocolByName("office-home")
 	store := smallStore(t, "office-home", 0.02, 8, 32)
 	opts := Options{Protocol: p, Tasks: p.Tasks[:2], Seeds: []uint64{1, 2}, Epochs: 1}

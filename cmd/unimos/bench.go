@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -15,15 +16,18 @@ import (
 )
 
 func runBench(ctx *context, args []string) error {
-	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E] [--shard i/n|auto]\n       unimos bench --report-only --out BENCH_DIR [MORE_BENCH_DIR...]", `
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E] [--jobs N|auto] [--shard i/n|auto]\n       unimos bench --report-only --out BENCH_DIR [MORE_BENCH_DIR...]", `
 Runs a benchmark protocol on a feature store: every (method, task, seed),
-one after the other, each kept in
+--jobs at a time (default auto: one per core), each kept in
 BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
-zero-shot runs once per task). A rerun skips the finished runs. Ctrl-C
-(SIGINT or SIGTERM) stops a bench between two training iterations and
-saves the UniMoS run in progress; the same command then continues it where
-it stopped, to the result it would have had. A run that fails is reported,
-the others go on, and the exit status is 1 at the end.
+zero-shot runs once per task). Every run is made on one thread, so that its
+result is the same bit for bit whatever --jobs is; the runs are reported in
+order, a run's line waiting for the runs before it. A rerun skips the
+finished runs. Ctrl-C (SIGINT or SIGTERM) stops a bench between two
+training iterations and saves the UniMoS runs in progress; the same command
+then continues them where they stopped, to the results they would have
+had. A run that fails is reported, the others go on, and the exit status is
+1 at the end.
 
 Then writes BENCH_DIR/report.md (per protocol: methods x tasks with mean +-
 std over seeds, the last epoch as the headline, the oracle best epoch in its
@@ -58,6 +62,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick gets its own row in the tables ('' for none)")
 	reportOnly := fs.Bool("report-only", false, "only write the report into BENCH_DIR, from the finished runs in BENCH_DIR and in the bench folders given as arguments")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the UniMoS run in progress every `E` epochs, so that a crash loses little (a stopped bench always saves it)")
+	jobs := fs.String("jobs", "auto", "make `N` runs at once, each on one thread ('auto': one per core, "+strconv.Itoa(runtime.GOMAXPROCS(0))+" here)")
 	shardFlag := addShardFlags(fs, "runs")
 	if err := parseFlags(fs, args, anyArgs); err != nil {
 		return err
@@ -86,7 +91,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	if err != nil {
 		return err
 	}
-	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs)
+	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs, *jobs)
 	if err != nil {
 		return err
 	}
@@ -105,8 +110,9 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	interrupted, release := interruptible(ctx.stderr, "the finished runs and a checkpoint of the one in progress")
 	defer release()
 	opts.Stop = func() bool { return interrupted.Err() != nil }
-	observeBench(ctx, &opts)
+	clearBar := observeBench(ctx, &opts)
 	outcomes, runErr := bench.Execute(store, opts)
+	clearBar()
 	if errors.Is(runErr, bench.ErrStopped) {
 		runErr = fmt.Errorf("%w; run the same command again to continue", runErr)
 	}
@@ -127,8 +133,15 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 
 // benchOptions checks and converts the command-line settings that need no
 // store; the protocol and its tasks are resolved on the store.
-func benchOptions(protocolName, preset, seedList, methodList string, epochs int) (bench.Options, error) {
+func benchOptions(protocolName, preset, seedList, methodList string, epochs int, jobs string) (bench.Options, error) {
 	opts := bench.Options{Preset: preset, Epochs: epochs}
+	if jobs == "auto" {
+		opts.Jobs = runtime.GOMAXPROCS(0)
+	} else if n, err := strconv.Atoi(jobs); err == nil && n >= 1 {
+		opts.Jobs = n
+	} else {
+		return opts, usagef("--jobs: %q is neither a number of runs (1 or more) nor auto", jobs)
+	}
 	if !contains(bench.ProtocolNames(), protocolName) {
 		return opts, usagef("--protocol: unknown protocol %q (choose from %s)", protocolName, strings.Join(bench.ProtocolNames(), ", "))
 	}
@@ -181,19 +194,29 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// observeBench reports each run on stderr: a progress bar while UniMoS
-// trains (on a terminal) and one line when the run ends.
-func observeBench(ctx *context, opts *bench.Options) {
+// observeBench reports each run on stderr: one line when the run ends, in
+// run order, and while UniMoS trains (on a terminal) a progress bar of its
+// iterations, or with several jobs, which one bar cannot show, a bar of the
+// runs ended. It returns the function to call when the bench returns,
+// which erases a bar left drawn.
+func observeBench(ctx *context, opts *bench.Options) (clear func()) {
 	var bar *progress.Bar
-	var head string
+	total := 0 // runs in the bench, from OnStart
+	head := func(r bench.Run, i int) string { return fmt.Sprintf("[%d/%d] %s", i+1, total, r.Name()) }
 	opts.OnStart = func(r bench.Run, i, n int) unimos.RunOptions {
-		head = fmt.Sprintf("[%d/%d] %s", i+1, n, r.Name())
+		total = n
+		if opts.Jobs > 1 {
+			if bar == nil {
+				bar = progress.New(ctx.stderr, "bench", "runs", n)
+			}
+			return unimos.RunOptions{}
+		}
 		bar = nil
 		var status string
 		return unimos.RunOptions{
 			OnIteration: func(epoch, it, perEpoch int, loss float64) {
 				if bar == nil {
-					bar = progress.New(ctx.stderr, head, "it", perEpoch*r.Config.Epochs)
+					bar = progress.New(ctx.stderr, head(r, i), "it", perEpoch*r.Config.Epochs)
 				}
 				bar.Update(epoch*perEpoch+it+1, fmt.Sprintf("epoch %d/%d%s", epoch+1, r.Config.Epochs, status))
 			},
@@ -205,20 +228,27 @@ func observeBench(ctx *context, opts *bench.Options) {
 		}
 	}
 	opts.OnEnd = func(o bench.Outcome) {
-		if bar != nil {
-			bar.Clear()
-		}
+		// Printf erases the bar first; the runs' bar comes back below the line.
+		h := head(o.Run, o.Index)
 		switch {
 		case errors.Is(o.Err, unimos.ErrStopped):
-			fmt.Fprintf(ctx.stderr, "%s: stopped, saved in %s.partial\n", head, o.Run.Dir)
+			progress.Printf(ctx.stderr, "%s: stopped, saved in %s.partial\n", h, o.Run.Dir)
 		case o.Err != nil:
-			fmt.Fprintf(ctx.stderr, "%s: FAILED: %v\n", head, o.Err)
+			progress.Printf(ctx.stderr, "%s: FAILED: %v\n", h, o.Err)
 		case o.Skipped:
-			fmt.Fprintf(ctx.stderr, "%s: finished earlier, %s\n", head, outcomeScore(o))
+			progress.Printf(ctx.stderr, "%s: finished earlier, %s\n", h, outcomeScore(o))
 		case o.Resumed:
-			fmt.Fprintf(ctx.stderr, "%s: %s  (%.1f s, continued from a stopped bench)\n", head, outcomeScore(o), o.Result.TrainSeconds)
+			progress.Printf(ctx.stderr, "%s: %s  (%.1f s, continued from a stopped bench)\n", h, outcomeScore(o), o.Result.TrainSeconds)
 		default:
-			fmt.Fprintf(ctx.stderr, "%s: %s  (%.1f s)\n", head, outcomeScore(o), o.Result.TrainSeconds)
+			progress.Printf(ctx.stderr, "%s: %s  (%.1f s)\n", h, outcomeScore(o), o.Result.TrainSeconds)
+		}
+		if opts.Jobs > 1 {
+			bar.Update(o.Index+1, "")
+		}
+	}
+	return func() {
+		if bar != nil {
+			bar.Clear()
 		}
 	}
 }

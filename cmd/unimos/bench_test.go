@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,39 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+// TestBenchCommandJobs makes one bench with --jobs 1, 2 and 3 (more jobs
+// than the 2 runs of its second half): the lines on stderr, timings aside,
+// stdout and report.md are the same.
+func TestBenchCommandJobs(t *testing.T) {
+	store := officeHomeStore(t)
+	timing := regexp.MustCompile(`\(\d+\.\d s`)
+	var want [3]string // stdout, stderr, report.md of --jobs 1, the bench folder's name replaced
+	for _, jobs := range []string{"1", "2", "3"} {
+		out := filepath.Join(t.TempDir(), "bench")
+		err, stdout, stderr := callCommand(runBench, "--features", store, "--protocol", "office-home", "--tasks", "A->C,C->A",
+			"--methods", "source-only,unimos", "--epochs", "2", "--jobs", jobs, "--out", out)
+		if err != nil {
+			t.Fatalf("--jobs %s: %v\n%s", jobs, err, stderr)
+		}
+		report, err := os.ReadFile(filepath.Join(out, "report.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := [3]string{stdout, timing.ReplaceAllString(stderr, "(T s"), string(report)}
+		for i := range got {
+			got[i] = strings.ReplaceAll(got[i], out, "BENCH")
+		}
+		if !strings.Contains(got[1], "[4/4] unimos C->A seed 2023: accuracy") {
+			t.Errorf("--jobs %s: stderr %q", jobs, stderr)
+		}
+		if jobs == "1" {
+			want = got
+		} else if got != want {
+			t.Errorf("--jobs %s: stdout, stderr, report.md\n%q\nwant (--jobs 1)\n%q", jobs, got, want)
+		}
+	}
+}
+
 // TestBenchCommandFailure: a run that fails (UniMoS onto a target without
 // text features) makes the command fail at the end, after the other runs
 // and the report.
@@ -109,53 +143,85 @@ func TestBenchUsageErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want a usage error", args, err)
 		}
 	}
+	for _, jobs := range []string{"0", "-1", "two", "", "1.5", "Auto"} {
+		err, _, _ := callCommand(runBench, "--features", "x", "--protocol", "visda", "--out", "o", "--jobs", jobs)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), fmt.Sprintf("--jobs: %q is neither", jobs)) {
+			t.Errorf("--jobs %q: error %v, want a usage error naming --jobs", jobs, err)
+		}
+	}
 }
 
-// TestBenchInterruptAndContinue stops `unimos bench` with SIGINT during a
-// UniMoS run and reruns it: the run continues from its checkpoint to its
-// last epoch. (That the continued run equals an uninterrupted one, bit for
-// bit, is bench.TestStopAndContinue.)
+// TestBenchInterruptAndContinue stops `unimos bench` with SIGINT during its
+// UniMoS runs, with one job and one run, and with two jobs and two runs in
+// progress, and reruns it: each run continues from its checkpoint to its
+// last epoch. (That a continued run equals an uninterrupted one, bit for
+// bit, is bench.TestStopAndContinue and bench.TestStopJobs.)
 func TestBenchInterruptAndContinue(t *testing.T) {
 	store := officeHomeStore(t)
-	out := filepath.Join(t.TempDir(), "bench")
 	const epochs = 200 // the signal comes after the first epoch, seconds before the last
-	args := []string{"--features", store, "--protocol", "office-home", "--tasks", "A->C", "--methods", "unimos",
-		"--epochs", strconv.Itoa(epochs), "--checkpoint-every", "1", "--out", out}
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "bench"}, args...)...)
-	cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	run := filepath.Join(out, "runs", "office-home", "unimos", "Art_to_Clipart", "seed-2023")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(run+".partial", unimos.CheckpointFile)); err == nil {
-			break
+	for _, c := range []struct {
+		jobs, tasks string
+		runs        []string
+	}{
+		{"1", "A->C", []string{"Art_to_Clipart"}},
+		{"2", "A->C,C->A", []string{"Art_to_Clipart", "Clipart_to_Art"}},
+	} {
+		out := filepath.Join(t.TempDir(), "bench")
+		args := []string{"--features", store, "--protocol", "office-home", "--tasks", c.tasks, "--methods", "unimos",
+			"--epochs", strconv.Itoa(epochs), "--checkpoint-every", "1", "--jobs", c.jobs, "--out", out}
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "bench"}, args...)...)
+		cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no checkpoint after a minute; stderr:\n%s", stderr.String())
+		var runs []string
+		for _, task := range c.runs {
+			runs = append(runs, filepath.Join(out, "runs", "office-home", "unimos", task, "seed-2023"))
 		}
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("interrupted bench: %v, want exit status 1; stderr:\n%s", err, stderr.String())
-	}
-	for _, want := range []string{"stopped, saved in " + run + ".partial", "bench stopped: 0 of 1 runs finished; run the same command again to continue"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		for _, run := range runs {
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(run+".partial", unimos.CheckpointFile)); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("--jobs %s: no checkpoint of %s after a minute; stderr:\n%s", c.jobs, run, stderr.String())
+				}
+			}
 		}
-	}
+		cmd.Process.Signal(syscall.SIGINT)
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%s", c.jobs, err, stderr.String())
+		}
+		wants := []string{fmt.Sprintf("bench stopped: 0 of %d runs finished; run the same command again to continue", len(runs))}
+		for _, run := range runs {
+			wants = append(wants, "stopped, saved in "+run+".partial")
+		}
+		for _, want := range wants {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("--jobs %s: stderr lacks %q:\n%s", c.jobs, want, stderr.String())
+			}
+		}
+		for _, run := range runs {
+			if _, err := os.Stat(run); !os.IsNotExist(err) {
+				t.Errorf("--jobs %s: the stopped run has a run folder: %v", c.jobs, err)
+			}
+		}
 
-	err, _, errOut := callCommand(runBench, args...)
-	if err != nil || !strings.Contains(errOut, "continued from a stopped bench") {
-		t.Fatalf("continued bench: %v\n%s", err, errOut)
-	}
-	if r := readResult(t, run); len(r.History) != epochs+1 {
-		t.Errorf("continued run has %d evaluations, want %d", len(r.History), epochs+1)
+		err, _, errOut := callCommand(runBench, args...)
+		if err != nil || strings.Count(errOut, "continued from a stopped bench") != len(runs) {
+			t.Fatalf("--jobs %s: continued bench: %v\n%s", c.jobs, err, errOut)
+		}
+		for _, run := range runs {
+			if r := readResult(t, run); len(r.History) != epochs+1 {
+				t.Errorf("--jobs %s: continued run %s has %d evaluations, want %d", c.jobs, run, len(r.History), epochs+1)
+			}
+		}
 	}
 }
 
