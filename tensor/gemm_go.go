@@ -47,6 +47,9 @@ type microKernel struct {
 	// where a is a packed mr-wide panel and b a packed nr-wide panel, both
 	// kc steps long. beta == 0 must not read c.
 	run func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+	// bf16Pairs marks the bf16 kernel, whose panels hold pairs of steps in
+	// each 32-bit slot (see microKernel.pack); run's kc then counts pairs.
+	bf16Pairs bool
 }
 
 // newGoBackend returns the Go backend with the fastest micro-kernel this CPU
@@ -187,7 +190,7 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 		nc := min(mk.nc, n-jc)
 		for pc := 0; pc < k; pc += mk.kc {
 			kc := min(mk.kc, k-pc)
-			b.shift(jc, pc).pack(buf.b, nc, kc, mk.nr)
+			ks := mk.pack(b.shift(jc, pc), buf.b, nc, kc, mk.nr) // packed steps
 			// C is scaled by beta once, with the first slice of k; later
 			// slices accumulate.
 			betaPC := beta
@@ -196,8 +199,8 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 			}
 			for ic := 0; ic < m; ic += mk.mc {
 				mc := min(mk.mc, m-ic)
-				a.shift(ic, pc).pack(buf.a, mc, kc, mk.mr)
-				macroKernel(mk, mc, nc, kc, alpha, buf, betaPC, c[ic*ldc+jc:], ldc)
+				mk.pack(a.shift(ic, pc), buf.a, mc, kc, mk.mr)
+				macroKernel(mk, mc, nc, ks, alpha, buf, betaPC, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}
