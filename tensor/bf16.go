@@ -67,8 +67,8 @@ func ChoosePrecision(p Precision) (Precision, string, error) {
 // bf16Products is set while products run in bf16 (SetPrecision).
 var bf16Products atomic.Bool
 
-// SetPrecision makes every Gemm and GemmSerial in the process, on every
-// goroutine, run its products in p, f32 or bf16 as ChoosePrecision returns
+// SetPrecision makes every Gemm in the process, on every goroutine, run
+// its products in p (GemmSerial stays f32: see there), f32 or bf16 as ChoosePrecision returns
 // them, and returns a function that restores the precision set before. It
 // is process-wide because the CLIP encoders reach Gemm through many layers:
 // an inference command (extract) sets it for its run, and tests restore it

@@ -32,8 +32,14 @@ func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Mat
 // dimension (Aᵀ·B over thousands of rows) then sums in another order and
 // may differ in the last bits. Callers that need bit-reproducible results
 // from concurrent products use one thread count for all (SetThreads(1)).
+//
+// Unlike Gemm, GemmSerial ignores SetPrecision: its products are always f32.
+// Its caller, the ResNet's Winograd convolution, multiplies in the
+// transformed domain, whose inverse transform amplifies rounding: with bf16
+// products there, features of random-weight RN50 came within cosine 0.9978
+// of the f32 ones, against 0.99998 with those products in f32.
 func GemmSerial(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
-	gemmWith(productBackend(), 1, transA, transB, alpha, a, b, beta, c)
+	gemmWith(*currentBackend(), 1, transA, transB, alpha, a, b, beta, c)
 }
 
 // gemmWith is Gemm on a given backend and number of threads (0: the
