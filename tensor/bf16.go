@@ -97,6 +97,16 @@ func CurrentPrecision() Precision {
 	return PrecisionF32
 }
 
+// BackendFor describes, as Backend does, what runs products in p (as
+// ChoosePrecision returns it): Backend for f32, the Go backend's bf16 kernel
+// for bf16.
+func BackendFor(p Precision) string {
+	if p == PrecisionBF16 && kernelBF16 != nil {
+		return goBackend{kernelBF16}.describe(Threads())
+	}
+	return Backend()
+}
+
 // productBackend is the backend for the next product: the bf16 kernel while
 // SetPrecision(bf16) is in force, else the one Init/UseBackend chose.
 func productBackend() gemmBackend {

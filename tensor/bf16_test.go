@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -169,7 +170,13 @@ func TestSetPrecision(t *testing.T) {
 		t.Logf("ChoosePrecision(%s) = %s (%s)", tc.ask, got, why)
 	}
 
+	if got := BackendFor(PrecisionF32); got != Backend() {
+		t.Errorf("BackendFor(f32) = %q, want Backend() = %q", got, Backend())
+	}
 	skipWithoutBF16(t)
+	if got := BackendFor(PrecisionBF16); !strings.Contains(got, "avx512-bf16 12x32 kernel") {
+		t.Errorf("BackendFor(bf16) = %q, want the bf16 kernel named", got)
+	}
 	restore := SetPrecision(PrecisionBF16)
 	want := product(func(ta, tb bool, al float32, a, b *Matrix, be float32, c *Matrix) {
 		gemmWith(goBackend{kernelBF16}, 1, ta, tb, al, a, b, be, c)
