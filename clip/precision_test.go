@@ -106,3 +106,13 @@ func TestBF16FeaturesNearF32(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkEncodeImagesViTB16BF16 is BenchmarkEncodeImagesViTB16 with the
+// products in bf16 (skipped where the CPU lacks AVX512_BF16).
+func BenchmarkEncodeImagesViTB16BF16(b *testing.B) {
+	if _, why, _ := tensor.ChoosePrecision(tensor.PrecisionBF16); why != "requested" {
+		b.Skipf("no bf16 products here: %s", why)
+	}
+	defer tensor.SetPrecision(tensor.PrecisionBF16)()
+	benchmarkImages(b, benchViTB16)
+}
