@@ -50,6 +50,14 @@ type Options struct {
 	// DType is how the store holds image features; "" means F16, as the
 	// reference code caches them.
 	DType features.DType
+	// Precision is the precision of the encoders' matrix products: f32,
+	// bf16 (operands rounded to bfloat16, sums in f32; LayerNorm, softmax
+	// and the residual stream stay f32) or auto, resolved by
+	// tensor.ChoosePrecision (bf16 becomes f32 on CPUs without
+	// AVX512_BF16); "" means f32. Run sets the resolved precision
+	// process-wide (tensor.SetPrecision) while it encodes, restores it after,
+	// and records it in the plan and the store's dataset.json.
+	Precision tensor.Precision
 	// Shard, when Count > 0, extracts that shard only.
 	Shard Shard
 	// Progress, when set, is called when a domain starts, after each
@@ -118,6 +126,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Warn == nil {
 		o.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning: "+msg) }
 	}
+	if o.Precision == "" {
+		o.Precision = tensor.PrecisionF32
+	}
+	precision, _, err := tensor.ChoosePrecision(o.Precision)
+	if err != nil {
+		return o, fmt.Errorf("extract: %w", err)
+	}
+	o.Precision = precision
 	switch {
 	case o.Out == "":
 		return o, errors.New("extract: no output folder")
@@ -187,6 +203,8 @@ func Run(ctx context.Context, m *clip.Model, ds *Dataset, opt Options) (*Summary
 	if r.state, err = prepareState(opt.Out, plan, ds); err != nil {
 		return nil, err
 	}
+	// After newPlan: the weights' fingerprint is always computed in f32.
+	defer tensor.SetPrecision(opt.Precision)()
 	for d := range ds.Domains {
 		r.total += plan.ownImages(d)
 	}

@@ -602,6 +602,7 @@ func TestOptionsValidation(t *testing.T) {
 		{Options{Out: "x", Batch: -1}, "batch size -1"},
 		{Options{Out: "x", Workers: -2}, "decoding workers"},
 		{Options{Out: "x", DType: "BF16"}, "dtype"},
+		{Options{Out: "x", Precision: "fp8"}, `precision "fp8": want f32, bf16 or auto`},
 		{Options{Out: "x", Prompt: "a photo"}, "no {class} placeholder"},
 		{Options{Out: "x", Shard: Shard{Index: 2, Count: 2}}, "shard 2/2"},
 	}

@@ -32,6 +32,9 @@ type Plan struct {
 	Prompt   string         `json:"prompt"`
 	DType    features.DType `json:"dtype"`
 	Batch    int            `json:"batch"`
+	// Precision is the encoders' product precision, f32 or bf16 (plans
+	// written before it was recorded have none: f32).
+	Precision tensor.Precision `json:"precision,omitempty"`
 	// Fingerprint identifies the weights however they are stored.
 	Fingerprint clip.Fingerprint `json:"fingerprint"`
 	Shard       *Shard           `json:"shard,omitempty"`
@@ -63,6 +66,7 @@ func newPlan(m *clip.Model, ds *Dataset, opt Options) (*Plan, error) {
 		Prompt:      opt.Prompt,
 		DType:       opt.DType,
 		Batch:       opt.Batch,
+		Precision:   opt.Precision,
 		Fingerprint: fingerprint,
 	}
 	if opt.Shard.Count > 0 {
@@ -91,7 +95,8 @@ func (p *Plan) dataset() features.Dataset {
 	for i, d := range p.Domains {
 		names[i] = d.Name
 	}
-	return features.Dataset{Name: p.Name, Backbone: p.Backbone, Fingerprint: p.Fingerprint, Dim: p.Dim, Classes: p.Classes, Domains: names}
+	return features.Dataset{Name: p.Name, Backbone: p.Backbone, Fingerprint: p.Fingerprint, Dim: p.Dim, Classes: p.Classes, Domains: names,
+		Precision: string(p.Precision)}
 }
 
 // batches returns the number of batches of domain d.
@@ -152,6 +157,7 @@ func (p *Plan) diff(q *Plan) string {
 		{"prompt", p.Prompt, q.Prompt},
 		{"dtype", p.DType, q.DType},
 		{"batch size", p.Batch, q.Batch},
+		{"product precision", p.precision(), q.precision()},
 		{"sharding", count(p.Shard), count(q.Shard)},
 	}
 	for _, f := range fields {
@@ -181,6 +187,15 @@ func (p *Plan) diff(q *Plan) string {
 		return "model weights: same architecture but different fingerprints (embeddings of a probe image and sentence)"
 	}
 	return ""
+}
+
+// precision returns the plan's product precision, f32 for plans that
+// record none.
+func (p *Plan) precision() tensor.Precision {
+	if p.Precision == "" {
+		return tensor.PrecisionF32
+	}
+	return p.Precision
 }
 
 // sliceDiff describes the first difference between two string lists.
@@ -222,6 +237,8 @@ func readPlan(path string) (*Plan, error) {
 		return nil, fmt.Errorf("extract: %s: batch size %d is not positive", path, p.Batch)
 	case p.DType != features.F16 && p.DType != features.F32:
 		return nil, fmt.Errorf("extract: %s: dtype %q; want F16 or F32", path, p.DType)
+	case p.precision() != tensor.PrecisionF32 && p.precision() != tensor.PrecisionBF16:
+		return nil, fmt.Errorf("extract: %s: product precision %q; want f32 or bf16", path, p.Precision)
 	case p.Shard != nil && p.Shard.Validate() != nil:
 		return nil, fmt.Errorf("extract: %s: %w", path, p.Shard.Validate())
 	}

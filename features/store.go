@@ -43,6 +43,20 @@ type Dataset struct {
 	Dim         int       `json:"dim"`
 	Classes     []string  `json:"classes"`
 	Domains     []string  `json:"domains"`
+	// Precision is the precision of the encoders' matrix products the
+	// features come from, as extract records it: "bf16" (operands rounded
+	// to bfloat16, f32 sums) or "f32"; absent in stores written before it
+	// was recorded and in imported or generated ones, which read as "f32"
+	// (see ProductPrecision).
+	Precision string `json:"precision,omitempty"`
+}
+
+// ProductPrecision returns d.Precision, "f32" when absent.
+func (d Dataset) ProductPrecision() string {
+	if d.Precision == "" {
+		return "f32"
+	}
+	return d.Precision
 }
 
 // DType names the storage type of features in a domain file.
@@ -140,6 +154,9 @@ const (
 func (d Dataset) Validate() error {
 	if d.Dim <= 0 {
 		return fmt.Errorf("dim must be positive, got %d", d.Dim)
+	}
+	if p := d.Precision; p != "" && p != "f32" && p != "bf16" {
+		return fmt.Errorf("precision %q; want f32 or bf16 (or none, meaning f32)", p)
 	}
 	if err := checkUnique("classes", d.Classes, func(n string) error { return CheckName(ClassName, n) }); err != nil {
 		return err

@@ -172,6 +172,7 @@ func TestOpenValidation(t *testing.T) {
 		{"domain repeated", `{"dim":2,"classes":["a"],"domains":["d","d"]}`, `domains[1] = "d" repeats domains[0]`},
 		{"domain not a file name", `{"dim":2,"classes":["a"],"domains":["x/y"]}`, "cannot be used as a file name"},
 		{"domain dot-dot", `{"dim":2,"classes":["a"],"domains":[".."]}`, "cannot be used as a file name"},
+		{"unknown precision", `{"dim":2,"classes":["a"],"domains":["d"],"precision":"fp16"}`, `precision "fp16"; want f32 or bf16`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -722,6 +723,24 @@ func BenchmarkDomainParityKit(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.Domain("sketch"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestProductPrecision reads the precision a store records, and "f32" from
+// stores that record none (written before it was recorded, or imported).
+func TestProductPrecision(t *testing.T) {
+	for _, tc := range []struct{ dataset, want string }{
+		{`{"dim":2,"classes":["a"],"domains":["d"]}`, "f32"},
+		{`{"dim":2,"classes":["a"],"domains":["d"],"precision":"f32"}`, "f32"},
+		{`{"dim":2,"classes":["a"],"domains":["d"],"precision":"bf16"}`, "bf16"},
+	} {
+		s, err := Open(makeStore(t, tc.dataset, map[string][]byte{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Meta.ProductPrecision(); got != tc.want {
+			t.Errorf("%s: ProductPrecision() = %q, want %q", tc.dataset, got, tc.want)
 		}
 	}
 }

@@ -16,12 +16,12 @@ import (
 // C must not share elements with A or B; Gemm panics if it does, and on a
 // shape mismatch or a Matrix whose Data is shorter than its shape requires.
 // It runs on the backend chosen by Init/UseBackend, on up to Threads()
-// threads.
+// threads, with operands in the precision SetPrecision set (f32 unless set).
 //
 // Weights are stored [out, in] as in PyTorch, so a Linear layer's forward
 // pass is Gemm(false, true, 1, x, w, 0, y).
 func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
-	gemmWith(*currentBackend(), 0, transA, transB, alpha, a, b, beta, c)
+	gemmWith(productBackend(), 0, transA, transB, alpha, a, b, beta, c)
 }
 
 // GemmSerial is Gemm on one thread, the calling goroutine's. It is for
@@ -33,6 +33,12 @@ func Gemm(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Mat
 // dimension (Aᵀ·B over thousands of rows) then sums in another order and
 // may differ in the last bits. Callers that need bit-reproducible results
 // from concurrent products use one thread count for all (SetThreads(1)).
+//
+// Unlike Gemm, GemmSerial ignores SetPrecision: its products are always f32.
+// Its caller, the ResNet's Winograd convolution, multiplies in the
+// transformed domain, whose inverse transform amplifies rounding: with bf16
+// products there, features of random-weight RN50 came within cosine 0.9978
+// of the f32 ones, against 0.99998 with those products in f32.
 func GemmSerial(transA, transB bool, alpha float32, a, b *Matrix, beta float32, c *Matrix) {
 	gemmWith(*currentBackend(), 1, transA, transB, alpha, a, b, beta, c)
 }

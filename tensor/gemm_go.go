@@ -47,6 +47,9 @@ type microKernel struct {
 	// where a is a packed mr-wide panel and b a packed nr-wide panel, both
 	// kc steps long. beta == 0 must not read c.
 	run func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+	// bf16Pairs marks the bf16 kernel, whose panels hold pairs of steps in
+	// each 32-bit slot (see microKernel.panels); run's kc then counts pairs.
+	bf16Pairs bool
 }
 
 // newGoBackend returns the Go backend with the fastest micro-kernel this CPU
@@ -89,14 +92,19 @@ func (o operand) shift(l, s int) operand {
 	return o
 }
 
-// panels returns lanes×steps of o in micro-panels of width w: packed into
-// dst, or, for an operand kept packed, its panels themselves.
-func (o operand) panels(dst []float32, lanes, steps, w int) []float32 {
-	if o.packed != nil {
-		return o.packed.panels(o.l0, o.s0, lanes, steps)
+// panels returns lanes×steps of o in this kernel's micro-panels of width w,
+// and the number of steps they hold (pairs of steps for the bf16 kernel):
+// packed into dst, or, for an operand kept packed (f32 panels, see
+// GemmPacked), its panels themselves.
+func (mk *microKernel) panels(o operand, dst []float32, lanes, steps, w int) ([]float32, int) {
+	switch {
+	case o.packed != nil:
+		return o.packed.panels(o.l0, o.s0, lanes, steps), steps
+	case mk.bf16Pairs:
+		return dst, o.packBF16Pairs(dst, lanes, steps, w)
 	}
 	o.pack(dst, lanes, steps, w)
-	return dst
+	return dst, steps
 }
 
 // pack copies lanes×steps of o into consecutive micro-panels of width w:
@@ -207,7 +215,7 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 		nc := min(mk.nc, n-jc)
 		for pc := 0; pc < k; pc += mk.kc {
 			kc := min(mk.kc, k-pc)
-			bp := b.shift(jc, pc).panels(buf.b, nc, kc, mk.nr)
+			bp, ks := mk.panels(b.shift(jc, pc), buf.b, nc, kc, mk.nr) // ks: packed steps
 			// C is scaled by beta once, with the first slice of k; later
 			// slices accumulate.
 			betaPC := beta
@@ -216,8 +224,8 @@ func gemmSerial(mk *microKernel, m, n, k int, alpha float32, a, b operand, beta 
 			}
 			for ic := 0; ic < m; ic += mk.mc {
 				mc := min(mk.mc, m-ic)
-				ap := a.shift(ic, pc).panels(buf.a, mc, kc, mk.mr)
-				macroKernel(mk, mc, nc, kc, alpha, ap, bp, buf.tile, betaPC, c[ic*ldc+jc:], ldc)
+				ap, _ := mk.panels(a.shift(ic, pc), buf.a, mc, kc, mk.mr)
+				macroKernel(mk, mc, nc, ks, alpha, ap, bp, buf.tile, betaPC, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}

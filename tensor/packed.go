@@ -80,7 +80,7 @@ func (p *Packed) panels(l0, s0, lanes, steps int) []float32 {
 // GemmPacked computes C = alpha·op(A)·Wᵀ + beta·C with W's panels: Gemm(transA,
 // true, alpha, a, w.W, beta, c), to the bit, without packing W.
 func GemmPacked(transA bool, alpha float32, a *Matrix, w *Packed, beta float32, c *Matrix) {
-	be := *currentBackend()
+	be := productBackend() // the bf16 kernel when SetPrecision asks for it
 	if g, ok := be.(goBackend); !ok || g.mk != w.mk {
 		Gemm(transA, true, alpha, a, w.W, beta, c)
 		return

@@ -66,6 +66,16 @@ func TestGemmPackedMatchesGemm(t *testing.T) {
 		}
 	})
 
+	t.Run("bf16 products", func(t *testing.T) {
+		if !cpu.X86.HasAVX512BF16 {
+			t.Skip("no AVX512_BF16: products are f32 whatever the precision")
+		}
+		w := randomCompact(rng, 40, 50)
+		packed := Pack(w) // f32 panels
+		defer SetPrecision(PrecisionBF16)()
+		samePacked(t, "f32 panels under bf16 precision", false, randomCompact(rng, 9, 50), packed)
+	})
+
 	t.Run("misaligned Repack", func(t *testing.T) {
 		defer func() {
 			if recover() == nil {

@@ -75,7 +75,17 @@ Decoding runs on --workers goroutines ahead of the model; the model's
 matrix products use --threads threads. Decoding a photo takes about 5% of
 the CPU time of encoding it with ViT-B/16 or RN50, so the default keeps one
 decoder per four cores; for small, fast models raise --workers (and lower
---threads).`)
+--threads).
+
+--precision bf16 rounds the operands of the encoders' matrix products to
+bfloat16 and sums them in f32 (LayerNorm, softmax, the residual stream and
+the ResNet's Winograd convolutions stay f32); in the tests every feature
+row stays within cosine 0.9995 of the f32 one. It needs AVX512_BF16 (elsewhere the
+products stay f32) and pays only where that instruction is fast: twice the
+f32 rate on AMD Zen 4, half of it on Intel Emerald Rapids.
+--precision auto (the default) times both at start-up and takes bf16 only
+where it runs at least 1.25 times as fast. dataset.json records the
+precision used, and a run resumes or merges only with the same one.`)
 	weights := fs.String("weights", "", weightsUsage)
 	images := fs.String("images", "", "image folder `ROOT` (ROOT/<Domain>/<Class>/<image>), or with --list the folder the listed paths are relative to")
 	var lists listFlags
@@ -89,6 +99,7 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	threads := fs.Int("threads", 0, "matrix-multiply threads (0: one per core)")
 	workers := fs.Int("workers", extract.DefaultWorkers(), "image decoding goroutines")
 	dtype := fs.String("dtype", "f16", "storage `TYPE` of the image features: f16 or f32")
+	precisionFlag := fs.String("precision", string(tensor.PrecisionAuto), "`PRECISION` of the encoders' matrix products: f32, bf16 (needs AVX512_BF16) or auto (bf16 where it measures faster)")
 	shardFlag := addShardFlags(fs, "batches, for 'unimos merge'")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
@@ -104,6 +115,10 @@ decoder per four cores; for small, fast models raise --workers (and lower
 		opt.DType = features.F32
 	default:
 		return usagef("--dtype %q: want f16 or f32", *dtype)
+	}
+	precision, err := tensor.ParsePrecision(strings.ToLower(*precisionFlag))
+	if err != nil {
+		return usagef("--precision: %v", err)
 	}
 	switch {
 	case len(lists) == 0 && *images == "":
@@ -163,10 +178,13 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	if err != nil {
 		return err
 	}
+	if opt.Precision, err = chooseProductPrecision(ctx, precision); err != nil {
+		return err
+	}
 	total, unlabelled := ds.Counts()
 	fmt.Fprintf(ctx.stderr, "%s: %s in %s, %s; %s; %s; GEMM %s\n",
 		ds.Name, imageCount(total, unlabelled), words.Count(len(ds.Domains), "domain"), words.Count(len(ds.Classes), "class"),
-		extract.Backbone(model.Config), words.Count(opt.Workers, "decoding worker"), tensor.Backend())
+		extract.Backbone(model.Config), words.Count(opt.Workers, "decoding worker"), tensor.BackendFor(opt.Precision))
 
 	runCtx, stop := interruptible(ctx.stderr, "the finished batches")
 	defer stop()
@@ -184,11 +202,29 @@ decoder per four cores; for small, fast models raise --workers (and lower
 	return nil
 }
 
+// chooseProductPrecision resolves --precision and says on stderr what the
+// products will run in when that is not simply what was asked for: auto's
+// choice with its measurement, or bf16's fallback to f32.
+func chooseProductPrecision(ctx *context, asked tensor.Precision) (tensor.Precision, error) {
+	p, why, err := tensor.ChoosePrecision(asked)
+	if err != nil {
+		return "", err
+	}
+	if p != asked || asked == tensor.PrecisionAuto {
+		fmt.Fprintf(ctx.stderr, "products in %s: %s\n", p, why)
+	}
+	return p, nil
+}
+
 // printStoreSummary reports a finished extraction or merge on stdout.
 func printStoreSummary(w io.Writer, dir, what string, sum *extract.Summary) {
 	p := sum.Plan
+	dtype := string(p.DType)
+	if p.Precision == tensor.PrecisionBF16 {
+		dtype += " (bf16 products)"
+	}
 	fmt.Fprintf(w, "%s: %s of %s, %s features [%d] of %s in %s, %s\n",
-		dir, what, p.Name, p.DType, p.Dim, imageCount(sum.Images-len(sum.Skipped), sum.Unlabelled),
+		dir, what, p.Name, dtype, p.Dim, imageCount(sum.Images-len(sum.Skipped), sum.Unlabelled),
 		words.Count(len(p.Domains), "domain"), words.Count(len(p.Classes), "class"))
 	if n := len(sum.Skipped); n == 1 {
 		fmt.Fprintf(w, "1 image could not be decoded and has no row: see %s\n", dir+"/"+extract.SkippedFile)

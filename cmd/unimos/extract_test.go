@@ -366,6 +366,56 @@ func TestExtractNoClassFolders(t *testing.T) {
 	}
 }
 
+// TestExtractPrecision runs --precision f32, bf16 and auto: dataset.json
+// records what ChoosePrecision resolves each to, stderr says what auto chose
+// (with its measurement) and when bf16 falls back, and the products are f32
+// again after the command.
+func TestExtractPrecision(t *testing.T) {
+	weights := filepath.Join(shareddata.Dir(t, "clip_reference"), "models", "vit_tiny.safetensors")
+	src := filepath.Join(shareddata.Dir(t, "office_caltech10"), "images")
+	root := filepath.Join(t.TempDir(), "office")
+	copyFile(t, filepath.Join(src, "webcam", "mug", "frame_0001.jpg"), filepath.Join(root, "webcam", "mug", "a.jpg"))
+	copyFile(t, filepath.Join(src, "webcam", "bike", "frame_0001.jpg"), filepath.Join(root, "webcam", "bike", "b.jpg"))
+	for _, asked := range []tensor.Precision{tensor.PrecisionF32, tensor.PrecisionBF16, tensor.PrecisionAuto} {
+		want, why, err := tensor.ChoosePrecision(asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "store")
+		err, stdout, stderr := callCommand(runExtract, "--weights", weights, "--images", root, "--out", out, "--precision", string(asked))
+		if err != nil {
+			t.Fatalf("--precision %s: %v\n%s", asked, err, stderr)
+		}
+		store, err := features.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if store.Meta.Precision != string(want) {
+			t.Errorf("--precision %s: dataset.json records %q, want %q", asked, store.Meta.Precision, want)
+		}
+		said := strings.Contains(stderr, fmt.Sprintf("products in %s: ", want))
+		if wantSaid := want != asked || asked == tensor.PrecisionAuto; said != wantSaid {
+			t.Errorf("--precision %s (%s, %s): stderr says the choice: %v, want %v\n%s", asked, want, why, said, wantSaid, stderr)
+		}
+		if bf16Said := strings.Contains(stdout, "(bf16 products)"); bf16Said != (want == tensor.PrecisionBF16) {
+			t.Errorf("--precision %s: stdout %q", asked, stdout)
+		}
+		if p := tensor.CurrentPrecision(); p != tensor.PrecisionF32 {
+			t.Errorf("--precision %s: products in %s after the command, want f32", asked, p)
+		}
+		// inspect shows it: always in the JSON, in the text when not f32.
+		err, stdout, stderr = callCommand(runInspect, "--json", out)
+		var report storeReport
+		if err != nil || json.Unmarshal([]byte(stdout), &report) != nil || report.Precision != string(want) {
+			t.Errorf("inspect --json: %v, precision %q, want %q\n%s%s", err, report.Precision, want, stdout, stderr)
+		}
+		err, stdout, _ = callCommand(runInspect, out)
+		if shown := strings.Contains(stdout, "(bf16 products)"); err != nil || shown != (want == tensor.PrecisionBF16) {
+			t.Errorf("inspect: %v\n%s", err, stdout)
+		}
+	}
+}
+
 // TestPrintStoreSummary checks the counts of the summary line in words:
 // "1 image", "1 domain", "1 class", and the unlabelled rows when any.
 func TestPrintStoreSummary(t *testing.T) {
@@ -380,6 +430,7 @@ func TestPrintStoreSummary(t *testing.T) {
 		return p
 	}
 	skips := func(n int) []extract.Skip { return make([]extract.Skip, n) }
+	bf16 := func(p *extract.Plan) *extract.Plan { p.Precision = tensor.PrecisionBF16; return p }
 	cases := []struct {
 		sum  extract.Summary
 		want string
@@ -389,6 +440,8 @@ func TestPrintStoreSummary(t *testing.T) {
 		{extract.Summary{Plan: plan(1, 1), Images: 2, Skipped: skips(1)},
 			"DIR: feature store of office, F16 features [512] of 1 image in 1 domain, 1 class\n" +
 				"1 image could not be decoded and has no row: see DIR/skipped.txt\n"},
+		{extract.Summary{Plan: bf16(plan(1, 2)), Images: 4},
+			"DIR: feature store of office, F16 (bf16 products) features [512] of 4 images in 1 domain, 2 classes\n"},
 		{extract.Summary{Plan: plan(1, 3), Images: 5, Skipped: skips(2), Unlabelled: 1},
 			"DIR: feature store of office, F16 features [512] of 3 images (1 unlabelled) in 1 domain, 3 classes\n" +
 				"2 images could not be decoded and have no row: see DIR/skipped.txt\n"},
@@ -413,6 +466,7 @@ func TestExtractUsageErrors(t *testing.T) {
 		{[]string{"--weights", "m"}, "--out is required"},
 		{w, "--images or --list is required"},
 		{append(w, "--images", "r", "--dtype", "bf16"), `--dtype "bf16"`},
+		{append(w, "--images", "r", "--precision", "fp16"), `--precision: precision "fp16": want f32, bf16 or auto`},
 		{append(w, "--images", "r", "--shard", "2/2"), "--shard"},
 		{append(w, "--images", "r", "--shard", "x"), "--shard"},
 		{append(w, "--images", "r", "--shard", "auto"), "no scheduler shard in the environment"},

@@ -25,12 +25,15 @@ type domainReport struct {
 
 // storeReport is what `unimos inspect --json` prints.
 type storeReport struct {
-	Dir      string         `json:"dir"`
-	Name     string         `json:"name"`
-	Backbone string         `json:"backbone"`
-	Dim      int            `json:"dim"`
-	Classes  []string       `json:"classes"`
-	Domains  []domainReport `json:"domains"`
+	Dir      string `json:"dir"`
+	Name     string `json:"name"`
+	Backbone string `json:"backbone"`
+	Dim      int    `json:"dim"`
+	// Precision is the encoders' product precision the store records, f32
+	// when it records none.
+	Precision string         `json:"precision"`
+	Classes   []string       `json:"classes"`
+	Domains   []domainReport `json:"domains"`
 }
 
 func runInspect(ctx *context, args []string) error {
@@ -73,7 +76,7 @@ unlabelled images is named below the table with their number.`)
 
 func inspectStore(store *features.Store) (*storeReport, error) {
 	meta := store.Meta
-	report := &storeReport{Dir: store.Dir, Name: meta.Name, Backbone: meta.Backbone, Dim: meta.Dim, Classes: meta.Classes}
+	report := &storeReport{Dir: store.Dir, Name: meta.Name, Backbone: meta.Backbone, Dim: meta.Dim, Precision: meta.ProductPrecision(), Classes: meta.Classes}
 	for _, name := range meta.Domains {
 		d, err := store.Domain(name)
 		if err != nil {
@@ -100,7 +103,11 @@ func inspectStore(store *features.Store) (*storeReport, error) {
 }
 
 func printStoreReport(ctx *context, r *storeReport, perClass bool) {
-	fmt.Fprintf(ctx.stdout, "%s: %s, backbone %s, dim %d, %s\n\n", r.Dir, r.Name, r.Backbone, r.Dim, words.Count(len(r.Classes), "class"))
+	backbone := r.Backbone
+	if r.Precision != "f32" {
+		backbone += " (" + r.Precision + " products)"
+	}
+	fmt.Fprintf(ctx.stdout, "%s: %s, backbone %s, dim %d, %s\n\n", r.Dir, r.Name, backbone, r.Dim, words.Count(len(r.Classes), "class"))
 	tw := tabwriter.NewWriter(ctx.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "domain\timages\tlabelled\tdtype\timages/class min\tmedian\tmax\tzero-shot acc\tmean class acc\t")
 	for _, d := range r.Domains {
