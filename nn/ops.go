@@ -22,9 +22,13 @@ func (t *Tape) MatMul(transA, transB bool, a, b *Var) *Var {
 		n = b.Value.Rows
 	}
 	out := t.newResult(m, n, false, []*Var{a, b}) // Gemm with beta 0 overwrites every element
-	if transB && b.packedTransposed() != nil {
-		// A weight, multiplied as x·Wᵀ: its panels are packed once per change.
-		tensor.GemmPacked(transA, 1, a.Value, b.packedTransposed(), 0, out.Value)
+	var panels *tensor.Packed
+	if transB {
+		panels = b.panelsForTransposed()
+	}
+	if panels != nil {
+		// A trained weight, multiplied as x·Wᵀ: the optimizer step packed it.
+		tensor.GemmPacked(transA, 1, a.Value, panels, 0, out.Value)
 	} else {
 		tensor.Gemm(transA, transB, 1, a.Value, b.Value, 0, out.Value)
 	}

@@ -47,16 +47,20 @@ func (o *SGD) SetLR(lr float32) {
 // spreading over the cores, in pieces large enough to dwarf goroutine costs.
 const sgdChunk = 1 << 15
 
-// Step updates every parameter from its Grad. A weight that products keep
-// packed (nn.Linear's) has its panels refreshed in the same pass, each chunk
-// of rows repacked right after its update, while its new values are still in
-// cache, instead of once more before each product reads it.
+// Step updates every parameter from its Grad. A weight that products
+// multiply transposed (nn.Linear's x·Wᵀ) gets its panels refreshed in the
+// same pass, each chunk of rows repacked right after its update, while its
+// new values are still in cache, instead of packed again by every product
+// until the next step (the first step packs it whole).
 func (o *SGD) Step() {
 	var wg sync.WaitGroup
+	var first []*Var // weights packed for the first time, after their update
 	for _, g := range o.Groups {
 		for _, p := range g.Params {
 			var packed *tensor.Packed
-			if p.packed != nil && p.packedVersion == p.version {
+			if p.transposed && p.packed == nil {
+				first = append(first, p)
+			} else if p.transposed {
 				packed = p.packed
 			}
 			p.version++
@@ -84,6 +88,9 @@ func (o *SGD) Step() {
 		}
 	}
 	wg.Wait()
+	for _, p := range first {
+		p.packed, p.packedVersion = tensor.Pack(p.Value), p.version
+	}
 }
 
 // momentumBuffer returns p's momentum buffer, creating it zeroed on p's

@@ -49,10 +49,13 @@ type Var struct {
 	// and Changed calls.
 	version uint64
 	// packed holds a parameter's Value in the panels of products with its
-	// transpose (a Linear layer's x·Wᵀ), once such a product has used it;
-	// it is current while packedVersion equals version.
+	// transpose (a Linear layer's x·Wᵀ). Only an optimizer step writes it,
+	// for the parameters such a product has read (transposed), so a Value
+	// written by other code before any step cannot be multiplied stale; it
+	// is current while packedVersion equals version.
 	packed        *tensor.Packed
 	packedVersion uint64
+	transposed    bool
 }
 
 // NewParam returns a trainable leaf holding value (compact: Stride == Cols),
@@ -81,14 +84,14 @@ func Detach(v *Var) *Var {
 
 // Changed records that a parameter's Value was written other than by an
 // optimizer step (re-initialised, restored from a checkpoint): products
-// that kept it packed repack it, and a tape that read the old value refuses
-// to differentiate it.
+// stop using the panels the last step packed (the next step repacks them),
+// and a tape that read the old value refuses to differentiate it.
 func (v *Var) Changed() { v.version++ }
 
-// packedTransposed returns the panels of products with v's transpose when v
-// is a parameter or reads one (a Detach), packing them if Value changed
-// since; nil otherwise.
-func (v *Var) packedTransposed() *tensor.Packed {
+// panelsForTransposed notes that a product multiplies by v's transpose and
+// returns the panels of the parameter v is or reads (a Detach) when an
+// optimizer step made them from its current Value; nil otherwise.
+func (v *Var) panelsForTransposed() *tensor.Packed {
 	p := v.frozen
 	if v.param {
 		p = v
@@ -96,9 +99,9 @@ func (v *Var) packedTransposed() *tensor.Packed {
 	if p == nil {
 		return nil
 	}
+	p.transposed = true
 	if p.packed == nil || p.packedVersion != p.version {
-		p.packed = tensor.Pack(p.Value)
-		p.packedVersion = p.version
+		return nil
 	}
 	return p.packed
 }

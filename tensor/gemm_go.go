@@ -124,12 +124,14 @@ func (o operand) pack(dst []float32, lanes, steps, w int) {
 			continue
 		}
 		// Each lane is a contiguous row of the source: transpose them eight
-		// at a time, so that every step writes eight adjacent floats.
+		// at a time, so that every step writes eight adjacent floats (the
+		// vector kernel takes the leading steps of all whole groups of
+		// eight lanes at once).
+		done := transposeBlocks8(panel, w, o.data[l0*o.stride:], o.stride, nl&^7, steps)
 		l := 0
 		for ; l+8 <= nl; l += 8 {
 			row := func(i int) []float32 { return o.data[(l0+l+i)*o.stride:][:steps] }
 			r0, r1, r2, r3, r4, r5, r6, r7 := row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)
-			done := transposeBlocks8(panel[l:], w, o.data[(l0+l)*o.stride:], o.stride, steps)
 			for s := done; s < steps; s++ {
 				p := panel[s*w+l:][:8]
 				p[0], p[1], p[2], p[3] = r0[s], r1[s], r2[s], r3[s]

@@ -124,25 +124,26 @@ func samePacked(t *testing.T, where string, transA bool, a *Matrix, w *Packed) {
 
 // TestTransposeBlocks8 checks the vector transposing copy against its
 // definition, dst[s·dstStride+i] = src[i·srcStride+s], for step counts
-// around its 8-step blocks, leaving the rest of dst untouched.
+// around its 8-step blocks and one to four groups of eight lanes, leaving
+// the rest of dst untouched.
 func TestTransposeBlocks8(t *testing.T) {
-	for _, c := range []struct{ steps, srcStride, dstStride int }{
-		{7, 9, 8}, {8, 8, 8}, {9, 11, 12}, {24, 30, 32}, {31, 33, 12}, {384, 1024, 32},
+	for _, c := range []struct{ lanes, steps, srcStride, dstStride int }{
+		{8, 7, 9, 8}, {8, 8, 8, 8}, {8, 9, 11, 12}, {16, 24, 30, 32}, {24, 31, 33, 32}, {32, 384, 1024, 32}, {8, 385, 400, 12},
 	} {
-		src := make([]float32, 7*c.srcStride+c.steps)
+		src := make([]float32, (c.lanes-1)*c.srcStride+c.steps)
 		for i := range src {
 			src[i] = float32(i)
 		}
-		dst := make([]float32, (c.steps-1)*c.dstStride+8)
+		dst := make([]float32, (c.steps-1)*c.dstStride+c.lanes)
 		for i := range dst {
 			dst[i] = -1
 		}
-		done := transposeBlocks8(dst, c.dstStride, src, c.srcStride, c.steps)
+		done := transposeBlocks8(dst, c.dstStride, src, c.srcStride, c.lanes, c.steps)
 		if cpu.X86.HasAVX2 && cpu.X86.HasFMA && done != c.steps&^7 {
 			t.Errorf("%+v: wrote %d steps, want %d", c, done, c.steps&^7)
 		}
 		for s := range c.steps {
-			for i := range 8 {
+			for i := range c.lanes {
 				want := float32(-1)
 				if s < done {
 					want = src[i*c.srcStride+s]
@@ -166,4 +167,18 @@ func TestGemmFlops(t *testing.T) {
 	if got, want := GemmFlops()-before, uint64(2*2*3*7*5); got != want {
 		t.Errorf("GemmFlops rose by %d, want %d", got, want)
 	}
+}
+
+// BenchmarkRepack times repacking a 1024×1024 weight (a UniMoS separator's
+// share of an optimizer step), in ns per element.
+func BenchmarkRepack(b *testing.B) {
+	defer UseBackend(envBackendName())
+	if err := UseBackend(BackendGo); err != nil {
+		b.Fatal(err)
+	}
+	p := Pack(randomCompact(rand.New(rand.NewPCG(1, 1)), 1024, 1024))
+	for b.Loop() {
+		p.Repack(0, 1024)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(1024*1024), "ns/element")
 }

@@ -1,23 +1,30 @@
 #include "textflag.h"
 
-// func transpose8x8AVX(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+// func transpose8x8AVX(dst *float32, dstStride int, src *float32, srcStride int, blocks, groups int)
 //
-// For each block of eight steps: load eight source rows of eight floats
-// (rows i at src + i·srcStride), transpose the 8×8 tile in registers
-// (unpack pairs, shuffle quads, exchange 128-bit halves) and store its
-// eight columns at dst + s·dstStride.
-TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-40
-	MOVQ dst+0(FP), DI
+// For each block of eight steps, for each group of eight lanes: load the
+// group's eight source rows of eight floats (row i at src + i·srcStride),
+// transpose the 8×8 tile in registers (unpack pairs, shuffle quads,
+// exchange 128-bit halves) and store its eight columns at dst + s·dstStride
+// + 8·group. A block's stores fill eight whole rows of the panel, so each
+// destination cache line is written at once.
+TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), R12
 	MOVQ dstStride+8(FP), R8
 	SHLQ $2, R8
-	MOVQ src+16(FP), SI
+	MOVQ src+16(FP), R13
 	MOVQ srcStride+24(FP), R9
 	SHLQ $2, R9
 	MOVQ blocks+32(FP), CX
 	LEAQ (R9)(R9*2), R10 // 3·srcStride
 	LEAQ (R8)(R8*2), R11 // 3·dstStride
 
-loop:
+block:
+	MOVQ R12, DI
+	MOVQ R13, SI
+	MOVQ groups+40(FP), DX
+
+group:
 	// Rows 0-3 from SI, rows 4-7 from BX = SI + 4·srcStride.
 	LEAQ    (SI)(R9*4), BX
 	VMOVUPS (SI), Y0
@@ -66,9 +73,14 @@ loop:
 	VMOVUPS Y14, (BX)(R8*2)
 	VMOVUPS Y15, (BX)(R11*1)
 
-	ADDQ $32, SI           // next eight steps of the rows
-	LEAQ (DI)(R8*8), DI    // next eight steps of the panel
+	ADDQ $32, DI        // next eight lanes of the panel
+	LEAQ (SI)(R9*8), SI // next eight rows
+	DECQ DX
+	JNZ  group
+
+	ADDQ $32, R13         // next eight steps of the rows
+	LEAQ (R12)(R8*8), R12 // next eight steps of the panel
 	DECQ CX
-	JNZ  loop
+	JNZ  block
 	VZEROUPPER
 	RET
