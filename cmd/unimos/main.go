@@ -109,7 +109,9 @@ func run(args []string, ctx *context) int {
 		fmt.Fprintf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
 		return 2
 	default:
-		fmt.Fprintf(ctx.stderr, "unimos %s: %v\n", name, err)
+		// Library errors start with their package's name ("extract: ..."),
+		// which says nothing more after "unimos extract: ".
+		fmt.Fprintf(ctx.stderr, "unimos %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
 		return 1
 	}
 }

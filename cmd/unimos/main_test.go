@@ -412,3 +412,23 @@ func TestAdaptWritesRunDirectory(t *testing.T) {
 		t.Errorf("config metadata %q", model.Metadata()["config"])
 	}
 }
+
+// TestErrorsNameTheCommandOnce checks that an error from the package a
+// command is named after reads "unimos extract: PROBLEM", not
+// "unimos extract: extract: PROBLEM", and that other packages keep their
+// prefix.
+func TestErrorsNameTheCommandOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"extract", "--images", missing, "--weights", missing, "--out", missing + "-out"}, "unimos extract: open " + missing},
+		{[]string{"inspect", "--features", missing}, "unimos inspect: features: "},
+	} {
+		code, _, errOut := runCLI(t, c.args...)
+		if code != 1 || !strings.HasPrefix(errOut, c.want) {
+			t.Errorf("%v: status %d, stderr %q; want status 1 and a message starting %q", c.args, code, errOut, c.want)
+		}
+	}
+}
