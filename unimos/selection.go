@@ -141,28 +141,37 @@ func SoftNeighborhoodDensity(p *tensor.Matrix, temperature float64) float64 {
 	}
 	sim := tensor.New(n, n) // cosine similarities [N, N]
 	tensor.Gemm(false, true, 1, f, f, 0, sim)
-	q := make([]float64, n)
-	var total float64
-	for i := range n {
-		row := sim.Row(i)
-		peak := math.Inf(-1)
-		for j, v := range row {
-			q[j] = float64(v) / temperature
-			if j == i {
-				q[j] = -1 / temperature
+	// Each row's entropy is independent of the others (an exp and a log
+	// per element: the bulk of the work), so rows are spread over the cores
+	// and their entropies summed in row order afterwards.
+	entropies := make([]float64, n)
+	tensor.ParallelRanges(n, 40*n, func(lo, hi int) {
+		q := make([]float64, n)
+		for i := lo; i < hi; i++ {
+			row := sim.Row(i)
+			peak := math.Inf(-1)
+			for j, v := range row {
+				q[j] = float64(v) / temperature
+				if j == i {
+					q[j] = -1 / temperature
+				}
+				peak = max(peak, q[j])
 			}
-			peak = max(peak, q[j])
+			var z float64
+			for j := range q {
+				q[j] = math.Exp(q[j] - peak)
+				z += q[j]
+			}
+			var h float64
+			for _, v := range q {
+				v /= z
+				h -= v * math.Log(v+1e-5)
+			}
+			entropies[i] = h
 		}
-		var z float64
-		for j := range q {
-			q[j] = math.Exp(q[j] - peak)
-			z += q[j]
-		}
-		var h float64
-		for _, v := range q {
-			v /= z
-			h -= v * math.Log(v+1e-5)
-		}
+	})
+	var total float64
+	for _, h := range entropies {
 		total += h
 	}
 	return total / float64(n)
