@@ -17,19 +17,18 @@ func (t *Tape) CrossEntropy(logits *Var, labels []int) *Var {
 		panic(fmt.Sprintf("nn.CrossEntropy: %d labels for %d rows", len(labels), n))
 	}
 	out := t.result(1, 1, logits)
-	logProbs := t.buffer(n, k)
-	tensor.LogSoftmax(logProbs, logits.Value)
 	// The gradient (softmax - onehot)/N is cheapest to form now, while the
 	// labels are at hand.
 	dlogits := t.buffer(n, k)
-	tensor.Softmax(dlogits, logits.Value)
 	var loss float64
 	for i, y := range labels {
 		if y < 0 || y >= k {
 			panic(fmt.Sprintf("nn.CrossEntropy: label %d of row %d outside [0, %d)", y, i, k))
 		}
-		loss -= float64(logProbs.At(i, y))
-		dr := dlogits.Row(i)
+		zr, dr := logits.Value.Row(i), dlogits.Row(i)
+		m, logSum := shiftedLogSumExp(zr)
+		loss += float64(m-zr[y]) + float64(logSum)
+		softmaxInto(dr, zr)
 		dr[y]--
 		for j := range dr {
 			dr[j] /= float32(n)

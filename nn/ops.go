@@ -395,7 +395,13 @@ func (t *Tape) NormalizeRows(x *Var) *Var {
 // LogSoftmax returns the row-wise log-softmax of x.
 func (t *Tape) LogSoftmax(x *Var) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
-	tensor.LogSoftmax(out.Value, x.Value)
+	for i := range x.Value.Rows {
+		xr, or := x.Value.Row(i), out.Value.Row(i)
+		m, logSum := shiftedLogSumExp(xr)
+		for j, v := range xr {
+			or[j] = (v - m) - logSum
+		}
+	}
 	t.record(out, func(g *tensor.Matrix) {
 		gx := t.gradOf(x)
 		for i := range g.Rows {
@@ -415,7 +421,9 @@ func (t *Tape) LogSoftmax(x *Var) *Var {
 // Softmax returns the row-wise softmax of x.
 func (t *Tape) Softmax(x *Var) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
-	tensor.Softmax(out.Value, x.Value)
+	for i := range x.Value.Rows {
+		softmaxInto(out.Value.Row(i), x.Value.Row(i))
+	}
 	t.record(out, func(g *tensor.Matrix) {
 		gx := t.gradOf(x)
 		for i := range g.Rows {
@@ -506,6 +514,29 @@ func norm2(v []float32) float64 {
 		s += float64(x) * float64(x)
 	}
 	return math.Sqrt(s)
+}
+
+// shiftedLogSumExp returns m = max(v) and log Σ exp(v - m), whose sum is
+// log Σ exp(v). Keeping them apart keeps v - m - log Σ exp(v - m) exact for
+// large logits.
+func shiftedLogSumExp(v []float32) (m, logSum float32) {
+	m = v[0]
+	for _, x := range v[1:] {
+		m = max(m, x)
+	}
+	var s float64
+	for _, x := range v {
+		s += math.Exp(float64(x - m))
+	}
+	return m, float32(math.Log(s))
+}
+
+// softmaxInto writes softmax(v) to dst.
+func softmaxInto(dst, v []float32) {
+	m, logSum := shiftedLogSumExp(v)
+	for j, x := range v {
+		dst[j] = float32(math.Exp(float64(x - m - logSum)))
+	}
 }
 
 // sigmoid is the logistic function, in a form that does not overflow.
