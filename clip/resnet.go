@@ -200,7 +200,7 @@ func (p *attentionPool) forward(x featureMap) *tensor.Matrix {
 	for b := range seqs {
 		seqs[b] = sequence{start: b * tokens, length: tokens, queries: 1}
 	}
-	s := scratches.Get().(*scratch)
+	s := getScratch()
 	defer scratches.Put(s)
-	return p.attn.forward(t, seqs, false, s).Clone() // the result lives in s, which goes back to the pool
+	return p.attn.forward(t, seqs, s).Clone() // the result lives in s, which goes back to the pool
 }
