@@ -160,14 +160,15 @@ func (b *bottleneck) forward(x featureMap, ws *workspace) featureMap {
 // forward is AttentionPool2d.forward: the pooled features [B, E] of the
 // feature maps x [C, B·H·W]; it consumes x.
 func (p *attentionPool) forward(x featureMap, ws *workspace) *tensor.Matrix {
-	tokens := x.height*x.width + 1
-	t := p.tokens(x) // [B·T, C], T = H·W + 1
+	t := p.tokens(x) // [B·T, C], T = H·W + 1: per image, the mean token, then the positions
 	ws.release(x)
 	s := getScratch()
 	defer scratches.Put(s)
-	meanToken := make([]int, x.batch)                                                     // position 0 of each image, the only query
-	y := p.attn.forward(t, pooledSequences(fullSequences(x.batch, tokens), meanToken), s) // [B, E]
-	return y.Clone()                                                                      // y lives in s, which goes back to the pool
+	// One sequence of T tokens per image, whose only query is the mean
+	// token, position 0.
+	seqs := pooledSequences(fullSequences(x.batch, t.Rows/x.batch), make([]int, x.batch))
+	y := p.attn.forward(t, seqs, s) // [B, E]
+	return y.Clone()                // out of s, which goes back to the pool
 }
 
 // tokens returns, per image, the mean of the H·W positions of x followed by

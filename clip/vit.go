@@ -40,8 +40,10 @@ func (v *visionTransformer) encode(images [][]float32, probe probe) *tensor.Matr
 	x = v.tokens(x, len(images)) // [B·T, W]: class_embedding prepended, positional_embedding added
 	v.lnPre.apply(x, x)          // [B·T, W]
 	probe.see("img_ln_pre", x)
-	classToken := make([]int, len(images))                                                                        // position 0 of each image
-	x = v.transformer.forward(x, fullSequences(len(images), v.grid*v.grid+1), classToken, probe.prefixed("img_")) // [B, W]
+	// One sequence of T tokens per image, pooled at the class token,
+	// position 0.
+	seqs, classToken := fullSequences(len(images), v.grid*v.grid+1), make([]int, len(images))
+	x = v.transformer.forward(x, seqs, classToken, probe.prefixed("img_")) // [B, W]
 	probe.see("img_transformer_out", x)
 	v.lnPost.apply(x, x) // [B, W]: ln_post(x[:, 0, :])
 	probe.see("img_ln_post_cls", x)
