@@ -7,82 +7,6 @@ import (
 	"github.com/unimos/unimos/tensor"
 )
 
-// featureMap is a batch of convolutional feature maps, channel-major so that
-// a convolution over the whole batch is one matrix product: m is
-// [C, B·H·W], row c holding channel c of every image, each image's H×W
-// plane row-major.
-type featureMap struct {
-	m             *tensor.Matrix
-	batch, height int
-	width         int
-}
-
-// plane returns channel c of image b, [H·W].
-func (f featureMap) plane(c, b int) []float32 {
-	hw := f.height * f.width
-	return f.m.Row(c)[b*hw : (b+1)*hw]
-}
-
-// workspace recycles the buffers of a convolutional forward pass: feature
-// maps that a layer has consumed hold the next layer's output, and the
-// im2col columns live from call to call. A ResNet pass would otherwise
-// allocate (and the runtime zero) its activations afresh at every layer,
-// half a gigabyte for RN50 at batch 8.
-type workspace struct {
-	free [][]float32 // released feature-map storage
-	cols []float32   // im2col columns
-	// winogradV and winogradM hold one chunk of transformed input tiles
-	// and their products (applyWinograd).
-	winogradV, winogradM []float32
-}
-
-// workspaces keeps the buffers of finished passes for the next, so that
-// encoding batch after batch allocates nothing large.
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
-
-// featureMap returns a map of the given shape whose contents are undefined,
-// reusing the smallest released buffer that holds it.
-func (w *workspace) featureMap(channels, batch, height, width int) featureMap {
-	n := channels * batch * height * width
-	best := -1
-	for i, b := range w.free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap(w.free[best])) {
-			best = i
-		}
-	}
-	var data []float32
-	if best >= 0 {
-		data = w.free[best][:n]
-		w.free = append(w.free[:best], w.free[best+1:]...)
-	} else {
-		data = make([]float32, n)
-	}
-	return featureMap{m: tensor.FromSlice(channels, batch*height*width, data), batch: batch, height: height, width: width}
-}
-
-// release hands f's storage back for reuse; f must not be used afterwards.
-func (w *workspace) release(f featureMap) { w.free = append(w.free, f.m.Data) }
-
-// columns returns the im2col buffer, grown to at least n floats.
-func (w *workspace) columns(n int) []float32 {
-	if cap(w.cols) < n {
-		w.cols = make([]float32, n)
-	}
-	return w.cols[:n]
-}
-
-// imagesToFeatureMap rearranges images, each [C, n, n], into a featureMap.
-func imagesToFeatureMap(images [][]float32, channels, n int, ws *workspace) featureMap {
-	hw := n * n
-	f := ws.featureMap(channels, len(images), n, n)
-	for b, img := range images {
-		for c := range channels {
-			copy(f.plane(c, b), img[c*hw:(c+1)*hw])
-		}
-	}
-	return f
-}
-
 // batchNormEps is torch.nn.BatchNorm2d's default epsilon, which CLIP keeps.
 const batchNormEps = 1e-5
 
@@ -130,17 +54,40 @@ func (c *conv2d) outputSize(h, w int) (int, int) {
 	return (h+2*c.padding-c.kernel)/c.stride + 1, (w+2*c.padding-c.kernel)/c.stride + 1
 }
 
-// apply convolves x, adds the bias and, when relu is set, clamps at zero.
-// The result comes from ws; x is left to the caller.
+// apply returns relu(conv(x) + bias) (the ReLU when relu is set), from ws;
+// it consumes x.
 func (c *conv2d) apply(x featureMap, relu bool, ws *workspace) featureMap {
 	if c.winograd != nil {
-		return c.applyWinograd(x, relu, ws)
+		out := c.applyWinograd(x, relu, ws)
+		ws.release(x)
+		return out
 	}
+	out := c.applyUnbiased(x, ws)
+	addChannelBias(out.m, c.b, relu)
+	return out
+}
+
+// applyUnbiased returns conv(x) without the bias, from ws; it consumes x.
+func (c *conv2d) applyUnbiased(x featureMap, ws *workspace) featureMap {
 	ho, wo := c.outputSize(x.height, x.width)
 	out := ws.featureMap(c.w.Rows, x.batch, ho, wo)
 	c.product(out, x, 0, ws)
-	addChannelBias(out.m, c.b, relu)
+	ws.release(x)
 	return out
+}
+
+// applyOnto returns relu(sum + conv(x) + bias), computed in sum's storage,
+// which no other layer may still read; it consumes x. A residual block's
+// sum, bias and ReLU take a single pass this way, with the biases of both
+// of its branches in bias.
+func (c *conv2d) applyOnto(sum, x featureMap, bias []float32, ws *workspace) featureMap {
+	if sum.readers != nil && *sum.readers != 1 {
+		panic("clip: applyOnto: the sum's feature map has other readers")
+	}
+	c.product(sum, x, 1, ws)
+	ws.release(x)
+	addChannelBias(sum.m, bias, true)
+	return sum
 }
 
 // product sets out to the convolution of x without the bias, plus beta
@@ -221,9 +168,13 @@ func addChannelBias(m *tensor.Matrix, b []float32, relu bool) {
 }
 
 // avgPool is torch.nn.AvgPool2d(k): the mean of each k×k block, stride k,
-// partial blocks at the right and bottom edges dropped. The result comes
-// from ws; x is left to the caller.
+// partial blocks at the right and bottom edges dropped; for k = 1 it is x
+// itself, as model.py's nn.Identity. The result comes from ws; it consumes
+// x.
 func avgPool(x featureMap, k int, ws *workspace) featureMap {
+	if k == 1 {
+		return x
+	}
 	ho, wo := x.height/k, x.width/k
 	out := ws.featureMap(x.m.Rows, x.batch, ho, wo)
 	inv := 1 / float32(k*k)
@@ -246,6 +197,7 @@ func avgPool(x featureMap, k int, ws *workspace) featureMap {
 			}
 		}
 	})
+	ws.release(x)
 	return out
 }
 

@@ -40,9 +40,9 @@ func naiveConv(c conv2d, x featureMap, b int) (out, magnitude [][][]float64) {
 	return out, magnitude
 }
 
-// TestConvAgainstNaive checks apply, with and without ReLU, and product
-// accumulating onto an existing map (beta = 1, as the residual sum uses it)
-// against a direct convolution, on odd sizes that exercise the padding and
+// TestConvAgainstNaive checks apply, with and without ReLU, and applyOnto
+// (the residual sum: onto an existing map, then the ReLU) against a direct
+// convolution, on odd sizes that exercise the padding and
 // the floor; and the Winograd path, on maps that are not a whole number of
 // tiles, in one chunk and in chunks of one, two and three tile rows.
 // Outputs go back to one workspace after each case, so later cases run on
@@ -80,7 +80,7 @@ func TestConvAgainstNaive(t *testing.T) {
 			case "accumulate":
 				got = ws.featureMap(tc.out, batch, ho, wo)
 				copy(got.m.Data, base.Data)
-				c.product(got, x, 1, &ws)
+				got = c.applyOnto(got, x, c.b, &ws)
 			case "winograd", "winograd+relu":
 				got = c.applyWinogradChunked(x, mode == "winograd+relu", &ws, tc.winogradBudget)
 			default:
@@ -100,7 +100,7 @@ func TestConvAgainstNaive(t *testing.T) {
 							case "apply+relu", "winograd+relu":
 								w = math.Max(w, 0)
 							case "accumulate":
-								w += float64(basePlane[oy*wo+ox]) - float64(c.b[o])
+								w = math.Max(w+float64(basePlane[oy*wo+ox]), 0)
 							}
 							// Winograd's transforms add and subtract terms of the
 							// size of the whole sum's terms: its rounding grows with
@@ -118,6 +118,37 @@ func TestConvAgainstNaive(t *testing.T) {
 			}
 			ws.release(got)
 		}
+	}
+}
+
+// TestWorkspaceReusesConsumedMaps checks that a feature map's storage is
+// handed out again only once every reader has consumed it.
+func TestWorkspaceReusesConsumedMaps(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		shares   int  // share calls before the releases
+		releases int  // release calls
+		reused   bool // whether the next map of the same size gets f's storage
+	}{
+		{"live", 0, 0, false},
+		{"consumed", 0, 1, true},
+		{"shared, consumed once", 1, 1, false},
+		{"shared, consumed twice", 1, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ws workspace
+			f := ws.featureMap(2, 1, 3, 3)
+			for range tc.shares {
+				f = ws.share(f)
+			}
+			for range tc.releases {
+				ws.release(f)
+			}
+			g := ws.featureMap(2, 1, 3, 3)
+			if reused := &g.m.Data[0] == &f.m.Data[0]; reused != tc.reused {
+				t.Errorf("storage reused = %v, want %v", reused, tc.reused)
+			}
+		})
 	}
 }
 

@@ -194,8 +194,29 @@ func TestFixtureFeaturesAndLogits(t *testing.T) {
 	}
 }
 
+// referenceRows returns the given rows of a reference output whose last
+// dimension is width, flattened.
+func referenceRows(all []float32, width int, rows []int) []float32 {
+	out := make([]float32, 0, len(rows)*width)
+	for _, r := range rows {
+		out = append(out, all[r*width:(r+1)*width]...)
+	}
+	return out
+}
+
+// TestFixtureTextIntermediates compares the stages of the text tower with
+// the reference's. The tower computes each token row up to its end-of-text
+// token only, and ln_final only there (a row-wise map, after the pooling),
+// so the reference stages [rows, 77, W] are compared on those positions.
 func TestFixtureTextIntermediates(t *testing.T) {
 	ids := pick(fixtureTokens(t), intermediateTextRows)
+	var packed, eot []int // rows of the reference's [len(ids)·77, W] stages
+	for i, row := range ids {
+		for p := range poolPosition(row) + 1 {
+			packed = append(packed, i*len(row)+p)
+		}
+		eot = append(eot, i*len(row)+poolPosition(row))
+	}
 	for _, fm := range fixtureModels {
 		t.Run(fm.weights, func(t *testing.T) {
 			m := loadFixture(t, fm)
@@ -204,26 +225,41 @@ func TestFixtureTextIntermediates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, stage := range []string{"txt_embed", "txt_block0", "txt_ln_final", "txt_eot_pooled"} {
-				got, ok := stages[stage]
+			for _, c := range []struct {
+				stage, reference string
+				rows             []int // nil: all
+			}{
+				{"txt_embed", "txt_embed", packed},
+				{"txt_block0", "txt_block0", packed},
+				{"txt_eot_pooled", "txt_ln_final", eot},
+				{"txt_eot_pooled", "txt_eot_pooled", nil},
+			} {
+				got, ok := stages[c.stage]
 				if !ok {
-					t.Errorf("no %s stage", stage)
+					t.Errorf("no %s stage", c.stage)
 					continue
 				}
-				want, _ := expected(t, fm.name, stage)
-				compareOutput(t, stage, flat(got), want, featureTol)
+				want, _ := expected(t, fm.name, c.reference)
+				if c.rows != nil {
+					want = referenceRows(want, got.Cols, c.rows)
+				}
+				compareOutput(t, c.stage+" ~ "+c.reference, flat(got), want, featureTol)
 			}
-			// The full-length path must give the features of the trimmed one.
-			all, _ := expected(t, fm.name, "text_features")
-			var want []float32
-			for _, r := range intermediateTextRows {
-				want = append(want, all[r*m.EmbedDim():(r+1)*m.EmbedDim()]...)
+			plain, err := m.EncodeText(ids)
+			if err != nil {
+				t.Fatal(err)
 			}
-			compareOutput(t, "text_features (full length)", flat(feats), want, featureTol)
+			if !reflect.DeepEqual(feats, plain) {
+				t.Error("the features differ with and without the probe")
+			}
 		})
 	}
 }
 
+// TestFixtureImageIntermediates compares the stages of the image towers
+// with the reference's. The ViT's last block computes the class token only,
+// so the reference's img_transformer_out [B, T, W] is compared on position
+// 0.
 func TestFixtureImageIntermediates(t *testing.T) {
 	for _, fm := range fixtureModels {
 		t.Run(fm.weights, func(t *testing.T) {
@@ -241,9 +277,17 @@ func TestFixtureImageIntermediates(t *testing.T) {
 			}
 			if m.vit != nil {
 				check("img_conv1", tokensToNCHW(stages["img_conv1"], batch))
-				for _, stage := range []string{"img_ln_pre", "img_block0", "img_transformer_out", "img_ln_post_cls"} {
+				for _, stage := range []string{"img_ln_pre", "img_block0", "img_ln_post_cls"} {
 					check(stage, flat(stages[stage]))
 				}
+				tokens := m.vit.grid*m.vit.grid + 1
+				classRows := make([]int, batch)
+				for b := range classRows {
+					classRows[b] = b * tokens
+				}
+				got := stages["img_transformer_out"]
+				want, _ := expected(t, fm.name, "img_transformer_out")
+				compareOutput(t, "img_transformer_out (class token)", flat(got), referenceRows(want, got.Cols, classRows), featureTol)
 			} else {
 				// img_stem_conv1: see TestFixtureResNetStemBatchNorm.
 				for _, stage := range []string{"img_stem", "img_layer1", "img_layer2", "img_layer4"} {
@@ -251,7 +295,14 @@ func TestFixtureImageIntermediates(t *testing.T) {
 				}
 			}
 			all, _ := expected(t, fm.name, "image_features")
-			compareOutput(t, "image_features (all tokens)", flat(feats), all[:batch*m.EmbedDim()], featureTol)
+			compareOutput(t, "image_features", flat(feats), all[:batch*m.EmbedDim()], featureTol)
+			plain, err := m.EncodeImages(images)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(feats, plain) {
+				t.Error("the features differ with and without the probe")
+			}
 		})
 	}
 }

@@ -554,8 +554,9 @@ func TestAttentionAgainstNaive(t *testing.T) {
 	x := randomMatrix(rng, 11, width)
 	seqs := []sequence{{start: 0, length: 4, query: 0, queries: 4}, {start: 4, length: 7, query: 2, queries: 3}}
 	for _, causal := range []bool{false, true} {
+		a.causal = causal
 		var s scratch
-		got := a.forward(x, seqs, causal, &s).Clone()
+		got := a.forward(x, seqs, &s).Clone()
 		r := 0
 		for _, sq := range seqs {
 			for qi := range sq.queries {

@@ -6,33 +6,38 @@ import (
 	"github.com/unimos/unimos/tensor"
 )
 
-// modifiedResNet is CLIP's ResNet image tower: a three-convolution stem
-// with a 2×2 average pool, four stages of bottleneck blocks, and attention
-// pooling.
+// modifiedResNet is model.py's ModifiedResNet, CLIP's ResNet image tower: a
+// three-convolution stem with a 2×2 average pool, four stages of bottleneck
+// blocks, and attention pooling. Every convolution carries its BatchNorm,
+// folded into it at load time (readConvBN).
+//
+// The feature maps of a pass come from a workspace, which recycles them:
+// each layer consumes its input map (see featureMap).
 type modifiedResNet struct {
-	cfg    VisionConfig
-	stem   [3]conv2d
-	stages [4][]bottleneck
-	pool   attentionPool
+	cfg                 VisionConfig
+	conv1, conv2, conv3 conv2d // the stem, with bn1, bn2, bn3
+	layers              [4][]bottleneck
+	attnpool            attentionPool
 }
 
-// bottleneck is a ResNet bottleneck block (expansion 4) whose stride is an
-// average pool before conv3 and before the downsampling convolution.
+// bottleneck is model.py's Bottleneck (expansion 4): 1×1, 3×3 and 1×1
+// convolutions, with its stride as an average pool before conv3 and before
+// the downsampling convolution.
 type bottleneck struct {
 	conv1, conv2, conv3 conv2d
 	downsample          *conv2d // nil: the identity shortcut
 	stride              int
-	// outBias is the bias of the block's output: conv3's, plus the
-	// downsampling convolution's when there is one, added once to the sum
-	// of the two products.
+	// outBias is the bias of the block's output: bn3's, plus the
+	// downsampling BatchNorm's when there is one, added once to the sum of
+	// the two convolutions.
 	outBias []float32
 }
 
-// attentionPool is multi-head attention from the mean token to all tokens
-// of the final feature map.
+// attentionPool is model.py's AttentionPool2d: multi-head attention from
+// the mean token to all tokens of the final feature map.
 type attentionPool struct {
-	positional *tensor.Matrix // [H·W+1, C]
-	attn       attention      // q, k, v stacked in attn.in; c_proj as attn.out
+	positionalEmbedding *tensor.Matrix // [H·W+1, C]
+	attn                attention      // q_proj, k_proj, v_proj stacked in attn.in; c_proj as attn.out
 }
 
 // resNetStemSide returns the side of the feature map after the stem's
@@ -52,15 +57,15 @@ func resNetOutputSide(n int) int {
 
 func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet {
 	w := c.Width
-	m := &modifiedResNet{cfg: c}
-	m.stem = [3]conv2d{
-		readConvBN(r, "visual.conv1.weight", "visual.bn1", 3, w/2, 3, 2, 1),
-		readConvBN(r, "visual.conv2.weight", "visual.bn2", w/2, w/2, 3, 1, 1),
-		readConvBN(r, "visual.conv3.weight", "visual.bn3", w/2, w, 3, 1, 1),
+	m := &modifiedResNet{
+		cfg:   c,
+		conv1: readConvBN(r, "visual.conv1.weight", "visual.bn1", 3, w/2, 3, 2, 1),
+		conv2: readConvBN(r, "visual.conv2.weight", "visual.bn2", w/2, w/2, 3, 1, 1),
+		conv3: readConvBN(r, "visual.conv3.weight", "visual.bn3", w/2, w, 3, 1, 1),
 	}
 	side := resNetStemSide(c.ImageResolution)
-	m.stem[1].useWinogradFor(side)
-	m.stem[2].useWinogradFor(side)
+	m.conv2.useWinogradFor(side)
+	m.conv3.useWinogradFor(side)
 	side /= 2 // the stem's pool
 	inplanes := w
 	for s, blocks := range c.ResNetLayers {
@@ -90,7 +95,7 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 					b.outBias[o] = b.conv3.b[o] + d.b[o]
 				}
 			}
-			m.stages[s] = append(m.stages[s], b)
+			m.layers[s] = append(m.layers[s], b)
 			inplanes = 4 * planes
 		}
 	}
@@ -104,83 +109,75 @@ func readModifiedResNet(r *reader, c VisionConfig, embedDim int) *modifiedResNet
 		copy(in.w.Data[i*dim*dim:], l.w.Data)
 		in.b = append(in.b, l.b...)
 	}
-	m.pool = attentionPool{
-		positional: r.matrix("visual.attnpool.positional_embedding", side*side+1, dim),
-		attn:       attention{heads: c.Heads, in: in, out: r.linear("visual.attnpool.c_proj", embedDim, dim)},
+	m.attnpool = attentionPool{
+		positionalEmbedding: r.matrix("visual.attnpool.positional_embedding", side*side+1, dim),
+		attn:                attention{heads: c.Heads, in: in, out: r.linear("visual.attnpool.c_proj", embedDim, dim)},
 	}
 	return m
 }
 
-// encode returns the features [B, E] of images, each [3, n, n].
+// encode is ModifiedResNet.forward: the features [B, E] of images, each
+// [3, n, n]. Feature maps are [C, B·H·W] (featureMap).
 func (m *modifiedResNet) encode(images [][]float32, probe probe) *tensor.Matrix {
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
-	x := imagesToFeatureMap(images, 3, m.cfg.ImageResolution, ws)
-	x = m.stem[0].applyReleasing(x, false, ws)
-	probe.see("img_stem_conv1", x.m) // BatchNorm included: it is folded into the convolution
-	tensor.ReLU(x.m, x.m)
-	x = m.stem[1].applyReleasing(x, true, ws)
-	x = m.stem[2].applyReleasing(x, true, ws)
-	pooled := avgPool(x, 2, ws)
-	ws.release(x)
-	x = pooled
+	x := ws.images(images, m.cfg.ImageResolution) // [3, B·n·n]
+	x = m.stem(x, ws, probe)                      // [W, B·(n/4)²]
 	probe.see("img_stem", x.m)
-	for s, blocks := range m.stages {
-		for i := range blocks {
-			x = blocks[i].forward(x, ws)
+	for i, layer := range m.layers {
+		for j := range layer {
+			x = layer[j].forward(x, ws) // [4·W·2^i, B·(n/2^(i+2))²]
 		}
-		probe.see(fmt.Sprintf("img_layer%d", s+1), x.m)
+		probe.see(fmt.Sprintf("img_layer%d", i+1), x.m)
 	}
-	out := m.pool.forward(x)
-	ws.release(x)
-	return out
+	return m.attnpool.forward(x, ws) // [B, E]
 }
 
-// applyReleasing is apply followed by releasing x.
-func (c *conv2d) applyReleasing(x featureMap, relu bool, ws *workspace) featureMap {
-	out := c.apply(x, relu, ws)
-	ws.release(x)
-	return out
+// stem is the stem function of ModifiedResNet.forward; it consumes x.
+func (m *modifiedResNet) stem(x featureMap, ws *workspace, probe probe) featureMap {
+	x = m.conv1.apply(x, false, ws) // [W/2, B·(n/2)²]: bn1(conv1(x))
+	probe.see("img_stem_conv1", x.m)
+	tensor.ReLU(x.m, x.m)          // relu1
+	x = m.conv2.apply(x, true, ws) // [W/2, B·(n/2)²]: relu2(bn2(conv2(x)))
+	x = m.conv3.apply(x, true, ws) // [W, B·(n/2)²]: relu3(bn3(conv3(x)))
+	return avgPool(x, 2, ws)       // [W, B·(n/4)²]
 }
 
-// forward runs the block on x, which it consumes: the result may be x's
-// storage updated in place. Both products of the residual sum accumulate
-// into one map, so the sum, its bias and the ReLU take a single pass.
+// forward is Bottleneck.forward, for x [C, B·H·W]; it consumes x. With P
+// the block's planes and H', W' the sides after its stride:
 func (b *bottleneck) forward(x featureMap, ws *workspace) featureMap {
-	mid := b.conv1.apply(x, true, ws)
-	mid = b.conv2.applyReleasing(mid, true, ws)
-	if b.stride > 1 {
-		pooled := avgPool(mid, b.stride, ws)
-		ws.release(mid)
-		mid = pooled
-	}
-	sum := x // the identity shortcut: x is not needed after this block
+	identity := ws.share(x)            // x is read twice: by conv1 and as the shortcut
+	out := b.conv1.apply(x, true, ws)  // [P, B·H·W]: relu1(bn1(conv1(x)))
+	out = b.conv2.apply(out, true, ws) // [P, B·H·W]: relu2(bn2(conv2(out)))
+	out = avgPool(out, b.stride, ws)   // [P, B·H'·W']
 	if b.downsample != nil {
-		shortcut := x
-		if b.stride > 1 {
-			shortcut = avgPool(x, b.stride, ws)
-		}
-		sum = ws.featureMap(b.downsample.w.Rows, mid.batch, mid.height, mid.width)
-		b.downsample.product(sum, shortcut, 0, ws)
-		if b.stride > 1 {
-			ws.release(shortcut)
-		}
-		ws.release(x)
+		identity = avgPool(identity, b.stride, ws)          // [C, B·H'·W']
+		identity = b.downsample.applyUnbiased(identity, ws) // [4P, B·H'·W']: downsample(x), its bias left to outBias
 	}
-	b.conv3.product(sum, mid, 1, ws)
-	ws.release(mid)
-	addChannelBias(sum.m, b.outBias, true)
-	return sum
+	return b.conv3.applyOnto(identity, out, b.outBias, ws) // [4P, B·H'·W']: relu3(bn3(conv3(out)) + identity)
 }
 
-// forward pools x [C, B·H·W] into [B, E]: per image, the tokens are the
-// mean of the H·W positions followed by the positions, plus the positional
-// embedding, and the mean token alone queries them.
-func (p *attentionPool) forward(x featureMap) *tensor.Matrix {
+// forward is AttentionPool2d.forward: the pooled features [B, E] of the
+// feature maps x [C, B·H·W]; it consumes x.
+func (p *attentionPool) forward(x featureMap, ws *workspace) *tensor.Matrix {
+	t := p.tokens(x) // [B·T, C], T = H·W + 1: per image, the mean token, then the positions
+	ws.release(x)
+	s := getScratch()
+	defer scratches.Put(s)
+	// One sequence of T tokens per image, whose only query is the mean
+	// token, position 0.
+	seqs := pooledSequences(fullSequences(x.batch, t.Rows/x.batch), make([]int, x.batch))
+	y := p.attn.forward(t, seqs, s) // [B, E]
+	return y.Clone()                // out of s, which goes back to the pool
+}
+
+// tokens returns, per image, the mean of the H·W positions of x followed by
+// the positions, plus the positional embedding: [B·(H·W+1), C].
+func (p *attentionPool) tokens(x featureMap) *tensor.Matrix {
 	hw := x.height * x.width
 	tokens := hw + 1
 	channels := x.m.Rows
-	t := tensor.New(x.batch*tokens, channels) // [B·T, C]
+	t := tensor.New(x.batch*tokens, channels)
 	for c := range channels {
 		for b := range x.batch {
 			plane := x.plane(c, b)
@@ -193,14 +190,8 @@ func (p *attentionPool) forward(x featureMap) *tensor.Matrix {
 		}
 	}
 	for b := range x.batch {
-		rows := t.Slice(b*tokens, (b+1)*tokens, 0, channels)
-		tensor.Add(rows, rows, p.positional)
+		rows := rowsOf(t, b*tokens, (b+1)*tokens)
+		tensor.Add(rows, rows, p.positionalEmbedding)
 	}
-	seqs := make([]sequence, x.batch)
-	for b := range seqs {
-		seqs[b] = sequence{start: b * tokens, length: tokens, queries: 1}
-	}
-	s := scratches.Get().(*scratch)
-	defer scratches.Put(s)
-	return p.attn.forward(t, seqs, false, s).Clone() // the result lives in s, which goes back to the pool
+	return t
 }

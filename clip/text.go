@@ -10,22 +10,22 @@ import (
 // causal transformer, ln_final, and the projection of the end-of-text
 // position.
 type textEncoder struct {
-	cfg            TextConfig
-	tokenEmbedding *tensor.Matrix // [V, W]
-	positional     *tensor.Matrix // [C, W]
-	transformer    transformer
-	lnFinal        layerNorm
-	projection     *tensor.Matrix // [W, E]
+	cfg                 TextConfig
+	tokenEmbedding      *tensor.Matrix // [V, W]
+	positionalEmbedding *tensor.Matrix // [C, W]
+	transformer         transformer    // causal
+	lnFinal             layerNorm
+	textProjection      *tensor.Matrix // [W, E]
 }
 
 func readTextEncoder(r *reader, c TextConfig, embedDim int) *textEncoder {
 	return &textEncoder{
-		cfg:            c,
-		tokenEmbedding: r.matrix("token_embedding.weight", c.VocabSize, c.Width),
-		positional:     r.matrix("positional_embedding", c.ContextLength, c.Width),
-		transformer:    readTransformer(r, "transformer.resblocks.", c.Layers, c.Width, c.Heads, c.MLPWidth, c.Activation, c.LayerNormEps),
-		lnFinal:        r.layerNorm("ln_final", c.Width, c.LayerNormEps),
-		projection:     r.matrix("text_projection", c.Width, embedDim),
+		cfg:                 c,
+		tokenEmbedding:      r.matrix("token_embedding.weight", c.VocabSize, c.Width),
+		positionalEmbedding: r.matrix("positional_embedding", c.ContextLength, c.Width),
+		transformer:         readTransformer(r, "transformer.resblocks.", c.Layers, c.Width, c.Heads, c.MLPWidth, c.Activation, c.LayerNormEps, true),
+		lnFinal:             r.layerNorm("ln_final", c.Width, c.LayerNormEps),
+		textProjection:      r.matrix("text_projection", c.Width, embedDim),
 	}
 }
 
@@ -57,54 +57,49 @@ func poolPosition(row []int32) int {
 	return best
 }
 
-// encode returns the features [len(ids), E] of valid token rows.
+// encode is CLIP.encode_text: the features [len(ids), E] of valid token
+// rows.
 //
 // Under the causal mask a position never sees later ones, so the pooled
 // position's output does not depend on the ids after it: each row is cut
 // after its pooled position and the rows are packed without padding, which
-// for short prompts skips most of the 77 positions. With a probe every
-// given position is computed, as the reference does.
+// for short prompts skips most of the 77 positions.
 func (t *textEncoder) encode(ids [][]int32, probe probe) *tensor.Matrix {
-	width := t.cfg.Width
-	seqs := make([]sequence, len(ids))
-	pooled := make([]int, len(ids))
+	seqs, pooled := packTokens(ids)
+	x := t.embed(ids, seqs) // [N, W]: token_embedding(ids) + positional_embedding
+	probe.see("txt_embed", x)
+	x = t.transformer.forward(x, seqs, pooled, probe.prefixed("txt_")) // [B, W]: the outputs at the end-of-text positions
+	t.lnFinal.apply(x, x)                                              // [B, W]: ln_final, a row-wise map, after the pooling
+	probe.see("txt_eot_pooled", x)
+	return matmul(x, t.textProjection) // [B, E]
+}
+
+// packTokens describes the rows of ids, each cut after its pooled position
+// (poolPosition), stacked in order, and returns those positions.
+func packTokens(ids [][]int32) (seqs []sequence, pooled []int) {
+	seqs, pooled = make([]sequence, len(ids)), make([]int, len(ids))
 	rows := 0
 	for i, row := range ids {
 		pooled[i] = poolPosition(row)
 		n := pooled[i] + 1
-		if probe != nil {
-			n = len(row)
-		}
 		seqs[i] = sequence{start: rows, length: n, queries: n}
 		rows += n
 	}
+	return seqs, pooled
+}
 
-	x := tensor.New(rows, width) // [N, W]
+// embed returns the token embeddings of the packed rows plus their
+// positional embeddings, [N, W].
+func (t *textEncoder) embed(ids [][]int32, seqs []sequence) *tensor.Matrix {
+	last := seqs[len(seqs)-1]
+	x := tensor.New(last.start+last.length, t.cfg.Width)
 	for i, s := range seqs {
 		for p := range s.length {
-			dst, tok, pos := x.Row(s.start+p), t.tokenEmbedding.Row(int(ids[i][p])), t.positional.Row(p)
+			dst, tok, pos := x.Row(s.start+p), t.tokenEmbedding.Row(int(ids[i][p])), t.positionalEmbedding.Row(p)
 			for j := range dst {
 				dst[j] = tok[j] + pos[j]
 			}
 		}
 	}
-	probe.see("txt_embed", x)
-
-	var y *tensor.Matrix // [len(ids), W]: the pooled rows
-	if probe == nil {
-		y = t.transformer.forward(x, seqs, pooled, true, nil)
-		t.lnFinal.apply(y, y)
-	} else {
-		x = t.transformer.forward(x, seqs, nil, true, probe.prefixed("txt_"))
-		t.lnFinal.apply(x, x)
-		probe.see("txt_ln_final", x)
-		seqs = pooledSequences(seqs, pooled)
-		y = tensor.New(len(seqs), width)
-		gatherQueries(y, x, seqs)
-	}
-	probe.see("txt_eot_pooled", y)
-
-	out := tensor.New(len(ids), t.projection.Cols)
-	tensor.Gemm(false, false, 1, y, t.projection, 0, out)
-	return out
+	return x
 }

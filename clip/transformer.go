@@ -3,21 +3,33 @@ package clip
 import (
 	"fmt"
 	"math"
-	"sync"
+	"strconv"
 
 	"github.com/unimos/unimos/tensor"
 )
 
-// linear is a torch.nn.Linear layer: y = x·Wᵀ + b.
+// This file holds the blocks of OpenAI's clip/model.py that the text tower,
+// the ViT and the ResNet's attention pool share: LayerNorm, Linear, the
+// activation, nn.MultiheadAttention, ResidualAttentionBlock and Transformer.
+//
+// The towers pack the token sequences of a batch one after another into the
+// rows of a single matrix [N, W] (model.py's x is [L, B, W], padded), so
+// that text rows cut after their end-of-text token cost nothing past it.
+// Each block's forward pass takes its temporaries from a scratch, which
+// hands the same storage to every block of a pass.
+
+// linear is torch.nn.Linear: y = x·Wᵀ + b.
 type linear struct {
 	w *tensor.Matrix // [out, in]
 	b []float32      // [out]
 }
 
-// apply sets dst [N, out] to the layer applied to x [N, in].
-func (l linear) apply(dst, x *tensor.Matrix) {
-	tensor.Gemm(false, true, 1, x, l.w, 0, dst)
-	tensor.AddBias(dst, dst, l.b)
+// forward returns the layer applied to x [N, in]: [N, out], from s.
+func (l linear) forward(x *tensor.Matrix, s *scratch) *tensor.Matrix {
+	y := s.matrix(x.Rows, l.w.Rows)
+	tensor.Gemm(false, true, 1, x, l.w, 0, y)
+	tensor.AddBias(y, y, l.b)
+	return y
 }
 
 // rows returns the layer restricted to outputs [r0, r1).
@@ -25,15 +37,25 @@ func (l linear) rows(r0, r1 int) linear {
 	return linear{w: l.w.Slice(r0, r1, 0, l.w.Cols), b: l.b[r0:r1]}
 }
 
-// layerNorm is a torch.nn.LayerNorm over the last dimension.
+// layerNorm is model.py's LayerNorm: torch.nn.LayerNorm over the last
+// dimension, computed in float32.
 type layerNorm struct {
 	gamma, beta []float32
 	eps         float32
 }
 
+// apply sets dst to x normalised row by row; dst may be x.
 func (n layerNorm) apply(dst, x *tensor.Matrix) { tensor.LayerNorm(dst, x, n.gamma, n.beta, n.eps) }
 
-// activate applies act to m in place.
+// forward returns x normalised row by row, from s.
+func (n layerNorm) forward(x *tensor.Matrix, s *scratch) *tensor.Matrix {
+	y := s.matrix(x.Rows, x.Cols)
+	n.apply(y, x)
+	return y
+}
+
+// activate applies act (model.py's QuickGELU, or open_clip's nn.GELU) to m
+// in place.
 func activate(m *tensor.Matrix, act Activation) {
 	if act == GELU {
 		tensor.GELU(m, m)
@@ -41,6 +63,20 @@ func activate(m *tensor.Matrix, act Activation) {
 	}
 	tensor.QuickGELU(m, m)
 }
+
+// matmul returns x @ w, for the towers' final projections: x [B, W] times
+// w [W, E], stored [in, out] as model.py uses it.
+func matmul(x, w *tensor.Matrix) *tensor.Matrix {
+	y := tensor.New(x.Rows, w.Cols)
+	tensor.Gemm(false, false, 1, x, w, 0, y)
+	return y
+}
+
+// rowsOf returns rows [r0, r1) of m, a view.
+func rowsOf(m *tensor.Matrix, r0, r1 int) *tensor.Matrix { return m.Slice(r0, r1, 0, m.Cols) }
+
+// colsOf returns columns [c0, c1) of m, a view.
+func colsOf(m *tensor.Matrix, c0, c1 int) *tensor.Matrix { return m.Slice(0, m.Rows, c0, c1) }
 
 // sequence locates one input of a packed batch: its tokens are rows
 // [start, start+length) of the token matrix, and the outputs wanted are
@@ -57,9 +93,21 @@ func fullSequences(n, length int) []sequence {
 	return seqs
 }
 
-// queryRows returns the number of query rows of seqs and whether they are
-// all the rows, in order (every position of every sequence a query).
-func queryRows(seqs []sequence, rows int) (n int, all bool) {
+// pooledSequences returns seqs with pooled[i] as the only query of
+// sequence i.
+func pooledSequences(seqs []sequence, pooled []int) []sequence {
+	out := make([]sequence, len(seqs))
+	for i, s := range seqs {
+		s.query, s.queries = pooled[i], 1
+		out[i] = s
+	}
+	return out
+}
+
+// countQueries returns the number of query rows of seqs and whether they
+// are all the rows of a matrix of the given rows, in order (every position
+// of every sequence a query).
+func countQueries(seqs []sequence, rows int) (n int, all bool) {
 	all = true
 	next := 0
 	for _, s := range seqs {
@@ -81,220 +129,175 @@ func gatherQueries(dst, x *tensor.Matrix, seqs []sequence) {
 	}
 }
 
-// scratch holds the activations of one forward pass, reused from block to
-// block (every block of a tower has the same shapes) so that a pass
-// allocates them once.
-type scratch struct {
-	norm, heads, out, queries, hidden *tensor.Matrix
-	proj, q                           *tensor.Matrix // input projections: q, k and v, or k and v with q apart
-	scores                            []float32
-}
-
-// scratches keeps the activations of finished passes for the next, so that
-// encoding batch after batch allocates nothing large.
-var scratches = sync.Pool{New: func() any { return new(scratch) }}
-
-// reuse returns *m reshaped to [rows, cols], reallocating it when its
-// storage is too small. The contents are undefined.
-func reuse(m **tensor.Matrix, rows, cols int) *tensor.Matrix {
-	if *m == nil || cap((*m).Data) < rows*cols {
-		*m = tensor.New(rows, cols)
-	} else {
-		*m = tensor.FromSlice(rows, cols, (*m).Data[:rows*cols])
+// queryRows returns the query rows of seqs in x, [Q, W]: x itself when
+// every row is a query, a new matrix otherwise.
+func queryRows(x *tensor.Matrix, seqs []sequence) *tensor.Matrix {
+	n, all := countQueries(seqs, x.Rows)
+	if all {
+		return x
 	}
-	return *m
+	y := tensor.New(n, x.Cols)
+	gatherQueries(y, x, seqs)
+	return y
 }
 
 // attention is torch.nn.MultiheadAttention (and the functional form that
-// ModifiedResNet's attention pool calls) on packed sequences.
+// ModifiedResNet's attention pool calls) on packed sequences, with
+// model.py's causal attn_mask when causal is set.
 type attention struct {
-	heads int
-	in    linear // [3W, W]: query, key and value projections stacked
-	out   linear // [Wout, W]
+	heads  int
+	in     linear // [3W, W]: in_proj, the query, key and value projections stacked
+	out    linear // [Wout, W]: out_proj
+	causal bool   // position p sees positions 0..p of its sequence only
 }
 
-// forward attends from the query rows of every sequence to all rows of that
-// sequence and returns the projected result, [Q, Wout] in query order,
-// stored in s.out. x [N, W] holds the (normalised) inputs. With causal set,
-// position p sees positions 0..p of its sequence only.
-func (a *attention) forward(x *tensor.Matrix, seqs []sequence, causal bool, s *scratch) *tensor.Matrix {
-	n, width := x.Rows, x.Cols
-	headDim := width / a.heads
-	nq, all := queryRows(seqs, n)
-
-	var q, k, v *tensor.Matrix // [Q, W], [N, W], [N, W]
-	if all {
-		// Every row is a query: one product for all three projections.
-		qkv := reuse(&s.proj, n, 3*width)
-		a.in.apply(qkv, x)
-		q, k, v = qkv.Slice(0, n, 0, width), qkv.Slice(0, n, width, 2*width), qkv.Slice(0, n, 2*width, 3*width)
-	} else {
-		kv := reuse(&s.proj, n, 2*width)
-		a.in.rows(width, 3*width).apply(kv, x)
-		k, v = kv.Slice(0, n, 0, width), kv.Slice(0, n, width, 2*width)
-		xq := reuse(&s.queries, nq, width)
-		gatherQueries(xq, x, seqs)
-		q = reuse(&s.q, nq, width)
-		a.in.rows(0, width).apply(q, xq)
-	}
-
-	heads := reuse(&s.heads, nq, width) // concatenated head outputs
-	scale := float32(1 / math.Sqrt(float64(headDim)))
-	negInf := float32(math.Inf(-1))
+// forward is attn(x, x, x) for the query rows of every sequence, attending
+// to all rows of that sequence: x [N, W] -> [Q, Wout], in query order,
+// from s.
+func (a *attention) forward(x *tensor.Matrix, seqs []sequence, s *scratch) *tensor.Matrix {
+	q, k, v := a.project(x, seqs, s)                    // [Q, W], [N, W], [N, W]
+	heads := s.matrix(q.Rows, x.Cols)                   // [Q, W]: the heads' outputs side by side
+	scores := s.matrix(1, a.heads*maxScores(seqs)).Data // room for the scores of any one sequence
 	r := 0
 	for _, sq := range seqs {
-		// The scores of all heads, [heads·queries, length], so that one
-		// Softmax call covers the sequence.
-		need := a.heads * sq.queries * sq.length
-		if cap(s.scores) < need {
-			s.scores = make([]float32, need)
-		}
-		scores := tensor.FromSlice(a.heads*sq.queries, sq.length, s.scores[:need])
-		headScores := func(h int) *tensor.Matrix {
-			return scores.Slice(h*sq.queries, (h+1)*sq.queries, 0, sq.length)
-		}
-		for h := range a.heads {
-			c0, c1 := h*headDim, (h+1)*headDim
-			qh := q.Slice(r, r+sq.queries, c0, c1)
-			kh := k.Slice(sq.start, sq.start+sq.length, c0, c1)
-			tensor.Gemm(false, true, scale, qh, kh, 0, headScores(h))
-		}
-		if causal {
-			for i := range scores.Rows {
-				row := scores.Row(i)
-				for j := sq.query + i%sq.queries + 1; j < len(row); j++ {
-					row[j] = negInf
-				}
-			}
-		}
-		tensor.Softmax(scores, scores)
-		for h := range a.heads {
-			c0, c1 := h*headDim, (h+1)*headDim
-			vh := v.Slice(sq.start, sq.start+sq.length, c0, c1)
-			tensor.Gemm(false, false, 1, headScores(h), vh, 0, heads.Slice(r, r+sq.queries, c0, c1))
-		}
+		end := sq.start + sq.length
+		a.attend(rowsOf(heads, r, r+sq.queries), rowsOf(q, r, r+sq.queries), rowsOf(k, sq.start, end), rowsOf(v, sq.start, end),
+			sq.query, scores)
 		r += sq.queries
 	}
-	out := reuse(&s.out, nq, a.out.w.Rows)
-	a.out.apply(out, heads)
-	return out
+	return a.out.forward(heads, s) // [Q, Wout]
 }
 
-// residualBlock is CLIP's pre-LayerNorm transformer block:
-// x += attn(ln_1(x)); x += mlp(ln_2(x)).
-type residualBlock struct {
+// maxScores returns the largest queries·length of seqs: the scores of one
+// head on one sequence.
+func maxScores(seqs []sequence) int {
+	n := 0
+	for _, sq := range seqs {
+		n = max(n, sq.queries*sq.length)
+	}
+	return n
+}
+
+// project returns the query projections of the query rows of seqs, [Q, W],
+// and the key and value projections of all rows, [N, W] each. When every row
+// is a query, one product computes all three.
+func (a *attention) project(x *tensor.Matrix, seqs []sequence, s *scratch) (q, k, v *tensor.Matrix) {
+	n, w := x.Rows, x.Cols
+	nq, all := countQueries(seqs, n)
+	if all {
+		qkv := a.in.forward(x, s) // [N, 3W]
+		return colsOf(qkv, 0, w), colsOf(qkv, w, 2*w), colsOf(qkv, 2*w, 3*w)
+	}
+	kv := a.in.rows(w, 3*w).forward(x, s) // [N, 2W]
+	xq := s.matrix(nq, w)                 // [Q, W]
+	gatherQueries(xq, x, seqs)
+	q = a.in.rows(0, w).forward(xq, s) // [Q, W]
+	return q, colsOf(kv, 0, w), colsOf(kv, w, 2*w)
+}
+
+// attend sets dst [q, W] to the outputs of all heads for one sequence:
+// head h reads columns h·d to (h+1)·d of the queries q [q, W], the keys k
+// and the values v [L, W], and writes softmax(q_h·k_hᵀ/√d)·v_h into the same
+// columns of dst. The queries are positions first, first+1, ... of the
+// sequence, which the causal mask needs; buf holds the scores.
+func (a *attention) attend(dst, q, k, v *tensor.Matrix, first int, buf []float32) {
+	d := q.Cols / a.heads
+	scale := float32(1 / math.Sqrt(float64(d)))
+	// The scores of all heads, [heads·q, L], so that one Softmax call covers
+	// the sequence.
+	scores := tensor.FromSlice(a.heads*q.Rows, k.Rows, buf[:a.heads*q.Rows*k.Rows])
+	headScores := func(h int) *tensor.Matrix { return rowsOf(scores, h*q.Rows, (h+1)*q.Rows) }
+	for h := range a.heads {
+		tensor.Gemm(false, true, scale, colsOf(q, h*d, (h+1)*d), colsOf(k, h*d, (h+1)*d), 0, headScores(h))
+	}
+	if a.causal {
+		negInf := float32(math.Inf(-1))
+		for i := range scores.Rows {
+			row := scores.Row(i)
+			for j := first + i%q.Rows + 1; j < len(row); j++ {
+				row[j] = negInf
+			}
+		}
+	}
+	tensor.Softmax(scores, scores)
+	for h := range a.heads {
+		tensor.Gemm(false, false, 1, headScores(h), colsOf(v, h*d, (h+1)*d), 0, colsOf(dst, h*d, (h+1)*d))
+	}
+}
+
+// residualAttentionBlock is model.py's ResidualAttentionBlock, a
+// pre-LayerNorm transformer block.
+type residualAttentionBlock struct {
 	ln1, ln2 layerNorm
 	attn     attention
-	fc, proj linear // MLP: [M, W] and [W, M]
+	cFc      linear // mlp.c_fc [M, W]
+	cProj    linear // mlp.c_proj [W, M]
 	act      Activation
 }
 
 // forward runs the block on x [N, W] and returns the outputs of the query
-// rows of seqs, [Q, W]. When every row is a query, x itself is updated and
-// returned; otherwise the result is a new matrix.
-func (b *residualBlock) forward(x *tensor.Matrix, seqs []sequence, causal bool, s *scratch) *tensor.Matrix {
-	norm := reuse(&s.norm, x.Rows, x.Cols)
-	b.ln1.apply(norm, x)
-	attended := b.attn.forward(norm, seqs, causal, s)
-	y := x
-	if _, all := queryRows(seqs, x.Rows); !all {
-		y = tensor.New(attended.Rows, x.Cols)
-		gatherQueries(y, x, seqs)
-	}
-	tensor.Add(y, y, attended)
-
-	norm = reuse(&s.norm, y.Rows, y.Cols)
-	b.ln2.apply(norm, y)
-	hidden := reuse(&s.hidden, y.Rows, b.fc.w.Rows)
-	b.fc.apply(hidden, norm)
-	activate(hidden, b.act)
-	mlp := reuse(&s.out, y.Rows, y.Cols)
-	b.proj.apply(mlp, hidden)
-	tensor.Add(y, y, mlp)
-	return y
+// rows of seqs, [Q, W]: x itself, updated, when every row is a query.
+func (b *residualAttentionBlock) forward(x *tensor.Matrix, seqs []sequence, s *scratch) *tensor.Matrix {
+	attended := b.attn.forward(b.ln1.forward(x, s), seqs, s) // [Q, W]: attention(ln_1(x))
+	x = queryRows(x, seqs)                                   // [Q, W]
+	s.addBranch(x, attended)                                 // x = x + attention(ln_1(x))
+	s.addBranch(x, b.mlp(b.ln2.forward(x, s), s))            // x = x + mlp(ln_2(x))
+	return x
 }
 
-// transformer is a stack of residual blocks.
+// mlp is the block's nn.Sequential(c_fc, QuickGELU, c_proj): [Q, W] ->
+// [Q, W], from s.
+func (b *residualAttentionBlock) mlp(x *tensor.Matrix, s *scratch) *tensor.Matrix {
+	h := b.cFc.forward(x, s)     // [Q, M]
+	activate(h, b.act)           // [Q, M]
+	return b.cProj.forward(h, s) // [Q, W]
+}
+
+// transformer is model.py's Transformer: a stack of residual blocks.
 type transformer struct {
-	blocks []residualBlock
+	resblocks []residualAttentionBlock
 }
 
 // readTransformer reads the blocks prefix.{0..layers-1} of the given width,
-// heads and MLP width.
-func readTransformer(r *reader, prefix string, layers, width, heads, mlpWidth int, act Activation, eps float32) transformer {
-	t := transformer{blocks: make([]residualBlock, layers)}
-	for i := range t.blocks {
+// heads and MLP width; causal sets the text tower's attention mask.
+func readTransformer(r *reader, prefix string, layers, width, heads, mlpWidth int, act Activation, eps float32, causal bool) transformer {
+	t := transformer{resblocks: make([]residualAttentionBlock, layers)}
+	for i := range t.resblocks {
 		p := fmt.Sprintf("%s%d.", prefix, i)
-		t.blocks[i] = residualBlock{
+		t.resblocks[i] = residualAttentionBlock{
 			ln1: r.layerNorm(p+"ln_1", width, eps),
 			attn: attention{
-				heads: heads,
-				in:    linear{w: r.matrix(p+"attn.in_proj_weight", 3*width, width), b: r.floats(p+"attn.in_proj_bias", 3*width)},
-				out:   r.linear(p+"attn.out_proj", width, width),
+				heads:  heads,
+				in:     linear{w: r.matrix(p+"attn.in_proj_weight", 3*width, width), b: r.floats(p+"attn.in_proj_bias", 3*width)},
+				out:    r.linear(p+"attn.out_proj", width, width),
+				causal: causal,
 			},
-			ln2:  r.layerNorm(p+"ln_2", width, eps),
-			fc:   r.linear(p+"mlp.c_fc", mlpWidth, width),
-			proj: r.linear(p+"mlp.c_proj", width, mlpWidth),
-			act:  act,
+			ln2:   r.layerNorm(p+"ln_2", width, eps),
+			cFc:   r.linear(p+"mlp.c_fc", mlpWidth, width),
+			cProj: r.linear(p+"mlp.c_proj", width, mlpWidth),
+			act:   act,
 		}
 	}
 	return t
 }
 
-// forward runs every block on x [N, W]. Only the outputs in pooled (one
-// entry per sequence: the position whose output the caller pools) are
-// needed after the last block, so that block computes just those rows and
-// forward returns them, [len(seqs), W]; with pooled nil every row is
-// computed and the result is [N, W]. probe, when set, sees the output of
-// block 0.
-func (t *transformer) forward(x *tensor.Matrix, seqs []sequence, pooled []int, causal bool, probe probe) *tensor.Matrix {
-	s := scratches.Get().(*scratch)
+// forward is Transformer.forward followed by the tower's pooling: it runs
+// every block on the packed sequences x [N, W] and returns the outputs at
+// position pooled[i] of sequence i, [len(seqs), W]. Nothing reads the last
+// block's other outputs, so that block computes just these rows. probe
+// sees the output of every block, "block0" on.
+func (t *transformer) forward(x *tensor.Matrix, seqs []sequence, pooled []int, probe probe) *tensor.Matrix {
+	if len(t.resblocks) == 0 {
+		return queryRows(x, pooledSequences(seqs, pooled))
+	}
+	s := getScratch()
 	defer scratches.Put(s)
-	for i := range t.blocks {
-		if i == len(t.blocks)-1 && pooled != nil {
+	for i := range t.resblocks {
+		if i == len(t.resblocks)-1 {
 			seqs = pooledSequences(seqs, pooled)
 		}
-		x = t.blocks[i].forward(x, seqs, causal, s)
-		if i == 0 {
-			probe.see("block0", x)
-		}
-	}
-	if len(t.blocks) == 0 && pooled != nil {
-		seqs = pooledSequences(seqs, pooled)
-		y := tensor.New(len(seqs), x.Cols)
-		gatherQueries(y, x, seqs)
-		x = y
+		x = t.resblocks[i].forward(x, seqs, s) // [N, W]; [len(seqs), W] after the last block
+		probe.see("block"+strconv.Itoa(i), x)
 	}
 	return x
-}
-
-// pooledSequences returns seqs with pooled[i] as the only query of
-// sequence i.
-func pooledSequences(seqs []sequence, pooled []int) []sequence {
-	out := make([]sequence, len(seqs))
-	for i, s := range seqs {
-		s.query, s.queries = pooled[i], 1
-		out[i] = s
-	}
-	return out
-}
-
-// probe receives intermediate activations, named by stage, so that tests
-// can compare them with the reference implementation's. A nil probe
-// ignores them. Passing a probe also makes the encoders compute every
-// position of their last block instead of just the pooled ones.
-type probe func(stage string, m *tensor.Matrix)
-
-func (p probe) see(stage string, m *tensor.Matrix) {
-	if p != nil {
-		p(stage, m)
-	}
-}
-
-// prefixed returns a probe that prepends prefix to stage names.
-func (p probe) prefixed(prefix string) probe {
-	if p == nil {
-		return nil
-	}
-	return func(stage string, m *tensor.Matrix) { p(prefix+stage, m) }
 }
