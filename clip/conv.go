@@ -2,7 +2,6 @@ package clip
 
 import (
 	"math"
-	"sync"
 
 	"github.com/unimos/unimos/tensor"
 )
@@ -116,7 +115,7 @@ func (c *conv2d) product(out, x featureMap, beta float32, ws *workspace) {
 // pixel (oy·s + ky − pad, ox·s + kx − pad) of channel c, 0 outside.
 func (c *conv2d) im2col(cols *tensor.Matrix, x featureMap, b0, b1, ho, wo int) {
 	k, s := c.kernel, c.stride
-	parallelRanges(cols.Rows, cols.Cols, func(r0, r1 int) {
+	tensor.ParallelRanges(cols.Rows, cols.Cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			ch, ky, kx := r/(k*k), r/k%k, r%k
 			shift := kx - c.padding // ix = ox·s + shift
@@ -151,7 +150,7 @@ func (c *conv2d) im2col(cols *tensor.Matrix, x featureMap, b0, b1, ho, wo int) {
 
 // addChannelBias adds b[c] to row c of m and, with relu, clamps at zero.
 func addChannelBias(m *tensor.Matrix, b []float32, relu bool) {
-	parallelRanges(m.Rows, m.Cols, func(r0, r1 int) {
+	tensor.ParallelRanges(m.Rows, m.Cols, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			row, bias := m.Row(r), b[r]
 			if relu {
@@ -178,7 +177,7 @@ func avgPool(x featureMap, k int, ws *workspace) featureMap {
 	ho, wo := x.height/k, x.width/k
 	out := ws.featureMap(x.m.Rows, x.batch, ho, wo)
 	inv := 1 / float32(k*k)
-	parallelRanges(x.m.Rows, x.m.Cols, func(c0, c1 int) {
+	tensor.ParallelRanges(x.m.Rows, x.m.Cols, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			for b := range x.batch {
 				src, dst := x.plane(c, b), out.plane(c, b)
@@ -199,26 +198,4 @@ func avgPool(x featureMap, k int, ws *workspace) featureMap {
 	})
 	ws.release(x)
 	return out
-}
-
-// parallelMinWork is the number of elements below which the memory-bound
-// loops around the GEMMs stay on one goroutine.
-const parallelMinWork = 1 << 15
-
-// parallelRanges calls fn on consecutive sub-ranges of [0, n), one per
-// thread of tensor.Threads(), when the n·rowWork elements are worth it. It
-// runs between GEMMs, never alongside one, so it does not compete with the
-// GEMM's own threads.
-func parallelRanges(n, rowWork int, fn func(lo, hi int)) {
-	parts := min(tensor.Threads(), n)
-	if n*rowWork < parallelMinWork || parts <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for p := 1; p < parts; p++ {
-		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
-	}
-	fn(0, n/parts)
-	wg.Wait()
 }
