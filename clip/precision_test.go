@@ -2,15 +2,11 @@ package clip
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
-
-// bf16Cosine is the least cosine similarity allowed between a feature row
-// encoded with bf16 products and the f32 row (issue #23).
-const bf16Cosine = 0.9995
 
 // encodeBoth encodes images and token rows with f32 products and again with
 // bf16 products.
@@ -33,33 +29,6 @@ func encodeBoth(t *testing.T, m *Model, images [][]float32, tokens [][]int32) (f
 	return f32, encode()
 }
 
-// checkCosines fails unless every row of got is within bf16Cosine of the
-// same row of want (cosine computed in float64), and fails if the rows are
-// identical, which would mean the products did not run in bf16.
-func checkCosines(t *testing.T, what string, got, want *tensor.Matrix) {
-	t.Helper()
-	worst, identical := 1.0, true
-	for i := range want.Rows {
-		var dot, gg, ww float64
-		for j, w := range want.Row(i) {
-			g := float64(got.At(i, j))
-			dot += g * float64(w)
-			gg += g * g
-			ww += float64(w) * float64(w)
-			identical = identical && float32(g) == w
-		}
-		cos := dot / math.Sqrt(gg*ww)
-		if !(cos >= bf16Cosine) {
-			t.Errorf("%s row %d: cosine %.6f between the bf16 and f32 features; want at least %g", what, i, cos, bf16Cosine)
-		}
-		worst = min(worst, cos)
-	}
-	if identical {
-		t.Errorf("%s: bf16 features equal the f32 ones bit for bit: the products did not run in bf16", what)
-	}
-	t.Logf("%s: %d rows, least cosine %.6f", what, want.Rows, worst)
-}
-
 // TestBF16FeaturesNearF32 encodes with bf16 products on the reference
 // fixture models (every preprocessed image, eight prompts) and on random
 // full-size ViT-B/16 and RN50 weights (two images and two prompts; skipped
@@ -73,8 +42,8 @@ func TestBF16FeaturesNearF32(t *testing.T) {
 		t.Run(fm.name, func(t *testing.T) {
 			m := loadFixture(t, fm)
 			f32, bf16 := encodeBoth(t, m, fixturePixels(t, fm.resolution), tokens)
-			checkCosines(t, "image features", bf16[0], f32[0])
-			checkCosines(t, "text features", bf16[1], f32[1])
+			testkit.CheckBF16Rows(t, "image features", bf16[0], f32[0])
+			testkit.CheckBF16Rows(t, "text features", bf16[1], f32[1])
 		})
 	}
 	for _, full := range []struct {
@@ -101,8 +70,8 @@ func TestBF16FeaturesNearF32(t *testing.T) {
 				t.Fatal(err)
 			}
 			f32, bf16 := encodeBoth(t, m, images, ids)
-			checkCosines(t, "image features", bf16[0], f32[0])
-			checkCosines(t, "text features", bf16[1], f32[1])
+			testkit.CheckBF16Rows(t, "image features", bf16[0], f32[0])
+			testkit.CheckBF16Rows(t, "text features", bf16[1], f32[1])
 		})
 	}
 }

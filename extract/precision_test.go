@@ -3,12 +3,12 @@ package extract
 import (
 	"context"
 	"errors"
-	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/tensor"
 )
 
@@ -76,7 +76,7 @@ func TestRunBF16NearF32(t *testing.T) {
 						return x
 					},
 				} {
-					checkRowCosines(t, name+" "+what, read(stores[tensor.PrecisionBF16]), read(stores[tensor.PrecisionF32]))
+					testkit.CheckBF16Rows(t, name+" "+what, read(stores[tensor.PrecisionBF16]), read(stores[tensor.PrecisionF32]))
 				}
 			}
 		})
@@ -91,28 +91,5 @@ func TestRunBF16NearF32(t *testing.T) {
 	_, err := run(t, context.Background(), m, ds, Options{Out: out, Batch: 4, Precision: tensor.PrecisionF32})
 	if err == nil || !strings.Contains(err.Error(), "product precision: bf16 vs f32") {
 		t.Errorf("resuming a bf16 run in f32: err = %v", err)
-	}
-}
-
-// checkRowCosines fails unless every row of got is within cosine 0.9995 of
-// the same row of want (in float64), or if all rows are identical.
-func checkRowCosines(t *testing.T, what string, got, want *tensor.Matrix) {
-	t.Helper()
-	identical := true
-	for i := range want.Rows {
-		var dot, gg, ww float64
-		for j, w := range want.Row(i) {
-			g := float64(got.At(i, j))
-			dot += g * float64(w)
-			gg += g * g
-			ww += float64(w) * float64(w)
-			identical = identical && float32(g) == w
-		}
-		if cos := dot / math.Sqrt(gg*ww); !(cos >= 0.9995) {
-			t.Errorf("%s row %d: cosine %.6f between the bf16 and f32 rows; want at least 0.9995", what, i, cos)
-		}
-	}
-	if identical {
-		t.Errorf("%s: the bf16 rows equal the f32 ones bit for bit", what)
 	}
 }
