@@ -58,9 +58,11 @@ func (o *SGD) Step() {
 	for _, g := range o.Groups {
 		for _, p := range g.Params {
 			var packed *tensor.Packed
-			if p.transposed && p.packed == nil {
+			switch {
+			case !p.transposed:
+			case p.packed == nil || p.packed.W != p.Value: // never packed, or Value replaced
 				first = append(first, p)
-			} else if p.transposed {
+			default:
 				packed = p.packed
 			}
 			p.version++

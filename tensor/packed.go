@@ -11,8 +11,9 @@ import "fmt"
 // bits.
 //
 // The owner keeps the panels in step with W: after rows of W change, Repack
-// those rows. On the OpenBLAS backend, or when the backend changed since
-// Pack, GemmPacked multiplies by W itself.
+// those rows. On the OpenBLAS backend, when the backend changed since Pack,
+// or while SetPrecision asks for bf16 products, GemmPacked multiplies by W
+// itself.
 type Packed struct {
 	// W is the matrix the panels were packed from.
 	W *Matrix
