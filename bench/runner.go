@@ -135,10 +135,11 @@ type Outcome struct {
 // (tensor.SetThreads(1) while Execute runs; the limit is restored when it
 // returns), so that a run's result is the same bit for bit whatever Jobs
 // is, on either GEMM backend. A run that fails is reported through OnEnd
-// and the others go on; the error returned names how many failed. Runs are written to a scratch directory and moved into
-// place when complete, so an interrupted bench leaves no half-finished run
-// where a finished one belongs; a stopped UniMoS run's scratch directory
-// keeps its checkpoint for the next bench (see Options.Stop).
+// and the others go on; the error returned names how many failed. Runs are
+// written to a scratch directory and moved into place when complete, so an
+// interrupted bench leaves no half-finished run where a finished one
+// belongs; a stopped UniMoS run's scratch directory keeps its checkpoint
+// for the next bench (see Options.Stop).
 func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 	p := opts.Protocol
 	if opts.Preset != "" {

@@ -2,7 +2,6 @@ package nn
 
 import (
 	"math"
-	"sync"
 
 	"github.com/unimos/unimos/tensor"
 )
@@ -42,9 +41,10 @@ func (o *SGD) SetLR(lr float32) {
 	}
 }
 
-// sgdChunk is about the number of elements one goroutine updates: the update
-// is a few operations per element, so a large model's step is worth
-// spreading over the cores, in pieces large enough to dwarf goroutine costs.
+// sgdChunk is about the number of elements of one piece of the update (and
+// of the repacking that goes with it): a large model's step is worth
+// spreading over the cores, in pieces small enough to stay in cache between
+// the update and the repacking.
 const sgdChunk = 1 << 15
 
 // Step updates every parameter from its Grad. A weight that products
@@ -53,8 +53,8 @@ const sgdChunk = 1 << 15
 // new values are still in cache, instead of packed again by every product
 // until the next step (the first step packs it whole).
 func (o *SGD) Step() {
-	var wg sync.WaitGroup
-	var first []*Var // weights packed for the first time, after their update
+	var chunks []func() // independent updates of rows of one parameter each
+	var first []*Var    // weights packed for the first time, after their update
 	for _, g := range o.Groups {
 		for _, p := range g.Params {
 			var packed *tensor.Packed
@@ -80,7 +80,7 @@ func (o *SGD) Step() {
 				if buf != nil {
 					chunkBuf = buf[lo:hi]
 				}
-				wg.Go(func() {
+				chunks = append(chunks, func() {
 					o.update(value[lo:hi], grad[lo:hi], chunkBuf, g.LR)
 					if packed != nil {
 						packed.Repack(r0, r1)
@@ -89,7 +89,11 @@ func (o *SGD) Step() {
 			}
 		}
 	}
-	wg.Wait()
+	tensor.ParallelRanges(len(chunks), sgdChunk, func(lo, hi int) { // on up to tensor.Threads() cores
+		for _, update := range chunks[lo:hi] {
+			update()
+		}
+	})
 	for _, p := range first {
 		p.packed, p.packedVersion = tensor.Pack(p.Value), p.version
 	}
