@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/csv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/unimos/unimos/internal/shard"
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // TestShardedBenchReport runs a bench whole and in 3 shards, into one
@@ -119,15 +119,7 @@ func readReport(t *testing.T, dir string) string {
 // and run_dir columns, which differ between benches of the same runs.
 func csvNumbers(t *testing.T, dir string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, ResultsCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testkit.ReadCSV(t, filepath.Join(dir, ResultsCSV))
 	skip := []int{slices.Index(rows[0], "train_seconds"), slices.Index(rows[0], "run_dir")}
 	var lines []string
 	for _, r := range rows {

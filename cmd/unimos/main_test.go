@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/csv"
 	"encoding/json"
 	"math"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/unimos"
 )
@@ -386,15 +386,7 @@ func TestAdaptWritesRunDirectory(t *testing.T) {
 		t.Errorf("final accuracy %v is not the last epoch's", result.Final.Accuracy)
 	}
 
-	f, err := os.Open(filepath.Join(out, "predictions.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testkit.ReadCSV(t, filepath.Join(out, "predictions.csv"))
 	if len(rows) != 281 || rows[0][2] != "class" {
 		t.Errorf("predictions.csv has %d rows, header %v", len(rows), rows[0])
 	}

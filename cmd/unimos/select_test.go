@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/csv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -38,15 +38,7 @@ func TestAdaptSelect(t *testing.T) {
 		t.Errorf("summary does not show the selection and the ensemble:\n%s", stdout)
 	}
 	// The predictions' accuracy is the last epoch's.
-	f, err := os.Open(filepath.Join(out, unimos.PredictionsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testkit.ReadCSV(t, filepath.Join(out, unimos.PredictionsFile))
 	st, err := features.Open(store)
 	if err != nil {
 		t.Fatal(err)
