@@ -2,6 +2,8 @@ package interop
 
 import (
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // A feature cache of the size of Office-Home's largest domain with RN50:
@@ -26,7 +28,7 @@ func BenchmarkParsePTH(b *testing.B) {
 }
 
 func BenchmarkParseNPYFortran(b *testing.B) {
-	data := buildNPY(1, npyHeaderFor("<f2", true, "(4096, 1024)"), make([]byte, 2*benchRows*benchDim))
+	data := testkit.NPY(1, testkit.NPYHeader("<f2", true, "(4096, 1024)"), make([]byte, 2*benchRows*benchDim))
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := ParseNPY(data); err != nil {

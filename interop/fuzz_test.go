@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // fixtureSeed returns a fixture file's bytes, or nil when the fixtures are
@@ -42,11 +44,11 @@ func checkArray(t *testing.T, name string, a *Array) {
 
 func FuzzNPY(f *testing.F) {
 	le, be := binary.LittleEndian, binary.BigEndian
-	f.Add(buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
-	f.Add(buildNPY(2, npyHeaderFor(">i8", true, "(2, 2)"), encode(be, []int64{1, 2, 3, 4})))
-	f.Add(buildNPY(3, npyHeaderFor("<f2", false, "(3,)"), encode(le, []uint16{0x3c00, 1, 0x7c00})))
-	f.Add(buildNPY(1, npyHeaderFor("|u1", true, "(2, 1, 2)"), []byte{1, 2, 3, 4}))
-	f.Add(buildNPY(1, npyHeaderFor("<f8", false, "()"), encode(le, 1.5)))
+	f.Add(testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
+	f.Add(testkit.NPY(2, testkit.NPYHeader(">i8", true, "(2, 2)"), encode(be, []int64{1, 2, 3, 4})))
+	f.Add(testkit.NPY(3, testkit.NPYHeader("<f2", false, "(3,)"), encode(le, []uint16{0x3c00, 1, 0x7c00})))
+	f.Add(testkit.NPY(1, testkit.NPYHeader("|u1", true, "(2, 1, 2)"), []byte{1, 2, 3, 4}))
+	f.Add(testkit.NPY(1, testkit.NPYHeader("<f8", false, "()"), encode(le, 1.5)))
 	for _, name := range []string{"features_f32.npy", "features_f16.npy", "labels.npy"} {
 		if seed := fixtureSeed(name); seed != nil {
 			f.Add(seed)
@@ -121,8 +123,8 @@ func FuzzFeatures(f *testing.F) {
 	f.Add(smallBundle(f, false))
 	f.Add(smallBundle(f, true))
 	f.Add(smallBundle(f, true, "text_features.npy", "other.npy"))
-	f.Add(buildZip(f, zipMember{"features.npy", buildNPY(1, npyHeaderFor("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), true}))
-	f.Add(buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
+	f.Add(testkit.Zip(f, testkit.ZipMember{Name: "features.npy", Data: testkit.NPY(1, testkit.NPYHeader("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), Deflate: true}))
+	f.Add(testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
 	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy"} {
 		if seed := fixtureSeed(name); seed != nil {
 			f.Add(seed)

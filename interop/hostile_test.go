@@ -65,14 +65,14 @@ func withBadCRC(t *testing.T, data []byte) []byte {
 // more than its own size.
 func TestHostileArchives(t *testing.T) {
 	le := binary.LittleEndian
-	twoRows := buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
+	twoRows := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
 	// 64 MiB of uint8 labels deflate to 64 KiB; decoded to int64 they
 	// would take 512 MiB.
-	hugeLabels := buildNPY(1, npyHeaderFor("|u1", false, "(67108864,)"), make([]byte, 64<<20))
+	hugeLabels := testkit.NPY(1, testkit.NPYHeader("|u1", false, "(67108864,)"), make([]byte, 64<<20))
 	// 16 MiB of float32 features, deflated to 16 KiB.
-	tallFeatures := buildNPY(1, npyHeaderFor("<f4", false, "(4194304, 1)"), make([]byte, 16<<20))
+	tallFeatures := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(4194304, 1)"), make([]byte, 16<<20))
 	// A header that announces far more data than the member holds.
-	liar := buildNPY(1, npyHeaderFor("<f4", false, "(1000000, 512)"), make([]byte, 64))
+	liar := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(1000000, 512)"), make([]byte, 64))
 
 	cases := []struct {
 		name string
@@ -81,22 +81,22 @@ func TestHostileArchives(t *testing.T) {
 		want string
 	}{
 		{"labels of 64 MiB beside 2 feature rows",
-			buildZip(t, zipMember{"features.npy", twoRows, true}, zipMember{"labels.npy", hugeLabels, true}),
+			testkit.Zip(t, testkit.ZipMember{Name: "features.npy", Data: twoRows, Deflate: true}, testkit.ZipMember{Name: "labels.npy", Data: hugeLabels, Deflate: true}),
 			readFeaturesNPZ, "labels: want a 1-D integer array [2] to match the features, got uint8 [67108864]"},
 		{"features of 16 MiB with a wrong CRC-32",
-			withBadCRC(t, buildZip(t, zipMember{"features.npy", tallFeatures, true})),
+			withBadCRC(t, testkit.Zip(t, testkit.ZipMember{Name: "features.npy", Data: tallFeatures, Deflate: true})),
 			readFeaturesNPZ, "checksum error"},
 		{"the same read as any .npz",
-			withBadCRC(t, buildZip(t, zipMember{"features.npy", tallFeatures, true})),
+			withBadCRC(t, testkit.Zip(t, testkit.ZipMember{Name: "features.npy", Data: tallFeatures, Deflate: true})),
 			readNPZ, "checksum error"},
 		{"second member bad after a good large one",
-			buildZip(t, zipMember{"features.npy", tallFeatures, true}, zipMember{"labels.npy", []byte("\x93NUMPY\x01"), false}),
+			testkit.Zip(t, testkit.ZipMember{Name: "features.npy", Data: tallFeatures, Deflate: true}, testkit.ZipMember{Name: "labels.npy", Data: []byte("\x93NUMPY\x01")}),
 			readNPZ, "member labels.npy: truncated .npy header"},
 		{"header announcing 2 GB in a small member",
-			buildZip(t, zipMember{"features.npy", liar, true}),
+			testkit.Zip(t, testkit.ZipMember{Name: "features.npy", Data: liar, Deflate: true}),
 			readFeaturesNPZ, "truncated data"},
 		{"text features of the wrong rank",
-			buildZip(t, zipMember{"text_features.npy", hugeLabels, true}),
+			testkit.Zip(t, testkit.ZipMember{Name: "text_features.npy", Data: hugeLabels, Deflate: true}),
 			readMatrixNPZ, `array "text_features": want a 2-D float array [K, d], got uint8 [67108864]`},
 	}
 	for _, c := range cases {
@@ -146,7 +146,7 @@ func TestHostileNPY(t *testing.T) {
 	}{
 		{"header length of 4 GiB", append([]byte("\x93NUMPY\x02\x00"), 0xf0, 0xff, 0xff, 0xff), "4294967280 header bytes announced, 0 present"},
 		{"header of 2 MiB", longHeader, "more than the 1048576 a .npy header may have"},
-		{"a billion elements announced", buildNPY(1, npyHeaderFor("<f8", false, "(1000000000,)"), make([]byte, 8)), "truncated data"},
+		{"a billion elements announced", testkit.NPY(1, testkit.NPYHeader("<f8", false, "(1000000000,)"), make([]byte, 8)), "truncated data"},
 	} {
 		var err error
 		used := allocated(func() { _, err = ParseNPY(c.data) })
@@ -163,7 +163,7 @@ func TestHostileNPY(t *testing.T) {
 // 16 MiB of uint8 labels cost their int64 array and little else.
 func TestReadNPYStreams(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "labels.npy")
-	if err := os.WriteFile(path, buildNPY(1, npyHeaderFor("|u1", false, "(16777216,)"), make([]byte, 16<<20)), 0o644); err != nil {
+	if err := os.WriteFile(path, testkit.NPY(1, testkit.NPYHeader("|u1", false, "(16777216,)"), make([]byte, 16<<20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var a *Array

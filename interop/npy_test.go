@@ -8,40 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
-
-// buildNPY assembles a .npy file as NumPy lays it out: magic, version,
-// header length (2 bytes in version 1, 4 from version 2), the header padded
-// with spaces and a newline to a multiple of 64 bytes, then body.
-func buildNPY(major byte, header string, body []byte) []byte {
-	lenBytes := 2
-	if major >= 2 {
-		lenBytes = 4
-	}
-	prefix := 6 + 2 + lenBytes
-	padded := header
-	for (prefix+len(padded)+1)%64 != 0 {
-		padded += " "
-	}
-	padded += "\n"
-	out := append([]byte("\x93NUMPY"), major, 0)
-	if lenBytes == 2 {
-		out = binary.LittleEndian.AppendUint16(out, uint16(len(padded)))
-	} else {
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(padded)))
-	}
-	out = append(out, padded...)
-	return append(out, body...)
-}
-
-// npyHeaderFor formats a header dict as numpy.save does.
-func npyHeaderFor(descr string, fortran bool, shape string) string {
-	order := "False"
-	if fortran {
-		order = "True"
-	}
-	return "{'descr': '" + descr + "', 'fortran_order': " + order + ", 'shape': " + shape + ", }"
-}
 
 // encode writes values in the given byte order with the width of each
 // value's Go type.
@@ -83,7 +52,7 @@ func TestNPYDTypesAndOrders(t *testing.T) {
 		{"scalar", "<f4", "()", encode(le, float32(4)), []int{}, []float32{4}, nil},
 		{"empty", "<i8", "(0, 5)", nil, []int{0, 5}, nil, []int64{}},
 	} {
-		a, err := ParseNPY(buildNPY(1, npyHeaderFor(tc.descr, false, tc.shape), tc.body))
+		a, err := ParseNPY(testkit.NPY(1, testkit.NPYHeader(tc.descr, false, tc.shape), tc.body))
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -106,7 +75,7 @@ func TestNPYFortranOrder(t *testing.T) {
 			colMajor = append(colMajor, float64(10*i+j))
 		}
 	}
-	a, err := ParseNPY(buildNPY(1, npyHeaderFor("<f8", true, "(2, 3)"), encode(binary.LittleEndian, colMajor)))
+	a, err := ParseNPY(testkit.NPY(1, testkit.NPYHeader("<f8", true, "(2, 3)"), encode(binary.LittleEndian, colMajor)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +98,7 @@ func TestNPYFortranOrder(t *testing.T) {
 			}
 		}
 	}
-	b, err := ParseNPY(buildNPY(1, npyHeaderFor(">i4", true, "(2, 3, 2)"), encode(binary.BigEndian, fortran3)))
+	b, err := ParseNPY(testkit.NPY(1, testkit.NPYHeader(">i4", true, "(2, 3, 2)"), encode(binary.BigEndian, fortran3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +109,7 @@ func TestNPYFortranOrder(t *testing.T) {
 	}
 
 	// A 1-D array is the same in both orders.
-	c, err := ParseNPY(buildNPY(1, npyHeaderFor("<i8", true, "(3,)"), encode(binary.LittleEndian, []int64{4, 5, 6})))
+	c, err := ParseNPY(testkit.NPY(1, testkit.NPYHeader("<i8", true, "(3,)"), encode(binary.LittleEndian, []int64{4, 5, 6})))
 	if err != nil || !slices.Equal(c.Int64, []int64{4, 5, 6}) {
 		t.Errorf("1-D Fortran: got %v, %v", c, err)
 	}
@@ -149,7 +118,7 @@ func TestNPYFortranOrder(t *testing.T) {
 func TestNPYHeaderVersions(t *testing.T) {
 	body := encode(binary.LittleEndian, float32(1), float32(2))
 	for _, major := range []byte{1, 2, 3} {
-		a, err := ParseNPY(buildNPY(major, npyHeaderFor("<f4", false, "(1, 2)"), body))
+		a, err := ParseNPY(testkit.NPY(major, testkit.NPYHeader("<f4", false, "(1, 2)"), body))
 		if err != nil {
 			t.Errorf("version %d.0: %v", major, err)
 			continue
@@ -164,7 +133,7 @@ func TestNPYHeaderVersions(t *testing.T) {
 		"{'shape': (1L, 2L), 'fortran_order': False, 'descr': '<f4'}",
 		"{ 'descr' : '<f4' ,\t'fortran_order' : False , 'shape' : ( 1 , 2 , ) , }",
 	} {
-		if _, err := ParseNPY(buildNPY(1, header, body)); err != nil {
+		if _, err := ParseNPY(testkit.NPY(1, header, body)); err != nil {
 			t.Errorf("%s: %v", header, err)
 		}
 	}
@@ -172,7 +141,7 @@ func TestNPYHeaderVersions(t *testing.T) {
 
 func TestNPYErrors(t *testing.T) {
 	le := binary.LittleEndian
-	good := buildNPY(1, npyHeaderFor("<f4", false, "(2,)"), encode(le, float32(1), float32(2)))
+	good := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2,)"), encode(le, float32(1), float32(2)))
 	withVersion := func(major, minor byte) []byte {
 		b := slices.Clone(good)
 		b[6], b[7] = major, minor
@@ -189,32 +158,32 @@ func TestNPYErrors(t *testing.T) {
 		{"version 1.1", withVersion(1, 1), "unsupported .npy format version 1.1"},
 		{"header cut", good[:9], "truncated .npy header"},
 		{"header shorter than announced", good[:40], "truncated .npy header"},
-		{"object array", buildNPY(1, npyHeaderFor("|O", false, "(2,)"), make([]byte, 16)), "pickled object arrays are not supported"},
-		{"complex", buildNPY(1, npyHeaderFor("<c8", false, "(1,)"), make([]byte, 8)), `unsupported dtype "<c8"`},
-		{"unicode", buildNPY(1, npyHeaderFor("<U3", false, "(1,)"), make([]byte, 12)), "unsupported dtype"},
-		{"native order", buildNPY(1, npyHeaderFor("=f4", false, "(1,)"), make([]byte, 4)), "unsupported byte order"},
-		{"| on a wide type", buildNPY(1, npyHeaderFor("|f4", false, "(1,)"), make([]byte, 4)), "unsupported byte order"},
-		{"structured", buildNPY(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", make([]byte, 4)), "structured"},
-		{"missing key", buildNPY(1, "{'descr': '<f4', 'shape': (1,), }", make([]byte, 4)), `missing key "fortran_order"`},
-		{"extra key", buildNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", make([]byte, 4)), `unexpected key "x"`},
-		{"duplicate key", buildNPY(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", make([]byte, 4)), "appears twice"},
-		{"not a dict", buildNPY(1, "('<f4', False, (1,))", make([]byte, 4)), `expected '{'`},
+		{"object array", testkit.NPY(1, testkit.NPYHeader("|O", false, "(2,)"), make([]byte, 16)), "pickled object arrays are not supported"},
+		{"complex", testkit.NPY(1, testkit.NPYHeader("<c8", false, "(1,)"), make([]byte, 8)), `unsupported dtype "<c8"`},
+		{"unicode", testkit.NPY(1, testkit.NPYHeader("<U3", false, "(1,)"), make([]byte, 12)), "unsupported dtype"},
+		{"native order", testkit.NPY(1, testkit.NPYHeader("=f4", false, "(1,)"), make([]byte, 4)), "unsupported byte order"},
+		{"| on a wide type", testkit.NPY(1, testkit.NPYHeader("|f4", false, "(1,)"), make([]byte, 4)), "unsupported byte order"},
+		{"structured", testkit.NPY(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", make([]byte, 4)), "structured"},
+		{"missing key", testkit.NPY(1, "{'descr': '<f4', 'shape': (1,), }", make([]byte, 4)), `missing key "fortran_order"`},
+		{"extra key", testkit.NPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", make([]byte, 4)), `unexpected key "x"`},
+		{"duplicate key", testkit.NPY(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", make([]byte, 4)), "appears twice"},
+		{"not a dict", testkit.NPY(1, "('<f4', False, (1,))", make([]byte, 4)), `expected '{'`},
 		{"unterminated", append([]byte("\x93NUMPY\x01\x00\x07\x00"), "{'descr"...), "unterminated"},
-		{"newline in string", buildNPY(1, "{'descr", nil), "unsupported character"},
-		{"escape", buildNPY(1, `{'descr': '<f\4', 'fortran_order': False, 'shape': (1,)}`, nil), "unsupported character"},
-		{"bad bool", buildNPY(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", nil), "fortran_order: expected True or False"},
-		{"call", buildNPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': __import__('os')}", nil), "shape: expected '('"},
-		{"shape without comma", buildNPY(1, npyHeaderFor("<f4", false, "(2)"), make([]byte, 8)), "','"},
-		{"negative dimension", buildNPY(1, npyHeaderFor("<f4", false, "(-2,)"), make([]byte, 8)), "non-negative integer"},
-		{"float dimension", buildNPY(1, npyHeaderFor("<f4", false, "(2.0,)"), make([]byte, 8)), "expected ','"},
-		{"dimension overflows int", buildNPY(1, npyHeaderFor("<f4", false, "(99999999999999999999,)"), nil), "out of range"},
-		{"product overflows", buildNPY(1, npyHeaderFor("<f4", false, "(4294967296, 4294967296)"), nil), "too many elements"},
-		{"junk after dict", buildNPY(1, npyHeaderFor("<f4", false, "(2,)")+" x", make([]byte, 8)), "after the dictionary"},
+		{"newline in string", testkit.NPY(1, "{'descr", nil), "unsupported character"},
+		{"escape", testkit.NPY(1, `{'descr': '<f\4', 'fortran_order': False, 'shape': (1,)}`, nil), "unsupported character"},
+		{"bad bool", testkit.NPY(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", nil), "fortran_order: expected True or False"},
+		{"call", testkit.NPY(1, "{'descr': '<f4', 'fortran_order': False, 'shape': __import__('os')}", nil), "shape: expected '('"},
+		{"shape without comma", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2)"), make([]byte, 8)), "','"},
+		{"negative dimension", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(-2,)"), make([]byte, 8)), "non-negative integer"},
+		{"float dimension", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2.0,)"), make([]byte, 8)), "expected ','"},
+		{"dimension overflows int", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(99999999999999999999,)"), nil), "out of range"},
+		{"product overflows", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(4294967296, 4294967296)"), nil), "too many elements"},
+		{"junk after dict", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2,)")+" x", make([]byte, 8)), "after the dictionary"},
 		{"truncated data", good[:len(good)-1], "truncated data"},
 		// 10^12 elements announced in a 100-byte file: an error, not an allocation.
-		{"huge shape", buildNPY(1, npyHeaderFor("<f8", false, "(1000000, 1000000)"), make([]byte, 36)), "truncated data"},
+		{"huge shape", testkit.NPY(1, testkit.NPYHeader("<f8", false, "(1000000, 1000000)"), make([]byte, 36)), "truncated data"},
 		{"trailing data", append(slices.Clone(good), 0, 0, 0, 0), "size mismatch"},
-		{"data for empty shape", buildNPY(1, npyHeaderFor("<f4", false, "(0,)"), make([]byte, 4)), "size mismatch"},
+		{"data for empty shape", testkit.NPY(1, testkit.NPYHeader("<f4", false, "(0,)"), make([]byte, 4)), "size mismatch"},
 	} {
 		_, err := ParseNPY(tc.data)
 		if err == nil {

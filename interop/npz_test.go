@@ -10,48 +10,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
-
-// zipMember is one record of a hand-built zip archive.
-type zipMember struct {
-	name    string
-	data    []byte
-	deflate bool
-}
-
-func buildZip(t testing.TB, members ...zipMember) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, m := range members {
-		method := zip.Store
-		if m.deflate {
-			method = zip.Deflate
-		}
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: method})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(m.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // smallBundle is a .npz with features [2, 3] and labels [2]; the features
 // member is deflated when deflate is set.
 func smallBundle(t testing.TB, deflate bool, names ...string) []byte {
 	le := binary.LittleEndian
-	features := buildNPY(1, npyHeaderFor("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
-	labels := buildNPY(1, npyHeaderFor("<i8", false, "(2,)"), encode(le, []int64{7, 8}))
+	features := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
+	labels := testkit.NPY(1, testkit.NPYHeader("<i8", false, "(2,)"), encode(le, []int64{7, 8}))
 	if names == nil {
 		names = []string{"features.npy", "labels.npy"}
 	}
-	return buildZip(t, zipMember{names[0], features, deflate}, zipMember{names[1], labels, false})
+	return testkit.Zip(t, testkit.ZipMember{Name: names[0], Data: features, Deflate: deflate}, testkit.ZipMember{Name: names[1], Data: labels})
 }
 
 func TestNPZ(t *testing.T) {
@@ -97,8 +69,8 @@ func TestNPZErrors(t *testing.T) {
 		{"not a zip", []byte("hello, world"), "not a zip archive"},
 		{"truncated zip", good[:len(good)-10], "truncated"},
 		{"corrupt member", corrupt, "member features.npy"},
-		{"bad npy member", buildZip(t, zipMember{"x.npy", []byte("\x93NUMPY\x01"), false}), "member x.npy: truncated .npy header"},
-		{"duplicate array", buildZip(t, zipMember{"x.npy", nil, false}, zipMember{"x", nil, false}), `array "x" appears twice`},
+		{"bad npy member", testkit.Zip(t, testkit.ZipMember{Name: "x.npy", Data: []byte("\x93NUMPY\x01")}), "member x.npy: truncated .npy header"},
+		{"duplicate array", testkit.Zip(t, testkit.ZipMember{Name: "x.npy", Data: nil}, testkit.ZipMember{Name: "x", Data: nil}), `array "x" appears twice`},
 	} {
 		_, err := ParseNPZ(tc.data)
 		if err == nil {
@@ -158,8 +130,8 @@ func TestNPZOverlappingMembers(t *testing.T) {
 	// A zip bomb: 200 directory entries share one deflated member of 1 MB,
 	// which compresses to about 1 KB. Each entry alone looks reasonable;
 	// together they would inflate to 200 MB from a 13 KB file.
-	npy := buildNPY(1, npyHeaderFor("<f4", false, "(262144,)"), make([]byte, 1<<20))
-	data := buildZip(t, zipMember{"a000.npy", npy, true})
+	npy := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(262144,)"), make([]byte, 1<<20))
+	data := testkit.Zip(t, testkit.ZipMember{Name: "a000.npy", Data: npy, Deflate: true})
 	dirStart := bytes.Index(data, []byte("PK\x01\x02"))
 	end := bytes.Index(data, []byte("PK\x05\x06"))
 	entry := data[dirStart:end]

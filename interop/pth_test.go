@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // buildPTH lays out a PyTorch archive as torch.save does: data.pkl, the
@@ -15,20 +17,20 @@ import (
 // folder.
 func buildPTH(t testing.TB, prefix string, pkl []byte, records map[string][]byte, byteorder string) []byte {
 	t.Helper()
-	members := []zipMember{{prefix + "/data.pkl", pkl, false}}
+	members := []testkit.ZipMember{{Name: prefix + "/data.pkl", Data: pkl}}
 	keys := make([]string, 0, len(records))
 	for k := range records {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		members = append(members, zipMember{prefix + "/data/" + k, records[k], false})
+		members = append(members, testkit.ZipMember{Name: prefix + "/data/" + k, Data: records[k]})
 	}
-	members = append(members, zipMember{prefix + "/version", []byte("3\n"), false})
+	members = append(members, testkit.ZipMember{Name: prefix + "/version", Data: []byte("3\n")})
 	if byteorder != "" {
-		members = append(members, zipMember{prefix + "/byteorder", []byte(byteorder), false})
+		members = append(members, testkit.ZipMember{Name: prefix + "/byteorder", Data: []byte(byteorder)})
 	}
-	return buildZip(t, members...)
+	return testkit.Zip(t, members...)
 }
 
 // featureCache pickles {'fea': HalfTensor [2, 2], 'label': LongTensor [2]}
@@ -74,9 +76,9 @@ func TestPTHErrors(t *testing.T) {
 		{"a bare pickle", "not a PyTorch file", featureCache()},
 		{"neither zip nor legacy", "not a PyTorch file", []byte("PK garbage")},
 		{"not a zip", "not a zip archive", []byte("PK\x03\x04 garbage")},
-		{"no data.pkl", "found 0", buildZip(t, zipMember{"archive/other.pkl", featureCache(), false})},
-		{"data.pkl at the top", "found 0", buildZip(t, zipMember{"data.pkl", featureCache(), false})},
-		{"two data.pkl", "found 2", buildZip(t, zipMember{"a/data.pkl", nil, false}, zipMember{"b/data.pkl", nil, false})},
+		{"no data.pkl", "found 0", testkit.Zip(t, testkit.ZipMember{Name: "archive/other.pkl", Data: featureCache()})},
+		{"data.pkl at the top", "found 0", testkit.Zip(t, testkit.ZipMember{Name: "data.pkl", Data: featureCache()})},
+		{"two data.pkl", "found 2", testkit.Zip(t, testkit.ZipMember{Name: "a/data.pkl", Data: nil}, testkit.ZipMember{Name: "b/data.pkl", Data: nil})},
 		{"missing storage", "no record archive/data/1 in the archive", buildPTH(t, "archive", featureCache(), map[string][]byte{"0": st["0"]}, "")},
 		{"bad byteorder", `holds "middle"`, buildPTH(t, "archive", featureCache(), st, "middle")},
 	} {
@@ -163,22 +165,22 @@ func TestReadFeaturesAndMatrixDispatch(t *testing.T) {
 	}
 
 	// text_features is preferred among several arrays.
-	text := buildNPY(1, npyHeaderFor("<f4", false, "(1, 2)"), encode(le, []float32{9, 8}))
-	other := buildNPY(1, npyHeaderFor("<f4", false, "(1, 1)"), encode(le, float32(7)))
-	m, err = ReadMatrix(write("text.npz", buildZip(t, zipMember{"other.npy", other, true}, zipMember{"text_features.npy", text, true})))
+	text := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(1, 2)"), encode(le, []float32{9, 8}))
+	other := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(1, 1)"), encode(le, float32(7)))
+	m, err = ReadMatrix(write("text.npz", testkit.Zip(t, testkit.ZipMember{Name: "other.npy", Data: other, Deflate: true}, testkit.ZipMember{Name: "text_features.npy", Data: text, Deflate: true})))
 	if err != nil || !slices.Equal(m.Float32, []float32{9, 8}) {
 		t.Errorf("ReadMatrix of text_features: got %v, %v", m, err)
 	}
 
 	// Labels that do not match the features.
-	bad := buildZip(t,
-		zipMember{"features.npy", text, false},
-		zipMember{"labels.npy", buildNPY(1, npyHeaderFor("<i8", false, "(2,)"), make([]byte, 16)), false})
+	bad := testkit.Zip(t,
+		testkit.ZipMember{Name: "features.npy", Data: text},
+		testkit.ZipMember{Name: "labels.npy", Data: testkit.NPY(1, testkit.NPYHeader("<i8", false, "(2,)"), make([]byte, 16))})
 	if _, _, err := ReadFeatures(write("bad.npz", bad)); err == nil || !strings.Contains(err.Error(), "labels: want a 1-D integer array [1]") {
 		t.Errorf("mismatched labels: got %v", err)
 	}
 	// Integer features.
-	ints := buildNPY(1, npyHeaderFor("<i4", false, "(1, 2)"), make([]byte, 8))
+	ints := testkit.NPY(1, testkit.NPYHeader("<i4", false, "(1, 2)"), make([]byte, 8))
 	if _, _, err := ReadFeatures(write("ints.npy", ints)); err == nil || !strings.Contains(err.Error(), "want a 2-D float array") {
 		t.Errorf("integer features: got %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/safetensors"
 )
 
@@ -86,9 +87,9 @@ func TestPickleBounds(t *testing.T) {
 		// A list of empty dicts, deflated: 2 bytes of pickle per dict, far
 		// more in memory. The padding makes the archive large enough for
 		// its pickle to pass the size bound.
-		{"memory", "more than 4 MB of memory", buildZip(t,
-			zipMember{"a/data.pkl", newPickle(2).raw(']').raw(repeat(1<<20, '}', 'a')...).done(), true},
-			zipMember{"a/padding", make([]byte, 40<<10), false})},
+		{"memory", "more than 4 MB of memory", testkit.Zip(t,
+			testkit.ZipMember{Name: "a/data.pkl", Data: newPickle(2).raw(']').raw(repeat(1<<20, '}', 'a')...).done(), Deflate: true},
+			testkit.ZipMember{Name: "a/padding", Data: make([]byte, 40<<10)})},
 	} {
 		var before, after runtime.MemStats
 		runtime.GC()

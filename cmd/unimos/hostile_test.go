@@ -7,8 +7,6 @@ package main
 // spending memory on what the file only claims to hold.
 
 import (
-	"archive/zip"
-	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,43 +17,20 @@ import (
 	"github.com/unimos/unimos/internal/testkit"
 )
 
-// npyBytes is a .npy file of the given descr and shape tuple ("(2, 3)").
-func npyBytes(descr, shape string, data []byte) []byte {
-	header := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }"
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
-	return append(append(out, header...), data...)
-}
-
 // labelsBombNPZ is the reliability probe's file, scaled down: a .npz of
 // about 64 KB whose features are 2 rows and whose labels.npy inflates to
 // 64 MiB of uint8 (512 MiB as int64).
 func labelsBombNPZ(t *testing.T) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, m := range []struct {
-		name string
-		data []byte
-	}{
-		{"features.npy", npyBytes("<f4", "(2, 2)", f32LE([]float32{1, 0, 0, 1}))},
-		{"labels.npy", npyBytes("|u1", "(67108864,)", make([]byte, 64<<20))},
-	} {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: zip.Deflate})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(m.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return testkit.Zip(t,
+		testkit.ZipMember{Name: "features.npy", Data: f32NPY("(2, 2)", []float32{1, 0, 0, 1}), Deflate: true},
+		testkit.ZipMember{Name: "labels.npy", Data: testkit.NPY(1, testkit.NPYHeader("|u1", false, "(67108864,)"), make([]byte, 64<<20)), Deflate: true})
+}
+
+// f32NPY is a .npy file of little-endian float32 values of the given shape
+// tuple ("(2, 3)").
+func f32NPY(shape string, values []float32) []byte {
+	return testkit.NPY(1, testkit.NPYHeader("<f4", false, shape), f32LE(values))
 }
 
 // hostileCall runs the command line, which must fail with status 1 within
@@ -90,7 +65,7 @@ func TestHostileImportInputs(t *testing.T) {
 	zero := filepath.Join(dir, "zero.npz")
 	testkit.LinkToDevZero(t, zero)
 	good := filepath.Join(dir, "good.npy")
-	testkit.WriteFile(t, good, npyBytes("<f4", "(2, 2)", f32LE([]float32{1, 0, 0, 1})))
+	testkit.WriteFile(t, good, f32NPY("(2, 2)", []float32{1, 0, 0, 1}))
 	out := filepath.Join(dir, "store")
 
 	hostileCall(t, 16<<20, []string{bomb, "labels: want a 1-D integer array [2] to match the features, got uint8 [67108864]"},

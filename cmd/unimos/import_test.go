@@ -31,13 +31,7 @@ func writeNPY(t *testing.T, path, descr string, shape []int, data []byte) {
 	if len(shape) == 1 {
 		tuple += ","
 	}
-	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, tuple)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
-	out = append(append(out, header...), data...)
+	out := testkit.NPY(1, testkit.NPYHeader(descr, false, "("+tuple+")"), data)
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
