@@ -22,17 +22,11 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	task := tinyTask(8, 100, 12, 4) // 3 iterations per epoch
 	cfg := smallConfig()
 	cfg.Epochs = 4
-	whole, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := newTestTrainer(t, cfg, task)
 	want := whole.Run(nil)
 
 	for _, stopAfter := range []int{0, 4, 6} {
-		first, err := NewTrainer(cfg, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := newTestTrainer(t, cfg, task)
 		steps := 0
 		first.Stop = func() bool { steps++; return steps > stopAfter }
 		first.Run(nil)
@@ -87,10 +81,7 @@ func assertSameRun(t *testing.T, what string, tr *Trainer, got []Evaluation, who
 func TestResumeOldFormats(t *testing.T) {
 	task := tinyTask(8, 100, 12, 4) // 3 iterations per epoch
 	cfg := smallConfig()
-	whole, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := newTestTrainer(t, cfg, task)
 	want := whole.Run(nil)
 
 	for _, c := range []struct {

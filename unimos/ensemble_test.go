@@ -193,10 +193,7 @@ func TestTrainerFeedsTheCriteria(t *testing.T) {
 	task := tinyTask(5, 160, 12, 4)
 	cfg := smallConfig()
 	cfg.Epochs = 4
-	tr, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, task)
 	if _, ok := tr.TemporalEnsemble(); ok {
 		t.Error("a temporal ensemble before training")
 	}
@@ -270,17 +267,11 @@ func TestResumedEnsemble(t *testing.T) {
 	task := tinyTask(5, 160, 12, 4)
 	cfg := smallConfig()
 	cfg.Epochs = 4
-	whole, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := newTestTrainer(t, cfg, task)
 	want := whole.Run(nil)
 	wantTE, _ := whole.TemporalEnsemble()
 
-	stopped, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stopped := newTestTrainer(t, cfg, task)
 	stopped.Stop = func() bool { return stopped.epoch == 2 && stopped.epochIteration == 1 }
 	stopped.Run(nil)
 	dir := t.TempDir()

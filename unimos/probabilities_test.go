@@ -18,10 +18,7 @@ func TestProbabilitiesAgreeWithPredict(t *testing.T) {
 		task := tinyTask(8, 96, 512, 10)
 		cfg := smallConfig()
 		cfg.Epochs = epochs
-		tr, err := NewTrainer(cfg, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newTestTrainer(t, cfg, task)
 		tr.Run(nil)
 		path := filepath.Join(t.TempDir(), ModelFile)
 		if err := tr.SaveModel(path, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, Backbone{}); err != nil {

@@ -23,10 +23,7 @@ func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
 		task := tinyTask(6, 128, 12, 4)
 		cfg := smallConfig()
 		cfg.Epochs = epochs
-		tr, err := NewTrainer(cfg, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newTestTrainer(t, cfg, task)
 		last := tr.Run(nil)[epochs]
 		path := filepath.Join(t.TempDir(), ModelFile)
 		classes := []string{"a", "b", "c", "d"}

@@ -221,10 +221,7 @@ func TestLabelFreeOnTraining(t *testing.T) {
 	task := tinyTask(5, 160, 12, 4)
 	cfg := smallConfig()
 	cfg.Epochs = 4
-	tr, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, task)
 	history := tr.Run(nil)
 	checkLabelFree(t, history, task)
 	result := NewResult("s", "t", cfg, history, nil, 0)
@@ -257,10 +254,7 @@ func TestLabelFreeOnSyntheticStore(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Epochs = 5
-	tr, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, task)
 	history := tr.Run(nil)
 	checkLabelFree(t, history, task)
 	if before, after := history[0].LabelFree.Agreement, history[len(history)-1].LabelFree.Agreement; !(after > before) {

@@ -47,6 +47,17 @@ func tinyTask(seed uint64, n, d, k int) Task {
 	return Task{SourceFeatures: xs, SourceLabels: ys, TargetFeatures: xt, TargetLabels: yt, Text: unit(text)}
 }
 
+// newTestTrainer is NewTrainer for a configuration and task the test
+// knows to be valid.
+func newTestTrainer(t testing.TB, cfg Config, task Task) *Trainer {
+	t.Helper()
+	tr, err := NewTrainer(cfg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 func smallConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Epochs = 3
@@ -63,10 +74,7 @@ func smallConfig() Config {
 func TestMergedStepMatchesTwoOptimizers(t *testing.T) {
 	task := tinyTask(1, 96, 12, 4)
 	cfg := smallConfig()
-	reference, err := NewTrainer(cfg, task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reference := newTestTrainer(t, cfg, task)
 	merged, _ := NewTrainer(cfg, task) // same seed: same initial weights, batches and dropout
 	reference.pseudo = tensor.ArgmaxRows(reference.teacher)
 	merged.pseudo = reference.pseudo
@@ -139,10 +147,7 @@ func TestSameSeedSameRun(t *testing.T) {
 	run := func(seed uint64) ([]Evaluation, []float32) {
 		cfg := smallConfig()
 		cfg.Seed = seed
-		tr, err := NewTrainer(cfg, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newTestTrainer(t, cfg, task)
 		h := tr.Run(nil)
 		return h, slices.Clone(tr.Model.TextSeparator.Weight.Value.Data)
 	}
@@ -288,10 +293,7 @@ func TestTextRoundedToHalf(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		cfg := smallConfig()
 		cfg.Variants.FullPrecisionText = full
-		tr, err := NewTrainer(cfg, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newTestTrainer(t, cfg, task)
 		changed := 0
 		for i, v := range stored.Data {
 			// float16 keeps 11 significant bits: rounding moves a value by at most 2⁻¹¹ of it.
