@@ -169,10 +169,7 @@ func zeroBasedHistory(t *testing.T, history string, n int) string {
 
 func TestResumeRejectsAnotherTask(t *testing.T) {
 	cfg := smallConfig()
-	tr, err := NewTrainer(cfg, tinyTask(8, 100, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, tinyTask(8, 100, 12, 4))
 	tr.Stop = func() bool { return true }
 	tr.Run(nil)
 	path := filepath.Join(t.TempDir(), "c.safetensors")
@@ -191,10 +188,7 @@ func TestResumeRejectsAnotherTask(t *testing.T) {
 // result of nothing. The untampered rewrite must still resume.
 func TestResumeRejectsTamperedCheckpoints(t *testing.T) {
 	task := tinyTask(8, 100, 12, 4) // 3 iterations per epoch, 4 classes
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	steps := 0
 	tr.Stop = func() bool { steps++; return steps > 4 } // epoch 1, iteration 1
 	tr.Run(nil)
@@ -405,10 +399,7 @@ func writeCheckpointState(t *testing.T, path string, meta map[string]string, ten
 // they were recorded) resumes unchecked.
 func TestResumeRejectsChangedData(t *testing.T) {
 	task := tinyTask(8, 100, 12, 4)
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	tr.Stop = func() bool { return true }
 	tr.Run(nil)
 	path := filepath.Join(t.TempDir(), "c.safetensors")

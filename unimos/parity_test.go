@@ -59,10 +59,7 @@ func TestParityShortSchedule(t *testing.T) {
 	const epochs = 10
 	cfg := DefaultConfig()
 	cfg.Epochs = epochs
-	tr, err := NewTrainer(cfg, Task{src.Features, src.Labels, tgt.Features, tgt.Labels, text})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, Task{src.Features, src.Labels, tgt.Features, tgt.Labels, text})
 	history := tr.Run(nil)
 	var ours, theirs float64
 	for test := 1; test <= epochs; test++ {

@@ -80,10 +80,7 @@ func maxDiff(a, b []float32) float32 {
 
 func TestProbabilitiesRejectsBadInput(t *testing.T) {
 	task := tinyTask(7, 64, 12, 4)
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	path := filepath.Join(t.TempDir(), ModelFile)
 	if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
 		t.Fatal(err)

@@ -15,10 +15,7 @@ import (
 func TestResultEpochs(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Epochs = 3
-	tr, err := NewTrainer(cfg, tinyTask(5, 100, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, tinyTask(5, 100, 12, 4))
 	history := tr.Run(nil)
 	r := NewResult("s", "t", cfg, history, nil, 0)
 	for i, e := range r.History {
@@ -48,10 +45,7 @@ func TestResultEpochs(t *testing.T) {
 func TestReadResultFormats(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Epochs = 2
-	tr, err := NewTrainer(cfg, tinyTask(6, 100, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cfg, tinyTask(6, 100, 12, 4))
 	want := NewResult("s", "t", cfg, tr.Run(nil), nil, 1.5)
 	dir := t.TempDir()
 	current := filepath.Join(dir, "current.json")

@@ -60,10 +60,7 @@ func TestSavedModelPredictsAsTheLastTest(t *testing.T) {
 
 func TestPredictRejectsBadInput(t *testing.T) {
 	task := tinyTask(7, 64, 12, 4)
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	path := filepath.Join(t.TempDir(), ModelFile)
 	if err := tr.SaveModel(path, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
 		t.Fatal(err)
@@ -129,10 +126,7 @@ func TestLoadModelRejectsBadFiles(t *testing.T) {
 // what was unknown (or a model written before the backbone was recorded)
 // stays unknown.
 func TestSavedModelRecordsItsBackbone(t *testing.T) {
-	tr, err := NewTrainer(smallConfig(), tinyTask(9, 64, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), tinyTask(9, 64, 12, 4))
 	cases := []struct {
 		name     string
 		backbone Backbone
@@ -249,10 +243,7 @@ func reshaped(tensors []*safetensors.Tensor, name string, shape []int) []*safete
 // for tests to write altered versions.
 func savedUntrained(t *testing.T, dir string) ([]*safetensors.Tensor, map[string]string) {
 	t.Helper()
-	tr, err := NewTrainer(smallConfig(), tinyTask(8, 64, 12, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), tinyTask(8, 64, 12, 4))
 	good := filepath.Join(dir, "good.safetensors")
 	if err := tr.SaveModel(good, []string{"a", "b", "c", "d"}, Backbone{}); err != nil {
 		t.Fatal(err)

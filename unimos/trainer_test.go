@@ -180,10 +180,7 @@ func TestHalfSourceSameRun(t *testing.T) {
 	}
 	run := func(source features.Rows) ([]Evaluation, []float32) {
 		task.SourceFeatures = source
-		tr, err := NewTrainer(smallConfig(), task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newTestTrainer(t, smallConfig(), task)
 		h := tr.Run(nil)
 		return h, slices.Clone(tr.Model.VisionSeparator.Weight.Value.Data)
 	}
@@ -206,10 +203,7 @@ func TestHalfSourceSameRun(t *testing.T) {
 // centroid labels, which TestCentroidLabels checks by hand.)
 func TestLabelSchedule(t *testing.T) {
 	task := tinyTask(3, 96, 12, 4)
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	tr.pseudo = tensor.ArgmaxRows(tr.teacher)
 	for range 5 {
 		tr.step() // move the weights away from initialisation
@@ -250,10 +244,7 @@ func TestTaskValidation(t *testing.T) {
 // layers applied one after the other.
 func TestInferComposesLinearMaps(t *testing.T) {
 	task := tinyTask(5, 90, 16, 4)
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	tr.pseudo = tensor.ArgmaxRows(tr.teacher)
 	for range 3 { // move the weights and BatchNorm's running statistics off their initial values
 		tr.step()
@@ -329,12 +320,9 @@ func TestRunStopsWhenTheLossIsNotFinite(t *testing.T) {
 		source.Data[i] *= 1e30
 	}
 	task.SourceFeatures = source
-	tr, err := NewTrainer(smallConfig(), task)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, smallConfig(), task)
 	history := tr.Run(nil)
-	err = tr.Err()
+	err := tr.Err()
 	if err == nil || !strings.Contains(err.Error(), "training diverged in epoch 1/3, iteration 1/3: the loss became") {
 		t.Fatalf("error %v, want one naming epoch 1/3, iteration 1/3", err)
 	}
