@@ -18,17 +18,19 @@ func (t *Tape) CrossEntropy(logits *Var, labels []int) *Var {
 	}
 	out := t.result(1, 1, logits)
 	// The gradient (softmax - onehot)/N is cheapest to form now, while the
-	// labels are at hand.
+	// labels are at hand: dlogits holds log softmax, then softmax.
 	dlogits := t.buffer(n, k)
+	tensor.LogSoftmax(dlogits, logits.Value)
 	var loss float64
 	for i, y := range labels {
 		if y < 0 || y >= k {
 			panic(fmt.Sprintf("nn.CrossEntropy: label %d of row %d outside [0, %d)", y, i, k))
 		}
-		zr, dr := logits.Value.Row(i), dlogits.Row(i)
-		m, logSum := shiftedLogSumExp(zr)
-		loss += float64(m-zr[y]) + float64(logSum)
-		softmaxInto(dr, zr)
+		loss -= float64(dlogits.At(i, y))
+	}
+	tensor.Exp(dlogits, dlogits)
+	for i, y := range labels {
+		dr := dlogits.Row(i)
 		dr[y]--
 		for j := range dr {
 			dr[j] /= float32(n)

@@ -392,38 +392,33 @@ func (t *Tape) NormalizeRows(x *Var) *Var {
 	return out
 }
 
-// LogSoftmax returns the row-wise log-softmax of x.
+// LogSoftmax returns the row-wise log-softmax of x (tensor.LogSoftmax).
 func (t *Tape) LogSoftmax(x *Var) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
-	for i := range x.Value.Rows {
-		xr, or := x.Value.Row(i), out.Value.Row(i)
-		m, logSum := shiftedLogSumExp(xr)
-		for j, v := range xr {
-			or[j] = (v - m) - logSum
-		}
-	}
+	tensor.LogSoftmax(out.Value, x.Value)
 	t.record(out, func(g *tensor.Matrix) {
+		// d/dx of log softmax: g - softmax(x)·Σg, with softmax = e^out.
+		p := t.take(out.Value.Rows, out.Value.Cols, false)
+		tensor.Exp(p, out.Value)
 		gx := t.gradOf(x)
 		for i := range g.Rows {
-			gr, gxr, yr := g.Row(i), gx.Row(i), out.Value.Row(i)
+			gr, gxr, pr := g.Row(i), gx.Row(i), p.Row(i)
 			var gsum float32
 			for _, v := range gr {
 				gsum += v
 			}
-			for j, y := range yr {
-				gxr[j] += gr[j] - float32(math.Exp(float64(y)))*gsum
+			for j, pj := range pr {
+				gxr[j] += gr[j] - pj*gsum
 			}
 		}
 	})
 	return out
 }
 
-// Softmax returns the row-wise softmax of x.
+// Softmax returns the row-wise softmax of x (tensor.Softmax).
 func (t *Tape) Softmax(x *Var) *Var {
 	out := t.result(x.Value.Rows, x.Value.Cols, x)
-	for i := range x.Value.Rows {
-		softmaxInto(out.Value.Row(i), x.Value.Row(i))
-	}
+	tensor.Softmax(out.Value, x.Value)
 	t.record(out, func(g *tensor.Matrix) {
 		gx := t.gradOf(x)
 		for i := range g.Rows {
@@ -514,29 +509,6 @@ func norm2(v []float32) float64 {
 		s += float64(x) * float64(x)
 	}
 	return math.Sqrt(s)
-}
-
-// shiftedLogSumExp returns m = max(v) and log Σ exp(v - m), whose sum is
-// log Σ exp(v). Keeping them apart keeps v - m - log Σ exp(v - m) exact for
-// large logits.
-func shiftedLogSumExp(v []float32) (m, logSum float32) {
-	m = v[0]
-	for _, x := range v[1:] {
-		m = max(m, x)
-	}
-	var s float64
-	for _, x := range v {
-		s += math.Exp(float64(x - m))
-	}
-	return m, float32(math.Log(s))
-}
-
-// softmaxInto writes softmax(v) to dst.
-func softmaxInto(dst, v []float32) {
-	m, logSum := shiftedLogSumExp(v)
-	for j, x := range v {
-		dst[j] = float32(math.Exp(float64(x - m - logSum)))
-	}
 }
 
 // sigmoid is the logistic function, in a form that does not overflow.

@@ -92,15 +92,20 @@ func finalAccuracy(t *testing.T, store *features.Store, source, target string, c
 }
 
 // TestAblationDirections trains UniMoS on the six tasks of a small synthetic
-// benchmark with two seeds each, requires a clear gain over CLIP zero-shot on
-// every run, and checks the direction of the paper's Table 5 for the two
-// ablations whose effect stands out from seed noise over these 12 runs:
-// removing the zero-shot distillation or the entropy-minus-diversity term
-// lowers the mean accuracy.
+// benchmark with two seeds each, requires a clear gain over CLIP zero-shot
+// (every run above it, the mean by at least 6 points), and checks the
+// direction of the paper's Table 5 for the two ablations whose effect stands
+// out from seed noise over these 12 runs: removing the zero-shot
+// distillation or the entropy-minus-diversity term lowers the mean accuracy.
 //
 // Observed on this store (30 epochs, one GEMM thread; docs/ablations.md):
-// UniMoS beats zero-shot by 5.8-13.0 points; without distillation -9.0,
-// without L_im -1.6 points on average. Removing the debiasing costs 0.4
+// over 6 seeds x 6 tasks UniMoS gains 3.9-13.5 points over zero-shot, 9.0-9.5
+// on average, on both GEMM backends; without distillation -8.6 to -9.0,
+// without L_im -1.1 to -1.6 points on average. The gains are long-tailed: a
+// single run now and then lands near 4 points (once at 0.6), and which run
+// does moves with rounding alone (a float32 softmax in place of a float64 one
+// moved them), so single runs are held only to beating zero-shot and the
+// size of the gain is asked of the mean. Removing the debiasing costs 0.4
 // here and 0.8 over 60 runs on five stores, too little to test on 12; the
 // other three ablations move the mean by less than their standard error.
 func TestAblationDirections(t *testing.T) {
@@ -118,8 +123,8 @@ func TestAblationDirections(t *testing.T) {
 		{"without L_im", func(a *Ablations) { a.NoEntropy = true }},
 	}
 	const (
-		minGain = 4.0 // points over zero-shot on every run
-		minLoss = 0.5 // points of mean accuracy, well below each observed loss
+		minMeanGain = 6.0 // points over zero-shot on average, well below the observed 9.0-9.5
+		minLoss     = 0.5 // points of mean accuracy, well below each observed loss
 	)
 
 	var jobs []trained
@@ -156,11 +161,21 @@ func TestAblationDirections(t *testing.T) {
 		}
 		return sum / float64(n)
 	}
+	var gain float64
+	var runs int
 	for _, j := range jobs {
-		if j.cfg.Ablations == (Ablations{}) && j.final < j.zeroShot+minGain {
-			t.Errorf("%s->%s seed %d: UniMoS %.2f does not beat zero-shot %.2f by %.0f points",
-				j.source, j.target, j.cfg.Seed, j.final, j.zeroShot, minGain)
+		if j.cfg.Ablations != (Ablations{}) {
+			continue
 		}
+		t.Logf("%s->%s seed %d: zero-shot %.2f, UniMoS %.2f (%+.2f)", j.source, j.target, j.cfg.Seed, j.zeroShot, j.final, j.final-j.zeroShot)
+		if j.final <= j.zeroShot {
+			t.Errorf("%s->%s seed %d: UniMoS %.2f does not beat zero-shot %.2f", j.source, j.target, j.cfg.Seed, j.final, j.zeroShot)
+		}
+		gain += j.final - j.zeroShot
+		runs++
+	}
+	if gain /= float64(runs); gain < minMeanGain {
+		t.Errorf("UniMoS beats zero-shot by %.2f points on average over %d runs; want at least %.0f", gain, runs, minMeanGain)
 	}
 	reference := meanFinal(Ablations{})
 	for _, ab := range ablated {
