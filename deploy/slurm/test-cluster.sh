@@ -10,9 +10,10 @@
 #      protocol, 1 epoch), waits for the report job, and requires the report
 #      to be the one an unsharded bench writes.
 #
-# The daemons are stopped at the end, whatever happened. Without root, the
-# packages or the test data, it says so and skips (exit 0), unless
-# UNIMOS_REQUIRE_SLURM=1, which makes that a failure.
+# At the end, whatever happened, every job is cancelled and the daemons are
+# stopped once the queue is empty. Without root, the packages or the test
+# data, it says so and skips (exit 0), unless UNIMOS_REQUIRE_SLURM=1, which
+# makes that a failure.
 #
 #   deploy/slurm/test-cluster.sh        (from anywhere; about a minute)
 set -euo pipefail
@@ -28,7 +29,7 @@ UNIMOS_REQUIRE_SLURM=${UNIMOS_REQUIRE_SLURM:-0}
 KEEP=${KEEP:-0}                                   # 1: keep the temporary folder
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -eq 0 ] || usage
@@ -52,19 +53,37 @@ fi
 
 tmp=$(mktemp -d /tmp/unimos-slurm.XXXXXX)
 chmod 755 "$tmp" # munged wants its socket reachable by every user
-pids=()  # the daemons this script started
-jobs=()  # the jobs it submitted
+pids=()          # the daemons this script started, in starting order
+cluster=0        # 1 once this script's cluster is up (SLURM_CONF names it: scancel reaches no other)
+DRAIN_SECONDS=30 # bound on the wait for the cancelled jobs to leave the queue
+
+# drain cancels every job of the private cluster (the array tasks as well
+# as the jobs that depend on them) and waits, at most DRAIN_SECONDS, for
+# the queue to be empty: stopping slurmd first would leave the tasks'
+# slurmstepd and unimos processes running. It fails if jobs remain.
+drain() {
+  scancel --user=root 2>/dev/null || true
+  local waited=0
+  while [ -n "$(squeue -h 2>/dev/null || echo unreachable)" ]; do
+    if [ "$waited" -ge $((DRAIN_SECONDS * 5)) ]; then
+      echo "jobs still in the queue ${DRAIN_SECONDS}s after scancel:" >&2
+      squeue >&2 || true
+      return 1
+    fi
+    sleep 0.2
+    waited=$((waited + 1))
+  done
+}
 
 stop() {
   status=$?
-  if [ ${#jobs[@]} -gt 0 ]; then
-    scancel "${jobs[@]}" 2>/dev/null || true
+  if [ "$cluster" = 1 ] && ! drain; then
+    [ "$status" != 0 ] || status=1
   fi
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
+  # slurmd, then slurmctld, then munged, which both authenticate through.
+  for ((k = ${#pids[@]} - 1; k >= 0; k--)); do
+    kill "${pids[k]}" 2>/dev/null || true
+    wait "${pids[k]}" 2>/dev/null || true
   done
   if [ "$status" != 0 ]; then
     for log in "$tmp"/log/*.log; do
@@ -148,6 +167,7 @@ case $state in
   idle | mix | alloc) step "node $node up: $cpus CPUs, $memory MB" ;;
   *) skip "the Slurm node did not come up (state '$state'; logs in $tmp/log)" ;;
 esac
+cluster=1
 
 # wait_job ID waits (at most WAIT_SECONDS) for job ID to end, and fails
 # unless it COMPLETED.
@@ -193,7 +213,6 @@ weights=$DATA/clip_reference/models/vit_tiny.safetensors
 cd "$tmp" # the jobs run in the folder they were submitted from
 merge=$(UNIMOS_CPUS=1 UNIMOS_MEM=500M UNIMOS_TIME=00:05:00 \
   "$REPO/deploy/slurm/extract.sh" "$images" "$weights" "$tmp/store" "$SHARDS" --batch 4 --workers 1 | tail -n 1)
-jobs+=("$merge")
 wait_job "$merge" || { show_logs "$tmp/store.work/logs"; exit 1; }
 diff -r "$tmp/want-store" "$tmp/store" >&2 || { echo "the merged store differs from the single-process one" >&2; exit 1; }
 [ "$(find "$tmp/store.work" -maxdepth 1 -name 'shard-*' | wc -l)" = "$SHARDS" ]
@@ -204,7 +223,6 @@ step "bench: $SHARDS-task array and report job, against one process"
 "$UNIMOS" bench --features "$tmp/tiny" --protocol pairs --epochs 1 --out "$tmp/want-bench" >"$tmp/log/reference-bench.log" 2>&1
 report=$(UNIMOS_CPUS=1 UNIMOS_MEM=500M UNIMOS_TIME=00:05:00 \
   "$REPO/deploy/slurm/bench.sh" "$tmp/tiny" pairs "$tmp/bench" "$SHARDS" --epochs 1 | tail -n 1)
-jobs+=("$report")
 wait_job "$report" || { show_logs "$tmp/bench/logs"; exit 1; }
 cmp "$tmp/want-bench/report.md" "$tmp/bench/report.md" >&2 ||
   { diff "$tmp/want-bench/report.md" "$tmp/bench/report.md" >&2; exit 1; }
