@@ -11,9 +11,11 @@
 #      to be the one an unsharded bench writes.
 #
 # At the end, whatever happened, every job is cancelled and the daemons are
-# stopped once the queue is empty. Without root, the packages or the test
-# data, it says so and skips (exit 0), unless UNIMOS_REQUIRE_SLURM=1, which
-# makes that a failure.
+# stopped once the queue is empty. Without root or the packages, or when
+# the cluster does not come up, it says so and skips (exit 0), unless
+# UNIMOS_REQUIRE_SLURM=1 (set by .ci/run as root), which makes that a
+# failure. Without the test data (office_caltech10 and clip_reference in
+# ../shared/data), it skips step 1 only, with a message, even then.
 #
 #   deploy/slurm/test-cluster.sh        (from anywhere; about a minute)
 set -euo pipefail
@@ -47,8 +49,14 @@ skip() {
 for cmd in munged mungekey slurmctld slurmd sbatch squeue scontrol scancel go; do
   command -v "$cmd" >/dev/null || skip "$cmd not found (apt-get install slurm-wlm munge)"
 done
-if [ ! -d "$DATA/office_caltech10/images" ] || [ ! -f "$DATA/clip_reference/models/vit_tiny.safetensors" ]; then
-  skip "test data not found in $DATA (set UNIMOS_TEST_DATA)"
+# The extraction needs the fixture photos and model; the bench runs on a
+# synthetic store, so it does not.
+photos=$DATA/office_caltech10/images
+weights=$DATA/clip_reference/models/vit_tiny.safetensors
+extraction=1
+if [ ! -d "$photos" ] || [ ! -f "$weights" ]; then
+  echo "SKIP slurm extraction test: $photos or $weights not found (set UNIMOS_TEST_DATA); the bench test still runs" >&2
+  extraction=0
 fi
 
 tmp=$(mktemp -d /tmp/unimos-slurm.XXXXXX)
@@ -197,26 +205,28 @@ show_logs() {
   done
 }
 
-step "extraction: $SHARDS-task array and merge job, against one process"
-images=$tmp/office-caltech # the dataset is named after this folder
-for pair in amazon:amazon webcam:Web_Cam; do
-  from=${pair%%:*}
-  to=${pair##*:}
-  for class in "$DATA/office_caltech10/images/$from"/*/; do
-    mkdir -p "$images/$to/$(basename "$class")"
-    mapfile -t photos < <(find "$class" -maxdepth 1 -type f -name '*.jpg' | sort)
-    ln -s "${photos[@]:0:PHOTOS_PER_CLASS}" "$images/$to/$(basename "$class")/"
-  done
-done
-weights=$DATA/clip_reference/models/vit_tiny.safetensors
-"$UNIMOS" extract --images "$images" --weights "$weights" --batch 4 --out "$tmp/want-store" >"$tmp/log/reference-extract.log" 2>&1
 cd "$tmp" # the jobs run in the folder they were submitted from
-merge=$(UNIMOS_CPUS=1 UNIMOS_MEM=500M UNIMOS_TIME=00:05:00 \
-  "$REPO/deploy/slurm/extract.sh" "$images" "$weights" "$tmp/store" "$SHARDS" --batch 4 --workers 1 | tail -n 1)
-wait_job "$merge" || { show_logs "$tmp/store.work/logs"; exit 1; }
-diff -r "$tmp/want-store" "$tmp/store" >&2 || { echo "the merged store differs from the single-process one" >&2; exit 1; }
-[ "$(find "$tmp/store.work" -maxdepth 1 -name 'shard-*' | wc -l)" = "$SHARDS" ]
-step "ok: the merged store is byte-identical ($(find "$tmp/store" -type f | wc -l) files)"
+
+if [ "$extraction" = 1 ]; then
+  step "extraction: $SHARDS-task array and merge job, against one process"
+  images=$tmp/office-caltech # the dataset is named after this folder
+  for pair in amazon:amazon webcam:Web_Cam; do
+    from=${pair%%:*}
+    to=${pair##*:}
+    for class in "$photos/$from"/*/; do
+      mkdir -p "$images/$to/$(basename "$class")"
+      mapfile -t files < <(find "$class" -maxdepth 1 -type f -name '*.jpg' | sort)
+      ln -s "${files[@]:0:PHOTOS_PER_CLASS}" "$images/$to/$(basename "$class")/"
+    done
+  done
+  "$UNIMOS" extract --images "$images" --weights "$weights" --batch 4 --out "$tmp/want-store" >"$tmp/log/reference-extract.log" 2>&1
+  merge=$(UNIMOS_CPUS=1 UNIMOS_MEM=500M UNIMOS_TIME=00:05:00 \
+    "$REPO/deploy/slurm/extract.sh" "$images" "$weights" "$tmp/store" "$SHARDS" --batch 4 --workers 1 | tail -n 1)
+  wait_job "$merge" || { show_logs "$tmp/store.work/logs"; exit 1; }
+  diff -r "$tmp/want-store" "$tmp/store" >&2 || { echo "the merged store differs from the single-process one" >&2; exit 1; }
+  [ "$(find "$tmp/store.work" -maxdepth 1 -name 'shard-*' | wc -l)" = "$SHARDS" ]
+  step "ok: the merged store is byte-identical ($(find "$tmp/store" -type f | wc -l) files)"
+fi
 
 step "bench: $SHARDS-task array and report job, against one process"
 "$UNIMOS" synth --preset tiny --out "$tmp/tiny" >/dev/null
