@@ -24,11 +24,11 @@ func addShardFlags(fs *flag.FlagSet, what string) shardFlags {
 }
 
 // resolve returns the shard asked for (the zero Shard: unsharded), with a
-// usage error naming the problem.
+// usage error naming the problem (shard.Resolve's errors name the flag).
 func (f shardFlags) resolve() (shard.Shard, error) {
 	s, err := shard.Resolve(*f.spec, *f.count, os.Getenv)
 	if err != nil {
-		return s, usagef("--shard: %v", err)
+		return s, usageError{err.Error()}
 	}
 	return s, nil
 }

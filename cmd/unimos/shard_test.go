@@ -125,28 +125,31 @@ func TestBenchShardAuto(t *testing.T) {
 	}
 }
 
+// TestBenchShardUsageErrors checks the usage messages from their start,
+// which names the flag at fault once ("unimos bench: " comes before).
 func TestBenchShardUsageErrors(t *testing.T) {
 	clearSchedulerEnv(t)
 	base := []string{"--features", "f", "--protocol", "pairs", "--out", "o"}
 	for _, c := range []struct {
 		args []string
-		want string
+		want string // the message's start
 	}{
-		{append(base, "--shard", "auto"), "no scheduler shard in the environment"},
-		{append(base, "--shard", "3/3"), "want 0 <= i < n"},
+		{append(base, "--shard", "auto"), "--shard auto: no scheduler shard in the environment"},
+		{append(base, "--shard", "3/3"), "--shard: shard 3/3: want 0 <= i < n"},
 		{append(base, "--shard", "0/2", "--shard-count", "2"), "--shard-count goes with --shard auto"},
-		{append(base, "other"), "more bench folders go with --report-only"},
-		{[]string{"--report-only", "--out", "o", "--shard", "0/2"}, "drop --shard"},
+		{append(base, "other"), `unexpected argument "other" (more bench folders go with --report-only`},
+		{[]string{"--report-only", "--out", "o", "--shard", "0/2"}, "--report-only reports every shard; drop --shard"},
 	} {
 		err, _, _ := callCommand(runBench, c.args...)
 		var usage usageError
-		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("bench %q: err = %v, want a usage error mentioning %q", c.args, err, c.want)
+		if !errors.As(err, &usage) || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("bench %q: err = %v, want a usage error starting %q", c.args, err, c.want)
 		}
 	}
 	t.Setenv("JOB_COMPLETION_INDEX", "0")
 	err, _, _ := callCommand(runBench, append(base, "--shard", "auto")...)
-	if err == nil || !strings.Contains(err.Error(), "give --shard-count N or set UNIMOS_SHARD_COUNT") {
+	if err == nil || !strings.HasPrefix(err.Error(), "--shard auto: JOB_COMPLETION_INDEX=0 is set") ||
+		!strings.Contains(err.Error(), "give --shard-count N or set UNIMOS_SHARD_COUNT") {
 		t.Errorf("Kubernetes pod without a count: %v", err)
 	}
 }

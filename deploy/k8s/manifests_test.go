@@ -1,6 +1,7 @@
-// Package k8s holds no code: its test checks the Kubernetes manifests
-// beside it, decoding them strictly into the Kubernetes API's Go types
-// (without a cluster) and running their command lines as the pods of the
+// Package k8s holds no code: its tests check the Kubernetes manifests
+// beside it without a cluster, decoding them strictly into the Kubernetes
+// API's Go types, validating them against the API's OpenAPI schema
+// (schema_test.go), and running their command lines as the pods of the
 // Jobs would.
 package k8s
 
@@ -271,7 +272,7 @@ func TestJobsRun(t *testing.T) {
 		t.Skip("no sh for merge-job.yaml's command")
 	}
 	c := cluster{data: filepath.Join(t.TempDir(), "data"), bin: t.TempDir()}
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", filepath.Join(c.bin, "unimos"), "github.com/unimos/unimos/cmd/unimos")
+	build := goCommand("build", "-o", filepath.Join(c.bin, "unimos"), "github.com/unimos/unimos/cmd/unimos")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building unimos: %v\n%s", err, out)
 	}
@@ -301,6 +302,11 @@ func TestJobsRun(t *testing.T) {
 	if err != nil || len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("the Jobs' report differs from one bench's (%v):\n%s\nwant:\n%s", err, b, a)
 	}
+}
+
+// goCommand is the go command of the toolchain running the test.
+func goCommand(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 }
 
 // unimos runs the built binary and fails the test if it fails.

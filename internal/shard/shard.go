@@ -62,17 +62,26 @@ func Parse(s string) (Shard, error) {
 
 // Resolve reads a --shard value: "" (unsharded: the zero Shard), "i/n", or
 // Auto (FromEnv with count, the --shard-count value, 0 when not given).
-// getenv is os.Getenv outside tests.
+// getenv is os.Getenv outside tests. Its errors start with the flag they
+// are about, once, so that a command can show them as they are.
 func Resolve(spec string, count int, getenv func(string) string) (Shard, error) {
 	switch {
 	case spec == Auto:
-		return FromEnv(count, getenv)
+		s, err := FromEnv(count, getenv)
+		if err != nil {
+			return Shard{}, fmt.Errorf("--shard %s: %w", Auto, err)
+		}
+		return s, nil
 	case count != 0:
 		return Shard{}, fmt.Errorf("--shard-count goes with --shard %s; --shard i/n names the count itself", Auto)
 	case spec == "":
 		return Shard{}, nil
 	}
-	return Parse(spec)
+	s, err := Parse(spec)
+	if err != nil {
+		return Shard{}, fmt.Errorf("--shard: %w", err)
+	}
+	return s, nil
 }
 
 // FromEnv finds the shard of this process in the environment:
@@ -115,8 +124,8 @@ func FromEnv(count int, getenv func(string) string) (Shard, error) {
 	case inKube:
 		return kube, nil
 	}
-	return Shard{}, fmt.Errorf("--shard %s: no scheduler shard in the environment (neither %s of a Slurm array job, sbatch --array=0-N, nor %s of a Kubernetes Indexed Job is set); give --shard i/n",
-		Auto, SlurmTaskIDEnv, KubernetesIndexEnv)
+	return Shard{}, fmt.Errorf("no scheduler shard in the environment (neither %s of a Slurm array job, sbatch --array=0-N, nor %s of a Kubernetes Indexed Job is set); give --shard i/n",
+		SlurmTaskIDEnv, KubernetesIndexEnv)
 }
 
 // countSource is a shard count given by the user, and where.

@@ -35,28 +35,35 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestResolve checks the shard of each --shard value, and that an error
+// starts with the flag it is about, named once.
 func TestResolve(t *testing.T) {
 	slurm := env(map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "3"})
 	for _, c := range []struct {
-		spec  string
-		count int
-		want  Shard
-		err   string
+		spec   string
+		count  int
+		getenv func(string) string
+		want   Shard
+		err    string // the error's start
 	}{
-		{"", 0, Shard{}, ""},
-		{"1/3", 0, Shard{1, 3}, ""},
-		{"auto", 0, Shard{2, 4}, ""},
-		{"auto", 4, Shard{2, 4}, ""},
-		{"1/3", 3, Shard{}, "--shard-count goes with --shard auto"},
-		{"", 3, Shard{}, "--shard-count goes with --shard auto"},
-		{"auto", -1, Shard{}, "want a positive count"},
+		{"", 0, slurm, Shard{}, ""},
+		{"1/3", 0, slurm, Shard{1, 3}, ""},
+		{"auto", 0, slurm, Shard{2, 4}, ""},
+		{"auto", 4, slurm, Shard{2, 4}, ""},
+		{"1/3", 3, slurm, Shard{}, "--shard-count goes with --shard auto"},
+		{"", 3, slurm, Shard{}, "--shard-count goes with --shard auto"},
+		{"auto", -1, slurm, Shard{}, "--shard auto: --shard-count -1: want a positive count"},
+		{"auto", 0, env(nil), Shard{}, "--shard auto: no scheduler shard in the environment"},
+		{"auto", 0, env(map[string]string{"JOB_COMPLETION_INDEX": "1"}), Shard{}, "--shard auto: JOB_COMPLETION_INDEX=1 is set"},
+		{"x", 0, slurm, Shard{}, `--shard: shard "x": want i/n`},
+		{"3/3", 0, slurm, Shard{}, "--shard: shard 3/3: want 0 <= i < n"},
 	} {
-		got, err := Resolve(c.spec, c.count, slurm)
+		got, err := Resolve(c.spec, c.count, c.getenv)
 		if c.err == "" && (err != nil || got != c.want) {
 			t.Errorf("Resolve(%q, %d) = %v, %v; want %v", c.spec, c.count, got, err, c.want)
 		}
-		if c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("Resolve(%q, %d) error %v; want one mentioning %q", c.spec, c.count, err, c.err)
+		if c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)) {
+			t.Errorf("Resolve(%q, %d) error %v; want one starting %q", c.spec, c.count, err, c.err)
 		}
 	}
 }
