@@ -1,7 +1,6 @@
 package clip
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -10,29 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unimos/unimos/internal/shareddata"
 	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/tensor"
 )
-
-// formatsManifest returns shared/data/clip_formats and its manifest: each
-// checkpoint's equivalent safetensors file or folder, and the files to
-// refuse.
-func formatsManifest(t *testing.T) (string, map[string]string, []string) {
-	t.Helper()
-	dir := formatsDir(t)
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Equivalent map[string]string `json:"equivalent"`
-		Refuse     []string          `json:"refuse"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	return dir, m.Equivalent, m.Refuse
-}
 
 // isPyTorchCheckpoint reports whether path is a PyTorch file, or a folder
 // whose weights are one (Hugging Face's pytorch_model.bin).
@@ -76,9 +56,10 @@ func embeddings(t *testing.T, m *Model) (image, text *tensor.Matrix) {
 // the manifest and its safetensors equivalent: the two models are the same,
 // weight for weight, and give bit-identical image and text embeddings.
 func TestCheckpointFormatsMatchSafetensors(t *testing.T) {
-	dir, equivalent, _ := formatsManifest(t)
+	formats := shareddata.ReadCheckpointFormats(t)
+	dir := formats.Dir
 	checked := 0
-	for name, eq := range equivalent {
+	for name, eq := range formats.Equivalent {
 		ckpt := filepath.Join(dir, name)
 		if !isPyTorchCheckpoint(t, ckpt) {
 			continue // Hugging Face shards are safetensors
@@ -116,10 +97,11 @@ func TestCheckpointFormatsMatchSafetensors(t *testing.T) {
 // os.system: each is refused with an error naming the file and the global,
 // and the command did not run.
 func TestLoadRefusesMaliciousCheckpoints(t *testing.T) {
-	dir, _, refuse := formatsManifest(t)
+	formats := shareddata.ReadCheckpointFormats(t)
+	dir := formats.Dir
 	const marker = "/tmp/unimos-pwned-marker"
 	os.Remove(marker)
-	for _, name := range refuse {
+	for _, name := range formats.Refuse {
 		path := filepath.Join(dir, name)
 		_, err := Load(path)
 		if !errors.Is(err, interop.ErrUnsafePickle) {
@@ -140,7 +122,7 @@ func TestLoadRefusesMaliciousCheckpoints(t *testing.T) {
 // TestLoadCheckpointByContent loads PyTorch files whatever their names, and
 // reports a damaged one with its path.
 func TestLoadCheckpointByContent(t *testing.T) {
-	dir, _, _ := formatsManifest(t)
+	dir := formatsDir(t)
 	data, err := os.ReadFile(filepath.Join(dir, "vit_openai_jit.pt"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,33 +12,12 @@ import (
 	"github.com/unimos/unimos/safetensors"
 )
 
-// formatsManifest is clip_formats/manifest.json: each checkpoint's
-// equivalent safetensors file (or Hugging Face folder), and the files to
-// refuse.
-type formatsManifest struct {
-	Equivalent map[string]string `json:"equivalent"`
-	Refuse     []string          `json:"refuse"`
-}
-
-func readFormatsManifest(t *testing.T) (string, formatsManifest) {
-	t.Helper()
-	dir := shareddata.Dir(t, "clip_formats")
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m formatsManifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	return dir, m
-}
-
 // TestCheckpointMatchesSafetensors opens every PyTorch fixture and checks
 // that it holds exactly the tensors of its safetensors equivalent: the same
 // names, dtypes, shapes and bytes.
 func TestCheckpointMatchesSafetensors(t *testing.T) {
-	dir, m := readFormatsManifest(t)
+	m := shareddata.ReadCheckpointFormats(t)
+	dir := m.Dir
 	checked := 0
 	for name, equivalent := range m.Equivalent {
 		ckpt, want := filepath.Join(dir, name), filepath.Join(dir, equivalent)
@@ -101,7 +79,8 @@ func fileExists(path string) bool {
 // run os.system: both are refused, naming the global and the file, and the
 // command they carry has not run.
 func TestCheckpointRefusesMaliciousFixtures(t *testing.T) {
-	dir, m := readFormatsManifest(t)
+	m := shareddata.ReadCheckpointFormats(t)
+	dir := m.Dir
 	const marker = "/tmp/unimos-pwned-marker"
 	os.Remove(marker)
 	if len(m.Refuse) == 0 {
