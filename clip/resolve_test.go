@@ -30,7 +30,7 @@ func isolateCaches(t *testing.T, set map[string]string) string {
 }
 
 // copyFile copies src to dst, creating dst's folder.
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
