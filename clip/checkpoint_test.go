@@ -8,8 +8,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/tensor"
 )
@@ -21,8 +23,8 @@ func isPyTorchCheckpoint(t *testing.T, path string) bool {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, "pytorch_model.bin")
 	}
-	torch, err := isPyTorchFile(path)
-	return err == nil && torch
+	head, err := fileHead(path, interop.PyTorchHeadLen)
+	return err == nil && interop.IsPyTorch(head)
 }
 
 // embeddings returns the image embedding of a fixed synthetic image and the
@@ -155,4 +157,52 @@ func TestLoadCheckpointByContent(t *testing.T) {
 	if _, err := Load(folder); err != nil {
 		t.Errorf("a folder holding open_clip_pytorch_model.bin: %v", err)
 	}
+}
+
+// TestLoadNeitherSafetensorsNorPyTorch: a file that starts neither as a
+// PyTorch file nor as a safetensors file, whatever its name, is refused
+// with an error naming it and the formats that are read, not with what a
+// safetensors reader makes of its first bytes; a damaged file that starts
+// as safetensors keeps that reader's account, and a named pipe is refused
+// without waiting for a writer.
+func TestLoadNeitherSafetensorsNorPyTorch(t *testing.T) {
+	neither := []string{"neither a safetensors file nor a PyTorch checkpoint", "TorchScript archive", "torch.save file",
+		"open_clip training checkpoint", shardIndexName}
+	cases := []struct {
+		name, content string
+		neither       bool     // the error is the one for neither format
+		wants         []string // what else it says
+	}{
+		{"junk.pt", "text\n", true, []string{"(the file is 5 bytes long)"}},
+		{"notes.safetensors", "these are not CLIP weights\n", true, nil},
+		{"empty.bin", "", true, []string{"(the file is 0 bytes long)"}},
+		{"zeros.pt", strings.Repeat("\x00", 64), true, nil},
+		{"truncated.safetensors", "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", false, []string{"safetensors: ", "header length 64 runs past the end"}},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, c.name)
+			testkit.WriteFile(t, path, []byte(c.content))
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			wants := c.wants
+			if c.neither {
+				wants = append(wants, neither...)
+			}
+			for _, w := range append([]string{"clip: ", path + ": "}, wants...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if c.neither && strings.Contains(err.Error(), "header") {
+				t.Errorf("error %q speaks of a safetensors header", err)
+			}
+		})
+	}
+	pipe := filepath.Join(dir, "pipe.pt")
+	testkit.MakeFIFO(t, pipe)
+	testkit.Within(t, 10*time.Second, func() { wantLoadError(t, pipe, pipe, "is a named pipe, not a CLIP weights file") })
 }

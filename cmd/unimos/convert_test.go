@@ -265,3 +265,21 @@ func TestConvertByName(t *testing.T) {
 		t.Errorf("not cached: status %d, stderr %q", code, stderr)
 	}
 }
+
+// TestConvertNotWeights runs what issue #19 reports: a text file given as
+// --weights is said to be neither format, not a safetensors header of an
+// absurd length, and nothing is written.
+func TestConvertNotWeights(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pt")
+	testkit.WriteFile(t, junk, []byte("text\n"))
+	out := filepath.Join(dir, "x.safetensors")
+	code, _, stderr := runCLI(t, "convert", "--weights", junk, "--out", out)
+	if code != 1 || !strings.Contains(stderr, junk+": neither a safetensors file nor a PyTorch checkpoint") ||
+		strings.Contains(stderr, "header length") {
+		t.Errorf("status %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
+	}
+}
