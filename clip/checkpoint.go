@@ -3,9 +3,9 @@ package clip
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/safetensors"
 )
@@ -38,41 +38,56 @@ func (checkpointFile) Metadata() map[string]string { return nil }
 // ".safetensors.index.json") with its shards, or a file told apart by its
 // content, whatever its name: a zip archive (torch.save from PyTorch 1.6 on,
 // torch.jit.save) or a legacy torch.save file, which starts with a pickle's
-// PROTO opcode, is read as a PyTorch checkpoint; anything else as
-// safetensors.
+// PROTO opcode, is read as a PyTorch checkpoint, and a file starting as
+// safetensors files do as safetensors. Any other file is an error saying
+// what is read, rather than what a safetensors reader makes of its first
+// bytes.
 func openWeights(path string) (tensorFile, error) {
 	if strings.HasSuffix(path, ".safetensors.index.json") {
 		return openSharded(path)
 	}
-	torch, err := isPyTorchFile(path)
+	n := max(interop.PyTorchHeadLen, safetensors.HeadLen)
+	head, err := fileHead(path, n)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	if torch {
+	switch {
+	case interop.IsPyTorch(head):
 		c, err := interop.OpenCheckpoint(path)
 		if err != nil {
 			return nil, fmt.Errorf("clip: %w", err)
 		}
 		return checkpointFile{c}, nil
+	case safetensors.IsSafetensors(head):
+		f, err := safetensors.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		return f, nil
 	}
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+	size := ""
+	if len(head) < n { // an empty file, or a download cut short
+		size = fmt.Sprintf(" (the file is %d bytes long)", len(head))
 	}
-	return f, nil
+	return nil, fmt.Errorf("clip: %s: neither a safetensors file nor a PyTorch checkpoint%s: give CLIP weights as "+
+		"safetensors (one file, or Hugging Face shards with their %s), an OpenAI TorchScript archive "+
+		"(what clip.load downloads), or a torch.save file (.pt, .pth, .bin: a state dict, an open_clip training "+
+		"checkpoint, Hugging Face's pytorch_model.bin)", path, size, shardIndexName)
 }
 
-// isPyTorchFile reports whether the file at path starts as PyTorch files do.
-func isPyTorchFile(path string) (bool, error) {
-	fd, err := os.Open(path)
+// fileHead returns the first n bytes of the regular file at path, or all
+// of a shorter file (a named pipe would block the read, a device never
+// end).
+func fileHead(path string, n int) ([]byte, error) {
+	fd, _, err := regularfile.Open(path, "a CLIP weights file")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer fd.Close()
-	head := make([]byte, interop.PyTorchHeadLen)
-	n, err := io.ReadFull(fd, head)
+	head := make([]byte, n)
+	got, err := io.ReadFull(fd, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return false, err
+		return nil, err
 	}
-	return interop.IsPyTorch(head[:n]), nil
+	return head[:got], nil
 }

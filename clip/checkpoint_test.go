@@ -1,7 +1,6 @@
 package clip
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -9,30 +8,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/unimos/unimos/internal/shareddata"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/interop"
 	"github.com/unimos/unimos/tensor"
 )
-
-// formatsManifest returns shared/data/clip_formats and its manifest: each
-// checkpoint's equivalent safetensors file or folder, and the files to
-// refuse.
-func formatsManifest(t *testing.T) (string, map[string]string, []string) {
-	t.Helper()
-	dir := formatsDir(t)
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Equivalent map[string]string `json:"equivalent"`
-		Refuse     []string          `json:"refuse"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	return dir, m.Equivalent, m.Refuse
-}
 
 // isPyTorchCheckpoint reports whether path is a PyTorch file, or a folder
 // whose weights are one (Hugging Face's pytorch_model.bin).
@@ -41,8 +23,8 @@ func isPyTorchCheckpoint(t *testing.T, path string) bool {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, "pytorch_model.bin")
 	}
-	torch, err := isPyTorchFile(path)
-	return err == nil && torch
+	head, err := fileHead(path, interop.PyTorchHeadLen)
+	return err == nil && interop.IsPyTorch(head)
 }
 
 // embeddings returns the image embedding of a fixed synthetic image and the
@@ -76,9 +58,10 @@ func embeddings(t *testing.T, m *Model) (image, text *tensor.Matrix) {
 // the manifest and its safetensors equivalent: the two models are the same,
 // weight for weight, and give bit-identical image and text embeddings.
 func TestCheckpointFormatsMatchSafetensors(t *testing.T) {
-	dir, equivalent, _ := formatsManifest(t)
+	formats := shareddata.ReadCheckpointFormats(t)
+	dir := formats.Dir
 	checked := 0
-	for name, eq := range equivalent {
+	for name, eq := range formats.Equivalent {
 		ckpt := filepath.Join(dir, name)
 		if !isPyTorchCheckpoint(t, ckpt) {
 			continue // Hugging Face shards are safetensors
@@ -116,10 +99,11 @@ func TestCheckpointFormatsMatchSafetensors(t *testing.T) {
 // os.system: each is refused with an error naming the file and the global,
 // and the command did not run.
 func TestLoadRefusesMaliciousCheckpoints(t *testing.T) {
-	dir, _, refuse := formatsManifest(t)
+	formats := shareddata.ReadCheckpointFormats(t)
+	dir := formats.Dir
 	const marker = "/tmp/unimos-pwned-marker"
 	os.Remove(marker)
-	for _, name := range refuse {
+	for _, name := range formats.Refuse {
 		path := filepath.Join(dir, name)
 		_, err := Load(path)
 		if !errors.Is(err, interop.ErrUnsafePickle) {
@@ -140,7 +124,7 @@ func TestLoadRefusesMaliciousCheckpoints(t *testing.T) {
 // TestLoadCheckpointByContent loads PyTorch files whatever their names, and
 // reports a damaged one with its path.
 func TestLoadCheckpointByContent(t *testing.T) {
-	dir, _, _ := formatsManifest(t)
+	dir := formatsDir(t)
 	data, err := os.ReadFile(filepath.Join(dir, "vit_openai_jit.pt"))
 	if err != nil {
 		t.Fatal(err)
@@ -173,4 +157,52 @@ func TestLoadCheckpointByContent(t *testing.T) {
 	if _, err := Load(folder); err != nil {
 		t.Errorf("a folder holding open_clip_pytorch_model.bin: %v", err)
 	}
+}
+
+// TestLoadNeitherSafetensorsNorPyTorch: a file that starts neither as a
+// PyTorch file nor as a safetensors file, whatever its name, is refused
+// with an error naming it and the formats that are read, not with what a
+// safetensors reader makes of its first bytes; a damaged file that starts
+// as safetensors keeps that reader's account, and a named pipe is refused
+// without waiting for a writer.
+func TestLoadNeitherSafetensorsNorPyTorch(t *testing.T) {
+	neither := []string{"neither a safetensors file nor a PyTorch checkpoint", "TorchScript archive", "torch.save file",
+		"open_clip training checkpoint", shardIndexName}
+	cases := []struct {
+		name, content string
+		neither       bool     // the error is the one for neither format
+		wants         []string // what else it says
+	}{
+		{"junk.pt", "text\n", true, []string{"(the file is 5 bytes long)"}},
+		{"notes.safetensors", "these are not CLIP weights\n", true, nil},
+		{"empty.bin", "", true, []string{"(the file is 0 bytes long)"}},
+		{"zeros.pt", strings.Repeat("\x00", 64), true, nil},
+		{"truncated.safetensors", "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", false, []string{"safetensors: ", "header length 64 runs past the end"}},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, c.name)
+			testkit.WriteFile(t, path, []byte(c.content))
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			wants := c.wants
+			if c.neither {
+				wants = append(wants, neither...)
+			}
+			for _, w := range append([]string{"clip: ", path + ": "}, wants...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if c.neither && strings.Contains(err.Error(), "header") {
+				t.Errorf("error %q speaks of a safetensors header", err)
+			}
+		})
+	}
+	pipe := filepath.Join(dir, "pipe.pt")
+	testkit.MakeFIFO(t, pipe)
+	testkit.Within(t, 10*time.Second, func() { wantLoadError(t, pipe, pipe, "is a named pipe, not a CLIP weights file") })
 }

@@ -30,7 +30,7 @@ func isolateCaches(t *testing.T, set map[string]string) string {
 }
 
 // copyFile copies src to dst, creating dst's folder.
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -204,27 +204,54 @@ func TestCheckSHA256(t *testing.T) {
 	}
 }
 
-// TestLoadOpenAIName loads a model by name through Load: a copy of a
-// fixture saved as ViT-B-32.pt loads to the fixture's model, with the
-// checksum warning on the process's stderr.
+// TestLoadOpenAIName loads models by name through Load, from fake
+// downloads in the caches clip.load uses: a safetensors fixture, and the
+// TorchScript fixture (what clip.load really downloads) saved as
+// ViT-B-16.pt. Each loads to the same model, with the same embeddings, as
+// its equivalent file, and the checksum warning goes to the process's
+// stderr.
 func TestLoadOpenAIName(t *testing.T) {
-	home := isolateCaches(t, nil)
-	fixture := filepath.Join(referenceDir(t), "models", "vit_tiny.safetensors")
-	copyFile(t, fixture, filepath.Join(home, ".cache", "clip", "ViT-B-32.pt"))
-	stderr := captureStderr(t)
-	byName, err := Load("ViT-B/32")
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name, file string
+		xdg        bool                      // the cache is $XDG_CACHE_HOME/clip, not ~/.cache/clip
+		dir        func(t testing.TB) string // the fixtures' folder
+		fixture    string                    // saved under file in the cache
+		equivalent string
+	}{
+		{"ViT-B/32", "ViT-B-32.pt", false, referenceDir, "models/vit_tiny.safetensors", "models/vit_tiny.safetensors"},
+		{"ViT-B/16", "ViT-B-16.pt", true, formatsDir, "vit_openai_jit.pt", "vit_f16.safetensors"},
 	}
-	byPath, err := Load(fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(byName, byPath) {
-		t.Error("Load(ViT-B/32) differs from loading the file")
-	}
-	if out := stderr(); !strings.Contains(out, "ViT-B-32.pt is not the file OpenAI publishes as ViT-B/32") {
-		t.Errorf("stderr %q: no checksum warning", out)
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			dir := c.dir(t)
+			set := map[string]string{}
+			if c.xdg {
+				set["XDG_CACHE_HOME"] = t.TempDir()
+			}
+			home := isolateCaches(t, set)
+			cache := filepath.Join(home, ".cache", "clip")
+			if c.xdg {
+				cache = filepath.Join(set["XDG_CACHE_HOME"], "clip")
+			}
+			copyFile(t, filepath.Join(dir, c.fixture), filepath.Join(cache, c.file))
+			stderr := captureStderr(t)
+			byName, err := Load(c.name)
+			out := stderr()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Load(filepath.Join(dir, c.equivalent))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(byName, want) {
+				t.Errorf("Load(%s) differs from loading %s", c.name, c.equivalent)
+			}
+			sameEmbeddings(t, c.name, byName, want)
+			if w := filepath.Join(cache, c.file) + " is not the file OpenAI publishes as " + c.name; !strings.Contains(out, w) {
+				t.Errorf("stderr %q does not say %q", out, w)
+			}
+		})
 	}
 }
 

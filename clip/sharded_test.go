@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -158,4 +159,74 @@ func TestShardedIndexErrors(t *testing.T) {
 			wantLoadError(t, filepath.Dir(index), append([]string{index}, c.wants...)...)
 		})
 	}
+}
+
+// FuzzShardedIndex reads fuzzed shard indexes beside the two shards of the
+// sharded fixture. No index may make openSharded panic, or allocate more
+// than twice what opening the fixture through its own index takes (room
+// for the garbage collector's and the runtime's own allocations) plus 64
+// bytes per index byte, as interop's fuzzers allow; an index it accepts
+// lists exactly the tensors it hands out, each readable.
+func FuzzShardedIndex(f *testing.F) {
+	fixture := filepath.Join(formatsDir(f), "hf_sharded")
+	own, err := os.ReadFile(filepath.Join(fixture, shardIndexName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	const first, second = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+	f.Add(own)
+	f.Add(bytes.ReplaceAll(own, []byte(second), []byte(first)))
+	f.Add(bytes.Replace(own, []byte(first), []byte("../"+first), 1))
+	f.Add([]byte(`{"weight_map": {"logit_scale": "` + first + `", "logit_scale": "` + second + `"}}`))
+	f.Add([]byte(`{"weight_map": {"x": "` + shardIndexName + `"}}`))
+	f.Add([]byte(`{"weight_map": {}}`))
+
+	dir := f.TempDir()
+	for _, shard := range []string{first, second} {
+		copyFile(f, filepath.Join(fixture, shard), filepath.Join(dir, shard))
+	}
+	index := filepath.Join(dir, shardIndexName)
+	testkit.WriteFile(f, index, own)
+	var baseline uint64 // what the fixture's own index takes
+	for range 2 {       // the second time, without one-time setup
+		baseline = testkit.Allocated(func() {
+			s, err := openSharded(index)
+			if err != nil {
+				f.Fatal(err)
+			}
+			s.Close()
+		})
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		testkit.WriteFile(t, index, data)
+		var s *shardedFile
+		var err error
+		used := testkit.Allocated(func() { s, err = openSharded(index) })
+		if budget := 2*baseline + 64*uint64(len(data)); used > budget {
+			t.Fatalf("a %d-byte index allocated %d bytes, over the budget of %d", len(data), used, budget)
+		}
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		var parsed struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(data, &parsed); err != nil {
+			t.Fatalf("accepted an index that is not JSON: %v", err)
+		}
+		names := s.Names()
+		if len(names) != len(parsed.WeightMap) {
+			t.Fatalf("%d tensors for an index listing %d", len(names), len(parsed.WeightMap))
+		}
+		for _, name := range names {
+			if _, listed := parsed.WeightMap[name]; !listed {
+				t.Fatalf("tensor %q is not in the index", name)
+			}
+			if _, err := s.Tensor(name); err != nil {
+				t.Fatalf("listed tensor %q: %v", name, err)
+			}
+		}
+	})
 }

@@ -57,7 +57,7 @@ func FuzzNPY(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var a *Array
 		var err error
-		used := allocated(func() { a, err = ParseNPY(data) })
+		used := testkit.Allocated(func() { a, err = ParseNPY(data) })
 		checkBudget(t, "ParseNPY", used, len(data), a)
 		if err != nil {
 			return
@@ -100,7 +100,7 @@ func FuzzZip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var arrays map[string]*Array
-		used := allocated(func() { arrays, _ = ParseNPZ(data) })
+		used := testkit.Allocated(func() { arrays, _ = ParseNPZ(data) })
 		var output []*Array
 		for name, a := range arrays {
 			checkArray(t, name, a)
@@ -144,7 +144,7 @@ func FuzzFeatures(f *testing.F) {
 		} {
 			var arrays []*Array
 			var err error
-			used := allocated(func() { arrays, err = r.read(data) })
+			used := testkit.Allocated(func() { arrays, err = r.read(data) })
 			checkBudget(t, r.name, used, len(data), arrays...)
 			if err != nil {
 				continue
@@ -186,7 +186,7 @@ func FuzzPickle(f *testing.F) {
 		read := func(string) ([]byte, error) { return storage, nil }
 		var arrays map[string]*Array
 		var err error
-		used := allocated(func() { arrays, err = ParsePickle(pkl, read, binary.LittleEndian) })
+		used := testkit.Allocated(func() { arrays, err = ParsePickle(pkl, read, binary.LittleEndian) })
 		checkPickleBudget(t, "ParsePickle", used, len(pkl)+len(storage))
 		if err != nil {
 			return
@@ -260,7 +260,7 @@ func FuzzCheckpointPickle(f *testing.F) {
 		archive := buildPTH(t, "ck", pkl, storages, "")
 		var c *Checkpoint
 		var err error
-		used := allocated(func() { c, err = parseCheckpoint(archive) })
+		used := testkit.Allocated(func() { c, err = parseCheckpoint(archive) })
 		checkPickleBudget(t, "parseCheckpoint", used, len(archive))
 		if err != nil {
 			return
@@ -280,7 +280,7 @@ func FuzzCheckpointFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c *Checkpoint
 		var err error
-		used := allocated(func() { c, err = parseCheckpoint(data) })
+		used := testkit.Allocated(func() { c, err = parseCheckpoint(data) })
 		checkPickleBudget(t, "parseCheckpoint", used, len(data))
 		if err != nil {
 			return

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +19,6 @@ import (
 // Fortran-order array is converted, then reordered). Work beyond it is
 // amplification: memory spent on data the input only claims to hold.
 func allocBudget(n, output int) uint64 { return 64*uint64(n) + 256<<10 + 2*uint64(output) }
-
-// allocated runs f and returns the bytes the heap allocated meanwhile.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // outputBytes is the memory that arrays take.
 func outputBytes(arrays ...*Array) int {
@@ -103,7 +93,7 @@ func TestHostileArchives(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var arrays []*Array
 			var err error
-			used := allocated(func() { arrays, err = c.read(c.data) })
+			used := testkit.Allocated(func() { arrays, err = c.read(c.data) })
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("got %v, want an error saying %q", err, c.want)
 			}
@@ -149,7 +139,7 @@ func TestHostileNPY(t *testing.T) {
 		{"a billion elements announced", testkit.NPY(1, testkit.NPYHeader("<f8", false, "(1000000000,)"), make([]byte, 8)), "truncated data"},
 	} {
 		var err error
-		used := allocated(func() { _, err = ParseNPY(c.data) })
+		used := testkit.Allocated(func() { _, err = ParseNPY(c.data) })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.want)
 		}
@@ -168,7 +158,7 @@ func TestReadNPYStreams(t *testing.T) {
 	}
 	var a *Array
 	var err error
-	used := allocated(func() { a, err = ReadNPY(path) })
+	used := testkit.Allocated(func() { a, err = ReadNPY(path) })
 	if err != nil {
 		t.Fatal(err)
 	}

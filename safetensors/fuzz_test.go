@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzRead checks that no input makes Parse or the conversions panic, and
-// that whatever Parse accepts survives Write and Parse again unchanged.
+// that whatever Parse accepts starts as IsSafetensors says and survives
+// Write and Parse again unchanged.
 func FuzzRead(f *testing.F) {
 	f.Add(handMadeFile())
 	for _, c := range malformedCases() {
@@ -27,6 +28,9 @@ func FuzzRead(f *testing.F) {
 		file, err := Parse("fuzz", data)
 		if err != nil {
 			return
+		}
+		if !IsSafetensors(data[:min(len(data), HeadLen)]) {
+			t.Fatalf("Parse accepted a file that IsSafetensors does not recognise: % x", data[:min(len(data), HeadLen)])
 		}
 		var tensors []*Tensor
 		for _, name := range file.Names() {

@@ -16,6 +16,16 @@ import (
 // or scan gigabytes.
 const MaxHeaderSize = 100_000_000
 
+// HeadLen is the number of leading bytes IsSafetensors looks at.
+const HeadLen = 9
+
+// IsSafetensors reports whether a file starting with head (its first
+// HeadLen bytes, or all of a shorter file) starts as every safetensors file
+// does: the 8-byte header length, then the '{' that opens the JSON header.
+// It looks no further: a damaged file that starts so is Parse's to
+// describe.
+func IsSafetensors(head []byte) bool { return len(head) >= HeadLen && head[8] == '{' }
+
 // metadataKey is the reserved header entry holding free-form string metadata.
 const metadataKey = "__metadata__"
 

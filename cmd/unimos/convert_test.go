@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,15 +101,65 @@ func TestConvertRoundTrips(t *testing.T) {
 	}
 }
 
-// fileFloats reads every tensor of a safetensors file as float32, checking
-// that all have one storage type.
-func fileFloats(t *testing.T, path string) map[string][]float32 {
+// TestConvertPyTorchRoundTrips converts PyTorch checkpoints (OpenAI's
+// TorchScript archive, a legacy torch.save file, an open_clip training
+// checkpoint) at their own type: each converted file holds its safetensors
+// equivalent's tensors, the same names, types, shapes and bytes, but for
+// BatchNorm's step counters, which are no weights; and it loads to the
+// equivalent's embeddings.
+func TestConvertPyTorchRoundTrips(t *testing.T) {
+	formats := shareddata.ReadCheckpointFormats(t)
+	for _, checkpoint := range []string{"vit_openai_jit.pt", "rn_legacy.pt", "vit_openclip_epoch_32.pt"} {
+		t.Run(checkpoint, func(t *testing.T) {
+			equivalent := filepath.Join(formats.Dir, formats.Equivalent[checkpoint])
+			out := filepath.Join(t.TempDir(), "converted.safetensors")
+			if code, _, stderr := runCLI(t, "convert", "--weights", filepath.Join(formats.Dir, checkpoint), "--out", out); code != 0 {
+				t.Fatalf("status %d: %s", code, stderr)
+			}
+			got, want := openSafetensors(t, out), openSafetensors(t, equivalent)
+			var wantNames []string
+			for _, name := range want.Names() {
+				if !strings.HasSuffix(name, ".num_batches_tracked") {
+					wantNames = append(wantNames, name)
+				}
+			}
+			gotNames := got.Names()
+			slices.Sort(gotNames)
+			slices.Sort(wantNames)
+			if !slices.Equal(gotNames, wantNames) {
+				t.Fatalf("tensors differ from the equivalent's:\n got %v\nwant %v", gotNames, wantNames)
+			}
+			for _, name := range wantNames {
+				g, _ := got.Tensor(name)
+				w, _ := want.Tensor(name)
+				if g.DType != w.DType || !slices.Equal(g.Shape, w.Shape) || !bytes.Equal(g.Data, w.Data) {
+					t.Errorf("%s: %s %v, want the equivalent's %s %v (bytes equal: %t)", name, g.DType, g.Shape, w.DType, w.Shape,
+						bytes.Equal(g.Data, w.Data))
+				}
+			}
+			if !slices.Equal(probe(t, out), probe(t, equivalent)) {
+				t.Error("the converted file's embeddings differ from the equivalent's")
+			}
+		})
+	}
+}
+
+// openSafetensors opens a safetensors file, closed when the test ends.
+func openSafetensors(t *testing.T, path string) *safetensors.File {
 	t.Helper()
 	f, err := safetensors.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// fileFloats reads every tensor of a safetensors file as float32, checking
+// that all have one storage type.
+func fileFloats(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	f := openSafetensors(t, path)
 	out := map[string][]float32{}
 	var dtype safetensors.DType
 	for _, name := range f.Names() {
@@ -212,5 +263,23 @@ func TestConvertByName(t *testing.T) {
 	code, _, stderr = runCLI(t, "convert", "--weights", "openai/clip-vit-base-patch16", "--out", out+"2")
 	if code != 1 || !strings.Contains(stderr, "huggingface-cli download openai/clip-vit-base-patch16") || !strings.Contains(stderr, "unimos downloads nothing") {
 		t.Errorf("not cached: status %d, stderr %q", code, stderr)
+	}
+}
+
+// TestConvertNotWeights runs what issue #19 reports: a text file given as
+// --weights is said to be neither format, not a safetensors header of an
+// absurd length, and nothing is written.
+func TestConvertNotWeights(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pt")
+	testkit.WriteFile(t, junk, []byte("text\n"))
+	out := filepath.Join(dir, "x.safetensors")
+	code, _, stderr := runCLI(t, "convert", "--weights", junk, "--out", out)
+	if code != 1 || !strings.Contains(stderr, junk+": neither a safetensors file nor a PyTorch checkpoint") ||
+		strings.Contains(stderr, "header length") {
+		t.Errorf("status %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
 	}
 }

@@ -45,6 +45,12 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		if code, help, _ := runCLI(t, "help", c.name); code != 0 || help != out {
 			t.Errorf("help %s: status %d, stdout %q, want the -h text", c.name, code, help)
 		}
+		// Every command that loads CLIP describes --weights the same way.
+		synopsis, _, _ := strings.Cut(out, "\n")
+		if strings.Contains(out, "--weights") && (!strings.Contains(synopsis, " --weights WEIGHTS") ||
+			!strings.Contains(out, "  --weights WEIGHTS\n    \t"+strings.ReplaceAll(weightsUsage, "`", "")+"\n")) {
+			t.Errorf("%s -h describes --weights otherwise than the other commands:\n%s", c.name, out)
+		}
 	}
 	if code, out, _ := runCLI(t, "--version"); code != 0 || !strings.HasPrefix(out, "unimos ") || !strings.Contains(out, "GEMM backend") {
 		t.Errorf("--version: status %d, stdout %q", code, out)

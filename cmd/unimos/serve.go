@@ -12,7 +12,7 @@ import (
 )
 
 func runServe(ctx *context, args []string) error {
-	fs := newFlags(ctx, "serve", "--model RUN_DIR --weights FILE_OR_DIR [--addr 127.0.0.1:8080] [--max-batch 32] [--max-wait 5ms] [--max-bytes 20000000] [--token-file FILE] [--force]", `
+	fs := newFlags(ctx, "serve", "--model RUN_DIR --weights WEIGHTS [--addr 127.0.0.1:8080] [--max-batch 32] [--max-wait 5ms] [--max-bytes 20000000] [--token-file FILE] [--force]", `
 Answers classification requests over HTTP with a model that "unimos adapt"
 trained, the CLIP weights loaded once:
 
@@ -38,7 +38,7 @@ needs the header "Authorization: Bearer TOKEN" (the file's content). It
 listens on the loopback interface unless --addr says otherwise.
 SIGINT or SIGTERM stops it after the requests in flight are answered.`)
 	model := fs.String("model", "", "`RUN_DIR` of a run, or its model.safetensors")
-	weights := fs.String("weights", "", "the CLIP weights the model was trained on: a safetensors `FILE_OR_DIR`")
+	weights := fs.String("weights", "", weightsUsage)
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0: any free port)")
 	maxBatch := fs.Int("max-batch", serve.DefaultMaxBatch, "the most images encoded at once")
 	maxWait := fs.Duration("max-wait", serve.DefaultMaxWait, "how long a batch that is not full waits for more images")
