@@ -300,6 +300,65 @@ func TestBenchPairs(t *testing.T) {
 	}
 }
 
+// smallPairsStore writes the synthetic "tiny" store scaled to domains of
+// 32 (photo), 28 (sketch) and 24 (painting) images: smaller than the
+// preset's batch of 32 rows of source and of target.
+func smallPairsStore(t *testing.T) string {
+	t.Helper()
+	p, err := synth.PresetByName("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = p.Scaled(0.1); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := synth.Write(dir, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBenchBatch benches the pairs protocol on domains smaller than the
+// preset's batch: the UniMoS runs fail with a message naming a flag that
+// bench has, --batch makes them run, each result.json and the report
+// record it, and a rerun with another batch does not reuse the runs.
+func TestBenchBatch(t *testing.T) {
+	store := smallPairsStore(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	args := []string{"--features", store, "--protocol", "pairs", "--tasks", "photo->sketch,sketch->photo", "--epochs", "1", "--out", out}
+	code, _, stderr := runCLI(t, append([]string{"bench"}, args...)...)
+	if code != 1 || !strings.Contains(stderr, "2 of 6 runs failed") || !strings.Contains(stderr, "set the batch size to at most 28 (--batch)") {
+		t.Fatalf("bench with the preset's batch: status %d, stderr\n%s", code, stderr)
+	}
+	_, help, _ := runCLI(t, "bench", "-h")
+	for _, flag := range regexp.MustCompile(`--[a-z-]+`).FindAllString(stderr, -1) {
+		if !regexp.MustCompile(`(?m)^  ` + flag + `( |$)`).MatchString(help) {
+			t.Errorf("bench's message names %s, which bench does not have:\n%s", flag, stderr)
+		}
+	}
+
+	if code, _, stderr := runCLI(t, append([]string{"bench", "--batch", "8"}, args...)...); code != 0 {
+		t.Fatalf("bench --batch 8: status %d, stderr\n%s", code, stderr)
+	}
+	for _, task := range []string{"photo_to_sketch", "sketch_to_photo"} {
+		run := readResult(t, filepath.Join(out, "runs", "pairs", "unimos", task, "seed-2023"))
+		if run.Config.BatchSize != 8 || run.Config.Epochs != 1 {
+			t.Errorf("%s: result.json records batch %d, %d epochs; want 8, 1", task, run.Config.BatchSize, run.Config.Epochs)
+		}
+	}
+	if report, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(report), "UniMoS preset office-home, 1 epoch, batch 8;") {
+		t.Errorf("report.md does not name the batch size:\n%s", report)
+	}
+	code, _, stderr = runCLI(t, append([]string{"bench", "--batch", "16"}, args...)...)
+	if code != 1 || !strings.Contains(stderr, "another configuration (1 epoch, batch 8, preset office-home) than this bench asks for (1 epoch, batch 16,") {
+		t.Errorf("rerun with another batch: status %d, stderr\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, append([]string{"bench", "--batch", "1"}, args...)...); code != 2 || !strings.Contains(stderr, "--batch must be at least 2") {
+		t.Errorf("--batch 1: status %d, stderr %q, want a usage error", code, stderr)
+	}
+}
+
 // TestBenchPreset: --preset replaces the protocol's preset in every UniMoS
 // run and is recorded in result.json and the report; a rerun with another
 // preset does not reuse the runs.
