@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/unimos/unimos/internal/progress"
 	"github.com/unimos/unimos/internal/words"
 )
 
@@ -99,6 +100,9 @@ func run(args []string, ctx *context) int {
 		return 2
 	}
 	err := c.run(ctx, args[1:])
+	// The error goes through progress.Printf: a command stopped mid-step
+	// (Ctrl-C) may have drawn its progress bar again after the last
+	// message, and the error must not be glued onto it.
 	var usage usageError
 	switch {
 	case err == nil:
@@ -106,12 +110,12 @@ func run(args []string, ctx *context) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &usage):
-		fmt.Fprintf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
+		progress.Printf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
 		return 2
 	default:
 		// Library errors start with their package's name ("extract: ..."),
 		// which says nothing more after "unimos extract: ".
-		fmt.Fprintf(ctx.stderr, "unimos %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
+		progress.Printf(ctx.stderr, "unimos %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
 		return 1
 	}
 }
