@@ -361,6 +361,13 @@ func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 			fmt.Fprintf(ctx.stdout, "  selected             %s (chosen by %s without target labels)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
 		}
 	default:
+		// The last test was made by this process, so its predictions and
+		// metrics are at hand (result.json keeps neither).
+		if last := r.History[len(r.History)-1]; last.Metrics != nil {
+			if which := onLabelled(last.Metrics.Labelled, len(last.Predictions), "target image"); which != "" {
+				fmt.Fprintf(ctx.stdout, "  accuracies           %s\n", which)
+			}
+		}
 		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
 		fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
