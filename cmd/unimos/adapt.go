@@ -375,7 +375,7 @@ func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
 			fmt.Fprintf(ctx.stdout, "  selected epoch       %6.2f%%  (%s, chosen by %s without target labels)\n", *r.Selected.Accuracy, epochName(r.Selected.Epoch), r.Selected.Criterion)
 		}
 		if te := r.TemporalEnsemble; te != nil && te.Score != nil {
-			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of %s' outputs; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))
+			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of the outputs of %s; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))
 		}
 	}
 	if out != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/synth"
 	"github.com/unimos/unimos/unimos"
 )
@@ -87,7 +88,7 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 		return err
 	}
 	cfg.Seed, cfg.Epochs = *seed, *epochs
-	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%d epochs; progress on stderr) ...\n", *source, *target, cfg.Epochs)
+	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%s; progress on stderr) ...\n", *source, *target, words.Count(cfg.Epochs, "epoch"))
 	out := filepath.Join(dir, "run")
 	run, err := adapt(ctx, store, *source, *target, cfg, out, runOptions{})
 	if err != nil {

@@ -13,9 +13,5 @@ func onLabelled(labelled, n int, noun string) string {
 	if labelled == n {
 		return ""
 	}
-	ones := "ones"
-	if labelled == 1 {
-		ones = "one"
-	}
-	return fmt.Sprintf("on %d of %s, the labelled %s", labelled, words.Count(n, noun), ones)
+	return fmt.Sprintf("on %d of %s, the labelled %s", labelled, words.Count(n, noun), words.Agree(labelled, "one", "ones"))
 }

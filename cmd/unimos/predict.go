@@ -255,7 +255,7 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 			len(files), first.Path, first.Reason)
 	}
 	if len(in.skipped) > 0 {
-		fmt.Fprintf(ctx.stderr, "skipped %d of %s: they could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"))
+		fmt.Fprintf(ctx.stderr, "skipped %d of %s: %s could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"), words.Agree(len(in.skipped), "it", "they"))
 	}
 	in.source = words.Count(len(in.paths), "image")
 	return in, nil

@@ -227,7 +227,7 @@ func TestPredictImages(t *testing.T) {
 		skipLine := "skipped " + broken + ": " + reason + "\n"
 		out := filepath.Join(t.TempDir(), "p.json")
 		code, _, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, "--json", "--out", out, folder)
-		if code != 0 || !strings.HasPrefix(stderr, skipLine) || !strings.Contains(stderr, "skipped 1 of 13 image files") {
+		if code != 0 || !strings.HasPrefix(stderr, skipLine) || !strings.Contains(stderr, "\nskipped 1 of 13 image files: it could not be decoded\n") {
 			t.Errorf("status %d, stderr %q", code, stderr)
 		}
 		var report predictionReport
