@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/unimos/unimos/internal/progress"
 	"github.com/unimos/unimos/internal/words"
@@ -247,22 +249,74 @@ func parseFlags(fs *flag.FlagSet, args []string, positional int) error {
 	return usagef("want %s, got %d", words.Count(positional, "argument"), fs.NArg())
 }
 
-// flagError rewords an error of flag.Parse: an unknown flag is named with
-// the closest defined flag.
+// The errors of flag.Parse that flagError rewords, as the flag package
+// words them, with the flag's name after one dash.
+var (
+	unknownFlagError  = regexp.MustCompile(`^flag provided but not defined: -(.+)$`)
+	missingValueError = regexp.MustCompile(`^flag needs an argument: -(.+)$`)
+	invalidValueError = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-([^:]+): (.*)$`)
+	badSyntaxError    = regexp.MustCompile(`^bad flag syntax: (.*)$`)
+)
+
+// flagError rewords an error of flag.Parse in one line that spells the
+// flag with two dashes, as the help and every other message do: an unknown
+// flag is named with the closest defined flag, a value that does not parse
+// with what the flag takes.
 func flagError(fs *flag.FlagSet, err error) string {
-	const unknown = "flag provided but not defined: -"
 	msg := err.Error()
-	if !strings.HasPrefix(msg, unknown) {
-		return msg
+	if m := unknownFlagError.FindStringSubmatch(msg); m != nil {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Usage, deprecatedUsage) {
+				names = append(names, f.Name)
+			}
+		})
+		return fmt.Sprintf("unknown flag --%s%s", m[1], didYouMean(m[1], names, "--"))
 	}
-	name := strings.TrimPrefix(msg, unknown)
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.HasPrefix(f.Usage, deprecatedUsage) {
-			names = append(names, f.Name)
+	if m := missingValueError.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s needs a value", m[1])
+	}
+	if m := invalidValueError.FindStringSubmatch(msg); m != nil {
+		value, name, problem := m[1], m[2], m[3]
+		switch problem {
+		case "parse error":
+			problem = "want " + flagKind(fs, name)
+		case "value out of range":
+			problem = "out of range for " + flagKind(fs, name)
 		}
-	})
-	return fmt.Sprintf("unknown flag --%s%s", name, didYouMean(name, names, "--"))
+		return fmt.Sprintf("invalid value %s for --%s: %s", value, name, problem)
+	}
+	if m := badSyntaxError.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%q is not a flag: write flags as --name value or --name=value", m[1])
+	}
+	return msg
+}
+
+// flagKind says what values the flag name takes, "a whole number", from
+// the type of its value (a deprecated spelling's from the flag it stands
+// for).
+func flagKind(fs *flag.FlagSet, name string) string {
+	f := fs.Lookup(name)
+	if current, ok := strings.CutPrefix(f.Usage, deprecatedUsage+"use --"); ok {
+		f = fs.Lookup(current)
+	}
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "another value"
+	}
+	switch getter.Get().(type) {
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "a whole number"
+	case uint, uint64:
+		return "a whole number, 0 or more"
+	case float64:
+		return "a number"
+	case time.Duration:
+		return "a duration such as 5ms, 2s or 1m30s"
+	}
+	return "another value"
 }
 
 // didYouMean returns " (did you mean PREFIXx?)" for the candidate closest to

@@ -74,6 +74,33 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	}
 }
 
+// TestFlagErrors gives commands flags that do not parse: each error is one
+// line naming the flag with two dashes, as -h does, and saying what it
+// takes, then the pointer to -h.
+func TestFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"adapt", "--features"}, "--features needs a value"},
+		{[]string{"adapt", "--epochs", "x"}, `invalid value "x" for --epochs: want a whole number`},
+		{[]string{"adapt", "--epochs", "99999999999999999999"}, `invalid value "99999999999999999999" for --epochs: out of range for a whole number`},
+		{[]string{"adapt", "--seed", "-1"}, `invalid value "-1" for --seed: want a whole number, 0 or more`},
+		{[]string{"adapt", "--lr", "fast"}, `invalid value "fast" for --lr: want a number`},
+		{[]string{"adapt", "--quiet=maybe"}, `invalid value "maybe" for --quiet: want true or false`},
+		{[]string{"adapt", "--fixed-weight=maybe"}, `invalid value "maybe" for --fixed-weight: want true or false`}, // a deprecated spelling
+		{[]string{"serve", "--max-wait", "soon"}, `invalid value "soon" for --max-wait: want a duration such as 5ms, 2s or 1m30s`},
+		{[]string{"inspect", "---per-class"}, `"---per-class" is not a flag: write flags as --name value or --name=value`},
+		{[]string{"zeroshot", "--domian", "d"}, "unknown flag --domian (did you mean --domain?)"},
+	} {
+		code, stdout, stderr := runCLI(t, c.args...)
+		want := "unimos " + c.args[0] + ": " + c.want + "\nRun 'unimos " + c.args[0] + " -h' for usage.\n"
+		if code != 2 || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "\n") > 2+strings.Count(stderr, "note: ") {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want status 2 and stderr %q", c.args, code, stdout, stderr, want)
+		}
+	}
+}
+
 func TestRuntimeErrors(t *testing.T) {
 	dir := t.TempDir()
 	if code, _, errOut := runCLI(t, "inspect", filepath.Join(dir, "absent")); code != 1 || !strings.Contains(errOut, "dataset.json") {

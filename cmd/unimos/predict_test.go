@@ -84,7 +84,7 @@ func TestPredictUsageErrors(t *testing.T) {
 		{[]string{"--model", "m"}, "give --features DIR --domain D, or image files and folders with --weights"},
 		{[]string{"--model", "m", "--images", "a.jpg"}, "classifying images needs --weights"},
 		{[]string{"--model", "m", "a.jpg"}, "classifying images needs --weights"},
-		{[]string{"--model", "m", "--weights", "w", "--images"}, "flag needs an argument"},
+		{[]string{"--model", "m", "--weights", "w", "--images"}, "--images needs a value"},
 		{[]string{"--model", "m", "--weights", "w", "--features", "x", "--images", "a.jpg"}, "not both"},
 		{[]string{"--model", "m", "--features", "x", "--domain", "d", "extra.jpg"}, "not both"},
 		{[]string{"--model", "m", "--features", "x", "--domain", "d", "--weights", "w"}, "leave out --weights"},
