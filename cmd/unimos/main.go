@@ -115,11 +115,19 @@ func run(args []string, ctx *context) int {
 		progress.Printf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
 		return 2
 	default:
-		// Library errors start with their package's name ("extract: ..."),
-		// which says nothing more after "unimos extract: ".
-		progress.Printf(ctx.stderr, "unimos %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
+		progress.Printf(ctx.stderr, "unimos %s: %s\n", name, commandError(name, err))
 		return 1
 	}
+}
+
+// commandError is the message of err as it follows "unimos NAME: ":
+// without the labels that lead up to the command's own name ("extract: "
+// for extract, "extract: merge: " for merge), which say nothing more after
+// it. Other packages' labels stay ("features: "): they say where the
+// problem is.
+func commandError(name string, err error) string {
+	labels := regexp.MustCompile(`^(?:[a-z]+: )*?` + regexp.QuoteMeta(name) + `: `)
+	return labels.ReplaceAllString(err.Error(), "")
 }
 
 func commandByName(name string) (command, bool) {

@@ -434,15 +434,18 @@ func TestAdaptWritesRunDirectory(t *testing.T) {
 
 // TestErrorsNameTheCommandOnce checks that an error from the package a
 // command is named after reads "unimos extract: PROBLEM", not
-// "unimos extract: extract: PROBLEM", and that other packages keep their
-// prefix.
+// "unimos extract: extract: PROBLEM", nor "unimos merge: extract: merge:
+// PROBLEM" for a command whose errors carry its package's name and its
+// own, and that other packages keep their prefix.
 func TestErrorsNameTheCommandOnce(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
+	photos := t.TempDir()
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"extract", "--images", missing, "--weights", missing, "--out", missing + "-out"}, "unimos extract: open " + missing},
+		{[]string{"merge", "--out", missing, photos}, "unimos merge: " + photos + " is not a finished shard"},
 		{[]string{"inspect", "--features", missing}, "unimos inspect: features: "},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
