@@ -312,8 +312,9 @@ func TestInspectStoreArgument(t *testing.T) {
 	}
 }
 
-// TestDeprecatedSpellings runs inspect and zeroshot with the old spellings
-// of their flags: the output is that of the new spelling, with a note.
+// TestDeprecatedSpellings runs inspect, zeroshot and demo with the old
+// spellings of their flags: the output is that of the new spelling, with a
+// note.
 func TestDeprecatedSpellings(t *testing.T) {
 	dir := t.TempDir()
 	writeHandMadeStore(t, dir)
@@ -341,7 +342,30 @@ func TestDeprecatedSpellings(t *testing.T) {
 			t.Errorf("%s -h should show --%s and not --%s:\n%s", c.command, c.current, c.old, help)
 		}
 	}
-	// The per-class table lists every class of every domain.
+	// demo --keep DIR is --out DIR: a DIR that cannot be made fails the
+	// same, once the benchmark is generated.
+	if testing.Short() {
+		t.Skip("demo generates the Office-Home-sized benchmark; skipped with -short")
+	}
+	notDir := filepath.Join(t.TempDir(), "not-a-folder")
+	testkit.WriteFile(t, notDir, []byte("x"))
+	_, help, _ := runCLI(t, "demo", "-h")
+	if !strings.Contains(help, "\n  --out DIR\n") || strings.Contains(help, "--keep") {
+		t.Errorf("demo -h should show --out and not --keep:\n%s", help)
+	}
+	code, _, want := runCLI(t, "demo", "--out", filepath.Join(notDir, "store"))
+	code2, _, errOut := runCLI(t, "demo", "--keep", filepath.Join(notDir, "store"))
+	note := "note: --keep is deprecated and will be removed; use --out\n"
+	if code != 1 || code2 != 1 || !strings.Contains(want, notDir) || errOut != note+want {
+		t.Errorf("demo --keep: status %d, stderr %q; want the note and what --out gives (status %d):\n%s", code2, errOut, code, want)
+	}
+}
+
+// TestInspectPerClass checks that the per-class table lists every class of
+// every domain.
+func TestInspectPerClass(t *testing.T) {
+	dir := t.TempDir()
+	writeHandMadeStore(t, dir)
 	_, out, _ := runCLI(t, "inspect", "--per-class", dir)
 	if !regexp.MustCompile(`(?m)^\s*class\s+d\s*$`).MatchString(out) || !regexp.MustCompile(`(?m)^\s*zero\s+2\s*$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^\s*one\s+1\s*$`).MatchString(out) {
