@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,10 @@ import (
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/unimos"
 )
+
+// ErrNoFinishedRuns is returned by WriteReport when there is no finished
+// run to report.
+var ErrNoFinishedRuns = errors.New("no finished runs")
 
 // WriteReport reads every finished run in the bench directory out, and in
 // the bench directories from (the folders of a sharded bench's shards, say),
@@ -40,7 +45,7 @@ func WriteReport(out, selectRule string, from ...string) error {
 		for _, dir := range from {
 			where += ", " + filepath.Join(dir, RunsDir)
 		}
-		return fmt.Errorf("no finished runs under %s", where)
+		return fmt.Errorf("%w under %s", ErrNoFinishedRuns, where)
 	}
 	if err := os.MkdirAll(filepath.Join(out, PlotsDir), 0o755); err != nil {
 		return fmt.Errorf("creating the plots directory: %w", err)

@@ -126,13 +126,15 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 			sh, words.Count(len(outcomes), "run"), *out, *out)
 		return runErr
 	}
-	if err := writeBenchReport(ctx, *out, *selectRule); err != nil {
-		if runErr != nil {
-			return fmt.Errorf("%w; writing the report: %v", runErr, err)
-		}
-		return err
+	switch err := writeBenchReport(ctx, *out, *selectRule); {
+	case err == nil:
+		return runErr
+	case errors.Is(runErr, bench.ErrStopped) && errors.Is(err, bench.ErrNoFinishedRuns):
+		return runErr // nothing to report yet: the command that continues the bench writes it
+	case runErr != nil:
+		return fmt.Errorf("%w; writing the report: %v", runErr, err)
 	}
-	return runErr
+	return err
 }
 
 // benchOptions checks and converts the command-line settings that need no
@@ -204,11 +206,12 @@ func contains(list []string, s string) bool {
 // observeBench reports each run on stderr: one line when the run ends, in
 // run order, and while UniMoS trains (on a terminal) a progress bar of its
 // iterations, or with several jobs, which one bar cannot show, a bar of the
-// runs ended. It returns the function to call when the bench returns,
-// which erases a bar left drawn.
+// runs finished (not the stopped or failed ones). It returns the function
+// to call when the bench returns, which erases a bar left drawn.
 func observeBench(ctx *context, opts *bench.Options) (clear func()) {
 	var bar *progress.Bar
-	total := 0 // runs in the bench, from OnStart
+	total := 0    // runs in the bench, from OnStart
+	finished := 0 // runs finished, now or by an earlier bench
 	head := func(r bench.Run, i int) string { return fmt.Sprintf("[%d/%d] %s", i+1, total, r.Name()) }
 	opts.OnStart = func(r bench.Run, i, n int) unimos.RunOptions {
 		total = n
@@ -249,8 +252,11 @@ func observeBench(ctx *context, opts *bench.Options) (clear func()) {
 		default:
 			progress.Printf(ctx.stderr, "%s: %s  (%.1f s)\n", h, outcomeScore(o), o.Result.TrainSeconds)
 		}
+		if o.Err == nil {
+			finished++
+		}
 		if opts.Jobs > 1 {
-			bar.Update(o.Index+1, "")
+			bar.Update(finished, "")
 		}
 	}
 	return func() {

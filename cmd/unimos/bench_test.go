@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -154,8 +153,11 @@ func TestBenchUsageErrors(t *testing.T) {
 
 // TestBenchInterruptAndContinue stops `unimos bench` with SIGINT during its
 // UniMoS runs, with one job and one run, and with two jobs and two runs in
-// progress, and reruns it: each run continues from its checkpoint to its
-// last epoch. (That a continued run equals an uninterrupted one, bit for
+// progress, its stderr on a terminal (where two jobs draw a bar of the
+// runs finished), and reruns it: each run continues from its checkpoint to
+// its last epoch. The stopped bench says how to continue it and nothing
+// else (no report of no run), and its bar never counts a stopped run as
+// finished. (That a continued run equals an uninterrupted one, bit for
 // bit, is bench.TestStopAndContinue and bench.TestStopJobs.)
 func TestBenchInterruptAndContinue(t *testing.T) {
 	store := officeHomeStore(t)
@@ -172,8 +174,8 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 			"--epochs", strconv.Itoa(epochs), "--checkpoint-every", "1", "--jobs", c.jobs, "--out", out}
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "bench"}, args...)...)
 		cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		term := testkit.NewTerminal(t)
+		cmd.Stderr = term.TTY
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -188,24 +190,29 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
-					t.Fatalf("--jobs %s: no checkpoint of %s after a minute; stderr:\n%s", c.jobs, run, stderr.String())
+					cmd.Wait()
+					t.Fatalf("--jobs %s: no checkpoint of %s after a minute; stderr:\n%s", c.jobs, run, term.Close())
 				}
 			}
 		}
 		cmd.Process.Signal(syscall.SIGINT)
 		err := cmd.Wait()
+		stderr := term.Close()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%s", c.jobs, err, stderr.String())
+			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%q", c.jobs, err, stderr)
 		}
-		wants := []string{fmt.Sprintf("bench stopped: 0 of %d runs finished; run the same command again to continue", len(runs))}
+		lines := screenLines(stderr)
 		for _, run := range runs {
-			wants = append(wants, "stopped, saved in "+run+".partial")
-		}
-		for _, want := range wants {
-			if !strings.Contains(stderr.String(), want) {
-				t.Errorf("--jobs %s: stderr lacks %q:\n%s", c.jobs, want, stderr.String())
+			if want := "stopped, saved in " + run + ".partial"; !strings.Contains(stderr, want) {
+				t.Errorf("--jobs %s: stderr lacks %q:\n%s", c.jobs, want, stderr)
 			}
+		}
+		if want := fmt.Sprintf("unimos bench: bench stopped: 0 of %d runs finished; run the same command again to continue", len(runs)); lines[len(lines)-1] != want {
+			t.Errorf("--jobs %s: the last line is %q, want %q", c.jobs, lines[len(lines)-1], want)
+		}
+		if finished := regexp.MustCompile(`bench \[[= ]*\] [1-9]\d*/\d+ `).FindString(stderr); finished != "" {
+			t.Errorf("--jobs %s: the bar of runs finished shows %q, with no run finished:\n%q", c.jobs, finished, stderr)
 		}
 		for _, run := range runs {
 			if _, err := os.Stat(run); !os.IsNotExist(err) {
