@@ -19,6 +19,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,15 +86,16 @@ func run(args []string, ctx *context) int {
 		return 2
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "--help", "-help":
-		if len(args) > 1 { // unimos help CMD: that command's -h
+	switch {
+	case isHelp(name):
+		// unimos help CMD: that command's -h; help on help is this usage.
+		if len(args) > 1 && !isHelp(args[1]) {
 			name, args = args[1], []string{args[1], "-h"}
 			break
 		}
 		printUsage(ctx.stdout)
 		return 0
-	case "--version", "-version":
+	case name == "--version", name == "-version":
 		name = "version"
 	}
 	c, ok := commandByName(name)
@@ -128,6 +130,11 @@ func run(args []string, ctx *context) int {
 func commandError(name string, err error) string {
 	labels := regexp.MustCompile(`^(?:[a-z]+: )*?` + regexp.QuoteMeta(name) + `: `)
 	return labels.ReplaceAllString(err.Error(), "")
+}
+
+// isHelp reports whether arg asks for the list of commands.
+func isHelp(arg string) bool {
+	return slices.Contains([]string{"help", "-h", "--help", "-help"}, arg)
 }
 
 func commandByName(name string) (command, bool) {

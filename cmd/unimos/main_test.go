@@ -27,8 +27,14 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestHelpAndUsageErrors(t *testing.T) {
-	if code, out, _ := runCLI(t, "help"); code != 0 || !strings.Contains(out, "adapt") {
-		t.Errorf("help: status %d, output %q", code, out)
+	code, usage, _ := runCLI(t, "help")
+	if code != 0 || !strings.Contains(usage, "\tadapt ") {
+		t.Errorf("help: status %d, output %q", code, usage)
+	}
+	for _, args := range [][]string{{"help", "help"}, {"help", "-h"}, {"--help"}, {"-h", "help"}} {
+		if code, out, errOut := runCLI(t, args...); code != 0 || out != usage || errOut != "" {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want the usage of 'unimos help'", args, code, out, errOut)
+		}
 	}
 	if code, _, errOut := runCLI(t); code != 2 || !strings.Contains(errOut, "Usage") {
 		t.Errorf("no command: status %d, stderr %q", code, errOut)
