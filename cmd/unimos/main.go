@@ -54,7 +54,7 @@ func commands() []command {
 		{"merge", "join extract shards into a feature store", runMerge},
 		{"import", "add a domain from .npy/.npz/.pth features to a feature store", runImport},
 		{"convert", "write CLIP weights as one safetensors file in OpenAI naming", runConvert},
-		{"bench", "run a benchmark protocol of the paper and write a report with tables and plots", runBench},
+		{"bench", "run the paper's benchmark protocols, or every pair of domains of any store, into a report", runBench},
 		{"predict", "classify features or images with a model that adapt or bench trained", runPredict},
 		{"serve", "answer classification requests over HTTP with a trained model, with a web page", runServe},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},

@@ -107,6 +107,34 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestSynopsisRequiredFlags checks every command's usage line against its
+// flags: a flag that the synopsis shows outside brackets, as required, has
+// no default (which would make it optional).
+func TestSynopsisRequiredFlags(t *testing.T) {
+	optional := regexp.MustCompile(`\[[^]]*\]`)
+	for _, c := range commands() {
+		_, help, _ := runCLI(t, c.name, "-h")
+		synopsis, _, _ := strings.Cut(help, "\n\n")
+		for _, flag := range regexp.MustCompile(`--[a-z-]+`).FindAllString(optional.ReplaceAllString(synopsis, ""), -1) {
+			entry := regexp.MustCompile(`(?m)^  ` + flag + `( .*)?\n.*$`).FindString(help)
+			if entry == "" {
+				t.Errorf("unimos %s: the synopsis names %s, which -h does not list:\n%s", c.name, flag, synopsis)
+			} else if strings.Contains(entry, "(default ") {
+				t.Errorf("unimos %s: the synopsis requires %s, which has a default:\n%s\n%s", c.name, flag, synopsis, entry)
+			}
+		}
+	}
+}
+
+// TestCommandSummaries checks the command list against what the commands
+// do: bench runs the paper's protocols and the pairs of any store.
+func TestCommandSummaries(t *testing.T) {
+	_, usage, _ := runCLI(t, "help")
+	if !regexp.MustCompile(`(?m)^\tbench .*paper.*every pair of domains of any store`).MatchString(usage) {
+		t.Errorf("the summary of bench does not say it benches any store's pairs:\n%s", usage)
+	}
+}
+
 func TestRuntimeErrors(t *testing.T) {
 	dir := t.TempDir()
 	if code, _, errOut := runCLI(t, "inspect", filepath.Join(dir, "absent")); code != 1 || !strings.Contains(errOut, "dataset.json") {
