@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -385,6 +386,39 @@ func TestResumeRefusesTamperedCheckpoint(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(run, unimos.ResultFile)); err == nil {
 			t.Errorf("%s %s: a result was written", c.key, c.value)
+		}
+	}
+}
+
+// TestAdaptSummaryColumns trains onto a labelled, a partly labelled and an
+// unlabelled target: every value of the summary, number or text, starts in
+// the same column.
+func TestAdaptSummaryColumns(t *testing.T) {
+	gap := regexp.MustCompile(`^  \S+(?: \S+)*\s{2,}`) // the indent, the label and the spaces after it
+	for _, c := range []struct {
+		name  string
+		label func(t *testing.T, dir, domain string)
+		lines int // below the heading
+	}{
+		{"labelled", func(*testing.T, string, string) {}, 6},
+		{"partly labelled", unlabel, 7},
+		{"unlabelled", unlabelAll, 3},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		store, args := tinyTask(t, out, "2")
+		c.label(t, store, "sketch")
+		code, stdout, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: status %d, stderr %q", c.name, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")[1:]
+		columns := map[int][]string{}
+		for _, l := range lines {
+			n := len(gap.FindString(l))
+			columns[n] = append(columns[n], l)
+		}
+		if len(lines) != c.lines || len(columns) != 1 {
+			t.Errorf("%s: %d lines, values starting in columns %v, want %d lines in one column:\n%s", c.name, len(lines), slices.Sorted(maps.Keys(columns)), c.lines, stdout)
 		}
 	}
 }

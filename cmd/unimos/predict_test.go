@@ -434,7 +434,7 @@ func TestAccuracyOnLabelledRows(t *testing.T) {
 	}
 	acc, meanClass := scoreCSV(t, filepath.Join(run, unimos.PredictionsFile), s.Meta.Classes, part)
 	for _, want := range []string{
-		"\n  accuracies           on 180 of 280 target images, the labelled ones\n",
+		"\n  accuracies            on 180 of 280 target images, the labelled ones\n",
 		fmt.Sprintf("\n  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", acc, meanClass),
 	} {
 		if !strings.Contains(stdout, want) {
