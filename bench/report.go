@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +17,10 @@ import (
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/unimos"
 )
+
+// ErrNoFinishedRuns is returned by WriteReport when there is no finished
+// run to report.
+var ErrNoFinishedRuns = errors.New("no finished runs")
 
 // WriteReport reads every finished run in the bench directory out, and in
 // the bench directories from (the folders of a sharded bench's shards, say),
@@ -39,7 +45,7 @@ func WriteReport(out, selectRule string, from ...string) error {
 		for _, dir := range from {
 			where += ", " + filepath.Join(dir, RunsDir)
 		}
-		return fmt.Errorf("no finished runs under %s", where)
+		return fmt.Errorf("%w under %s", ErrNoFinishedRuns, where)
 	}
 	if err := os.MkdirAll(filepath.Join(out, PlotsDir), 0o755); err != nil {
 		return fmt.Errorf("creating the plots directory: %w", err)
@@ -304,11 +310,12 @@ func writeSection(md *strings.Builder, pr protocolRuns, selectRule string, plots
 	}
 }
 
-// runsSummary says which seeds, presets and epochs the runs used.
+// runsSummary says which seeds, presets, epochs and batch sizes the runs
+// used.
 func runsSummary(pr protocolRuns) string {
 	seeds := map[uint64]bool{}
 	presets := map[string]bool{}
-	epochs := map[int]bool{}
+	epochs, batches := map[int]bool{}, map[int]bool{}
 	for _, r := range pr.records {
 		if r.method != ZeroShot {
 			seeds[r.seed] = true
@@ -316,6 +323,7 @@ func runsSummary(pr protocolRuns) string {
 		if r.method == UniMoS {
 			presets[r.result.Config.Preset] = true
 			epochs[r.result.Config.Epochs] = true
+			batches[r.result.Config.BatchSize] = true
 		}
 	}
 	var parts []string
@@ -327,19 +335,23 @@ func runsSummary(pr protocolRuns) string {
 		parts = append(parts, fmt.Sprintf("Seeds %s", strings.Join(s, ", ")))
 	}
 	if len(epochs) > 0 {
-		keys := sortedKeys(epochs, func(a, b int) int { return a - b })
-		var e []string
-		for _, k := range keys {
-			e = append(e, strconv.Itoa(k))
+		count := joinInts(epochs) + " epochs"
+		if len(epochs) == 1 {
+			count = words.Count(sortedKeys(epochs, cmp.Compare)[0], "epoch")
 		}
-		count := strings.Join(e, "/") + " epochs"
-		if len(keys) == 1 {
-			count = words.Count(keys[0], "epoch")
-		}
-		parts = append(parts, fmt.Sprintf("UniMoS preset %s, %s", strings.Join(sortedKeys(presets, strings.Compare), "/"), count))
+		parts = append(parts, fmt.Sprintf("UniMoS preset %s, %s, batch %s", strings.Join(sortedKeys(presets, strings.Compare), "/"), count, joinInts(batches)))
 	}
 	parts = append(parts, words.Count(len(pr.records), "finished run"))
 	return strings.Join(parts, "; ") + "."
+}
+
+// joinInts lists the numbers of a set in increasing order: "20/50".
+func joinInts(set map[int]bool) string {
+	var s []string
+	for _, k := range sortedKeys(set, cmp.Compare) {
+		s = append(s, strconv.Itoa(k))
+	}
+	return strings.Join(s, "/")
 }
 
 func sortedKeys[K comparable](m map[K]bool, cmp func(a, b K) int) []K {

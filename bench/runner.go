@@ -17,6 +17,7 @@ import (
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/shard"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 	"github.com/unimos/unimos/unimos"
 )
@@ -62,7 +63,10 @@ type Options struct {
 	// Epochs, when positive, replaces the preset's number of UniMoS
 	// epochs (for quick runs).
 	Epochs int
-	Out    string // the bench directory
+	// Batch, when positive, replaces the preset's UniMoS batch size (source
+	// and target rows per iteration, each), for domains smaller than it.
+	Batch int
+	Out   string // the bench directory
 	// Shard, when its Count is positive, makes only that shard of the runs:
 	// the runs, in the order Execute lists them (methods, then tasks, then
 	// seeds), are dealt out round-robin, so that every shard gets a share
@@ -107,7 +111,7 @@ type Run struct {
 	Seed     uint64 // unused by ZeroShot
 	Dir      string // where the run is kept
 	// Config is UniMoS's configuration: the bench's preset with the run's
-	// seed and the bench's epochs; zero for the baselines.
+	// seed and the bench's epochs and batch size; zero for the baselines.
 	Config unimos.Config
 }
 
@@ -180,7 +184,7 @@ func Execute(store *features.Store, opts Options) ([]Outcome, error) {
 				}
 				r := Run{Protocol: p, Method: m, Task: t, Seed: seed, Dir: runDir(opts.Out, p, m, t, seed)}
 				var err error
-				if r.Config, err = runConfig(r, opts.Epochs); err != nil {
+				if r.Config, err = runConfig(r, opts); err != nil {
 					return nil, err
 				}
 				runs = append(runs, r)
@@ -435,9 +439,9 @@ func resumable(dir string, r Run) bool {
 }
 
 // runConfig is the UniMoS configuration of a run: the bench's preset
-// (r.Protocol.Preset) with the run's seed and the epochs override; zero for
-// the baselines.
-func runConfig(r Run, epochs int) (unimos.Config, error) {
+// (r.Protocol.Preset) with the run's seed and the epochs and batch size
+// overrides of opts; zero for the baselines.
+func runConfig(r Run, opts Options) (unimos.Config, error) {
 	if r.Method != UniMoS {
 		return unimos.Config{}, nil
 	}
@@ -446,10 +450,13 @@ func runConfig(r Run, epochs int) (unimos.Config, error) {
 		return cfg, err
 	}
 	cfg.Seed = r.Seed
-	if epochs > 0 {
-		cfg.Epochs = epochs
+	if opts.Epochs > 0 {
+		cfg.Epochs = opts.Epochs
 	}
-	return cfg, nil
+	if opts.Batch > 0 {
+		cfg.BatchSize = opts.Batch
+	}
+	return cfg, cfg.Validate()
 }
 
 // sameRun checks that a finished run is the one asked for.
@@ -461,8 +468,8 @@ func sameRun(res *unimos.Result, r Run) error {
 	case r.Method != ZeroShot && res.Seed != r.Seed:
 		return fmt.Errorf("holds seed %d, not %d", res.Seed, r.Seed)
 	case r.Method == UniMoS && !reflect.DeepEqual(res.Config, cfg):
-		return fmt.Errorf("was trained with another configuration (%d epochs, preset %s) than this bench asks for (%d epochs, preset %s)",
-			res.Config.Epochs, res.Config.Preset, cfg.Epochs, cfg.Preset)
+		return fmt.Errorf("was trained with another configuration (%s, batch %d, preset %s) than this bench asks for (%s, batch %d, preset %s)",
+			words.Count(res.Config.Epochs, "epoch"), res.Config.BatchSize, res.Config.Preset, words.Count(cfg.Epochs, "epoch"), cfg.BatchSize, cfg.Preset)
 	}
 	return nil
 }

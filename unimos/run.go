@@ -13,6 +13,7 @@ import (
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 )
 
 // RunOptions observe and control a run.
@@ -82,8 +83,9 @@ func AdaptStore(store *features.Store, source, target string, cfg Config, out st
 		}
 		seen[y] = true
 	}
-	if missing := absentClasses(store.Meta.Classes, seen); missing != "" && opts.Warn != nil {
-		opts.Warn(fmt.Sprintf("source domain %s has no image of %s: the vision classifier learns nothing of them from the source, only from the zero-shot pseudo-labels", source, missing))
+	if missing, n := absentClasses(store.Meta.Classes, seen); n > 0 && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("source domain %s has no image of %s: the vision classifier learns nothing of %s from the source, only from the zero-shot pseudo-labels",
+			source, missing, words.Agree(n, "it", "them")))
 	}
 	tgt, err := store.Domain(target)
 	if err != nil {
@@ -221,8 +223,9 @@ func sameDir(a, b string) bool {
 }
 
 // absentClasses names the classes not seen ("class mug", "classes mug,
-// bike"), at most five of them, or returns "" when every class was seen.
-func absentClasses(classes []string, seen []bool) string {
+// bike"), at most five of them, and counts them; it returns "", 0 when
+// every class was seen.
+func absentClasses(classes []string, seen []bool) (string, int) {
 	var names []string
 	for k, ok := range seen {
 		if !ok {
@@ -231,13 +234,13 @@ func absentClasses(classes []string, seen []bool) string {
 	}
 	switch {
 	case len(names) == 0:
-		return ""
+		return "", 0
 	case len(names) == 1:
-		return "class " + names[0]
+		return "class " + names[0], 1
 	case len(names) > 5:
-		return fmt.Sprintf("%d classes (%s, ...)", len(names), strings.Join(names[:5], ", "))
+		return fmt.Sprintf("%d classes (%s, ...)", len(names), strings.Join(names[:5], ", ")), len(names)
 	}
-	return "classes " + strings.Join(names, ", ")
+	return "classes " + strings.Join(names, ", "), len(names)
 }
 
 // The checkpoint metadata entries that say which run a checkpoint belongs

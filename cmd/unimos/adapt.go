@@ -351,27 +351,39 @@ func epochLine(e unimos.Evaluation, epochs int, elapsed time.Duration) string {
 
 // printAdaptSummary reports a finished run on stdout: its accuracies, or
 // that the target is unlabelled, and where the predictions are (unless out
-// is "", for a run that is not kept).
+// is "", for a run that is not kept). Every value starts in one column:
+// text where the accuracies' digits do (" 57.87%").
 func printAdaptSummary(ctx *context, r *unimos.Result, out string) {
+	text := func(label, value string) { fmt.Fprintf(ctx.stdout, "  %-21s %s\n", label, value) }
+	score := func(label string, acc float64, rest string) {
+		fmt.Fprintf(ctx.stdout, "  %-21s%6.2f%%  %s\n", label, acc, rest)
+	}
 	fmt.Fprintf(ctx.stdout, "%s  (%s, %.1f s)\n", r.Task, words.Count(r.Epochs, "epoch"), r.TrainSeconds)
 	switch {
 	case r.Final == nil:
-		fmt.Fprintf(ctx.stdout, "  accuracy             unlabelled (the target %s has no labels)\n", r.Target)
+		text("accuracy", fmt.Sprintf("unlabelled (the target %s has no labels)", r.Target))
 		if r.Selected != nil {
-			fmt.Fprintf(ctx.stdout, "  selected             %s (chosen by %s without target labels)\n", epochName(r.Selected.Epoch), r.Selected.Criterion)
+			text("selected", fmt.Sprintf("%s (chosen by %s without target labels)", epochName(r.Selected.Epoch), r.Selected.Criterion))
 		}
 	default:
-		fmt.Fprintf(ctx.stdout, "  zero-shot CLIP       %6.2f%%  (mean class %6.2f%%)\n", r.ZeroShot.Accuracy, r.ZeroShot.MeanClassAccuracy)
-		fmt.Fprintf(ctx.stdout, "  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", r.Final.Accuracy, r.Final.MeanClassAccuracy)
-		fmt.Fprintf(ctx.stdout, "  oracle best epoch    %6.2f%%  (%s, chosen with target labels)\n", r.Best.Accuracy, epochName(r.Best.Epoch))
+		// The last test was made by this process, so its predictions and
+		// metrics are at hand (result.json keeps neither).
+		if last := r.History[len(r.History)-1]; last.Metrics != nil {
+			if which := onLabelled(last.Metrics.Labelled, len(last.Predictions), "target image"); which != "" {
+				text("accuracies", which)
+			}
+		}
+		score("zero-shot CLIP", r.ZeroShot.Accuracy, fmt.Sprintf("(mean class %6.2f%%)", r.ZeroShot.MeanClassAccuracy))
+		score("UniMoS, last epoch", r.Final.Accuracy, fmt.Sprintf("(mean class %6.2f%%)", r.Final.MeanClassAccuracy))
+		score("oracle best epoch", r.Best.Accuracy, fmt.Sprintf("(%s, chosen with target labels)", epochName(r.Best.Epoch)))
 		if r.Selected != nil && r.Selected.Accuracy != nil {
-			fmt.Fprintf(ctx.stdout, "  selected epoch       %6.2f%%  (%s, chosen by %s without target labels)\n", *r.Selected.Accuracy, epochName(r.Selected.Epoch), r.Selected.Criterion)
+			score("selected epoch", *r.Selected.Accuracy, fmt.Sprintf("(%s, chosen by %s without target labels)", epochName(r.Selected.Epoch), r.Selected.Criterion))
 		}
 		if te := r.TemporalEnsemble; te != nil && te.Score != nil {
-			fmt.Fprintf(ctx.stdout, "  temporal ensemble    %6.2f%%  (mean of %s' outputs; unimos's own addition)\n", te.Score.Accuracy, words.Count(te.Epochs, "epoch"))
+			score("temporal ensemble", te.Score.Accuracy, fmt.Sprintf("(mean of the outputs of %s; unimos's own addition)", words.Count(te.Epochs, "epoch")))
 		}
 	}
 	if out != "" {
-		fmt.Fprintf(ctx.stdout, "  predictions          %s\n", filepath.Join(out, unimos.PredictionsFile))
+		text("predictions", filepath.Join(out, unimos.PredictionsFile))
 	}
 }

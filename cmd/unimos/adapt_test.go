@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -133,31 +134,42 @@ func stopRun(t *testing.T, store, out string) {
 	}
 }
 
-// TestAdaptWarnsOfAbsentSourceClass relabels a class away from the source and
-// requires a warning naming it.
+// TestAdaptWarnsOfAbsentSourceClass relabels one class, then two, away
+// from the source and requires a warning naming them, in the singular for
+// one; the one-epoch run's summary counts its epoch in the singular too.
 func TestAdaptWarnsOfAbsentSourceClass(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "run")
-	store, args := tinyTask(t, out, "1")
-	s, err := features.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	photo, err := s.Domain("photo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, y := range photo.Labels { // class 2's images now say class 3
-		if y == 2 {
-			photo.Labels[i] = 3
+	for _, c := range []struct {
+		absent []int // classes relabelled as class 3 (boat); the tiny preset has cat, dog, car, boat, chair, ...
+		want   string
+	}{
+		{[]int{2}, "has no image of class car: the vision classifier learns nothing of it from the source"},
+		{[]int{2, 4}, "has no image of classes car, chair: the vision classifier learns nothing of them from the source"},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		store, args := tinyTask(t, out, "1")
+		s, err := features.Open(store)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := s.PutDomain(photo, nil); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut := runCLI(t, args...)
-	want := "warning: source domain photo has no image of class " + s.Meta.Classes[2] + ":"
-	if code != 0 || !strings.Contains(errOut, want) {
-		t.Errorf("status %d, stderr %q, want %q", code, errOut, want)
+		photo, err := s.Domain("photo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, y := range photo.Labels {
+			if slices.Contains(c.absent, y) {
+				photo.Labels[i] = 3
+			}
+		}
+		if _, err := s.PutDomain(photo, nil); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, errOut := runCLI(t, args...)
+		if want := "warning: source domain photo " + c.want; code != 0 || !strings.Contains(errOut, want) {
+			t.Errorf("status %d, stderr %q, want %q", code, errOut, want)
+		}
+		if !strings.Contains(stdout, "(mean of the outputs of 1 epoch; unimos's own addition)") {
+			t.Errorf("summary of a one-epoch run:\n%s", stdout)
+		}
 	}
 }
 
@@ -374,6 +386,39 @@ func TestResumeRefusesTamperedCheckpoint(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(run, unimos.ResultFile)); err == nil {
 			t.Errorf("%s %s: a result was written", c.key, c.value)
+		}
+	}
+}
+
+// TestAdaptSummaryColumns trains onto a labelled, a partly labelled and an
+// unlabelled target: every value of the summary, number or text, starts in
+// the same column.
+func TestAdaptSummaryColumns(t *testing.T) {
+	gap := regexp.MustCompile(`^  \S+(?: \S+)*\s{2,}`) // the indent, the label and the spaces after it
+	for _, c := range []struct {
+		name  string
+		label func(t *testing.T, dir, domain string)
+		lines int // below the heading
+	}{
+		{"labelled", func(*testing.T, string, string) {}, 6},
+		{"partly labelled", unlabel, 7},
+		{"unlabelled", unlabelAll, 3},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		store, args := tinyTask(t, out, "2")
+		c.label(t, store, "sketch")
+		code, stdout, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: status %d, stderr %q", c.name, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")[1:]
+		columns := map[int][]string{}
+		for _, l := range lines {
+			n := len(gap.FindString(l))
+			columns[n] = append(columns[n], l)
+		}
+		if len(lines) != c.lines || len(columns) != 1 {
+			t.Errorf("%s: %d lines, values starting in columns %v, want %d lines in one column:\n%s", c.name, len(lines), slices.Sorted(maps.Keys(columns)), c.lines, stdout)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func runBench(ctx *context, args []string) error {
-	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--select CRITERION] [--checkpoint-every E] [--jobs N|auto] [--shard i/n|auto]\n       unimos bench --report-only --out BENCH_DIR [MORE_BENCH_DIR...]", `
+	fs := newFlags(ctx, "bench", "--features DIR --protocol NAME --out BENCH_DIR [--seeds 2023,1,2] [--methods LIST] [--tasks LIST] [--preset NAME] [--epochs E] [--batch B] [--select CRITERION] [--checkpoint-every E] [--jobs N|auto] [--shard i/n|auto]\n       unimos bench --report-only --out BENCH_DIR [MORE_BENCH_DIR...]", `
 Runs a benchmark protocol on a feature store: every (method, task, seed),
 --jobs at a time (default auto: one per core), each kept in
 BENCH_DIR/runs/<protocol>/<method>/<Source>_to_<Target>/seed-<n> (CLIP
@@ -49,7 +49,10 @@ protocols need the store to have their domain names; `+bench.Pairs+` takes any
 store and runs every ordered pair of its labelled domains (every row
 labelled), or the pairs given with --tasks ('amazon->webcam,dslr->amazon',
 domain names as in dataset.json), with the `+bench.PairsPreset+` preset unless --preset
-says otherwise. Methods: `+strings.Join(bench.MethodNames(), ", ")+`.
+says otherwise. --epochs and --batch replace the preset's epochs and batch
+size (UniMoS needs a batch of source and one of target rows: a domain smaller
+than the preset's batch of 32 needs a smaller --batch); each run's
+result.json records them. Methods: `+strings.Join(bench.MethodNames(), ", ")+`.
 Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+`.`)
 	dir := fs.String("features", "", "feature store `DIR`")
 	protocolName := fs.String("protocol", "", "benchmark `NAME`")
@@ -59,6 +62,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	taskList := fs.String("tasks", "", "comma-separated `TASKS`, quoted for the shell: 'A->C,P->R' (default: every task of the protocol)")
 	preset := fs.String("preset", "", "UniMoS hyperparameter preset `NAME` (default: the protocol's; "+bench.PairsPreset+" for "+bench.Pairs+"): "+strings.Join(unimos.PresetNames(), ", "))
 	epochs := fs.Int("epochs", 0, "UniMoS epochs `E` instead of the preset's, for quick runs (0: the preset's)")
+	batch := fs.Int("batch", 0, "UniMoS source and target rows per iteration `B`, each, instead of the preset's, for domains smaller than it (0: the preset's; at least 2)")
 	selectRule := fs.String("select", unimos.DefaultCriterion, "label-free `CRITERION` whose epoch pick gets its own row in the tables ('' for none)")
 	reportOnly := fs.Bool("report-only", false, "only write the report into BENCH_DIR, from the finished runs in BENCH_DIR and in the bench folders given as arguments")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the UniMoS run in progress every `E` epochs, so that a crash loses little (a stopped bench always saves it)")
@@ -91,7 +95,7 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 	if err != nil {
 		return err
 	}
-	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs, *jobs)
+	opts, err := benchOptions(*protocolName, *preset, *seedList, *methodList, *epochs, *batch, *jobs)
 	if err != nil {
 		return err
 	}
@@ -122,19 +126,21 @@ Label-free criteria for --select: `+strings.Join(unimos.CriterionNames(), ", ")+
 			sh, words.Count(len(outcomes), "run"), *out, *out)
 		return runErr
 	}
-	if err := writeBenchReport(ctx, *out, *selectRule); err != nil {
-		if runErr != nil {
-			return fmt.Errorf("%w; writing the report: %v", runErr, err)
-		}
-		return err
+	switch err := writeBenchReport(ctx, *out, *selectRule); {
+	case err == nil:
+		return runErr
+	case errors.Is(runErr, bench.ErrStopped) && errors.Is(err, bench.ErrNoFinishedRuns):
+		return runErr // nothing to report yet: the command that continues the bench writes it
+	case runErr != nil:
+		return fmt.Errorf("%w; writing the report: %v", runErr, err)
 	}
-	return runErr
+	return err
 }
 
 // benchOptions checks and converts the command-line settings that need no
 // store; the protocol and its tasks are resolved on the store.
-func benchOptions(protocolName, preset, seedList, methodList string, epochs int, jobs string) (bench.Options, error) {
-	opts := bench.Options{Preset: preset, Epochs: epochs}
+func benchOptions(protocolName, preset, seedList, methodList string, epochs, batch int, jobs string) (bench.Options, error) {
+	opts := bench.Options{Preset: preset, Epochs: epochs, Batch: batch}
 	if jobs == "auto" {
 		opts.Jobs = runtime.GOMAXPROCS(0)
 	} else if n, err := strconv.Atoi(jobs); err == nil && n >= 1 {
@@ -152,6 +158,9 @@ func benchOptions(protocolName, preset, seedList, methodList string, epochs int,
 	}
 	if epochs < 0 {
 		return opts, usagef("--epochs must be positive, got %d", epochs)
+	}
+	if batch != 0 && batch < 2 {
+		return opts, usagef("--batch must be at least 2 (or 0 for the preset's), got %d", batch)
 	}
 	for _, s := range splitList(seedList) {
 		seed, err := strconv.ParseUint(s, 10, 64)
@@ -197,11 +206,12 @@ func contains(list []string, s string) bool {
 // observeBench reports each run on stderr: one line when the run ends, in
 // run order, and while UniMoS trains (on a terminal) a progress bar of its
 // iterations, or with several jobs, which one bar cannot show, a bar of the
-// runs ended. It returns the function to call when the bench returns,
-// which erases a bar left drawn.
+// runs finished (not the stopped or failed ones). It returns the function
+// to call when the bench returns, which erases a bar left drawn.
 func observeBench(ctx *context, opts *bench.Options) (clear func()) {
 	var bar *progress.Bar
-	total := 0 // runs in the bench, from OnStart
+	total := 0    // runs in the bench, from OnStart
+	finished := 0 // runs finished, now or by an earlier bench
 	head := func(r bench.Run, i int) string { return fmt.Sprintf("[%d/%d] %s", i+1, total, r.Name()) }
 	opts.OnStart = func(r bench.Run, i, n int) unimos.RunOptions {
 		total = n
@@ -242,8 +252,11 @@ func observeBench(ctx *context, opts *bench.Options) (clear func()) {
 		default:
 			progress.Printf(ctx.stderr, "%s: %s  (%.1f s)\n", h, outcomeScore(o), o.Result.TrainSeconds)
 		}
+		if o.Err == nil {
+			finished++
+		}
 		if opts.Jobs > 1 {
-			bar.Update(o.Index+1, "")
+			bar.Update(finished, "")
 		}
 	}
 	return func() {

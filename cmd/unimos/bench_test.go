@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -154,8 +153,11 @@ func TestBenchUsageErrors(t *testing.T) {
 
 // TestBenchInterruptAndContinue stops `unimos bench` with SIGINT during its
 // UniMoS runs, with one job and one run, and with two jobs and two runs in
-// progress, and reruns it: each run continues from its checkpoint to its
-// last epoch. (That a continued run equals an uninterrupted one, bit for
+// progress, its stderr on a terminal (where two jobs draw a bar of the
+// runs finished), and reruns it: each run continues from its checkpoint to
+// its last epoch. The stopped bench says how to continue it and nothing
+// else (no report of no run), and its bar never counts a stopped run as
+// finished. (That a continued run equals an uninterrupted one, bit for
 // bit, is bench.TestStopAndContinue and bench.TestStopJobs.)
 func TestBenchInterruptAndContinue(t *testing.T) {
 	store := officeHomeStore(t)
@@ -172,8 +174,8 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 			"--epochs", strconv.Itoa(epochs), "--checkpoint-every", "1", "--jobs", c.jobs, "--out", out}
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "bench"}, args...)...)
 		cmd.Env = append(os.Environ(), "UNIMOS_TEST_MAIN=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		term := testkit.NewTerminal(t)
+		cmd.Stderr = term.TTY
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -188,24 +190,29 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
-					t.Fatalf("--jobs %s: no checkpoint of %s after a minute; stderr:\n%s", c.jobs, run, stderr.String())
+					cmd.Wait()
+					t.Fatalf("--jobs %s: no checkpoint of %s after a minute; stderr:\n%s", c.jobs, run, term.Close())
 				}
 			}
 		}
 		cmd.Process.Signal(syscall.SIGINT)
 		err := cmd.Wait()
+		stderr := term.Close()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%s", c.jobs, err, stderr.String())
+			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%q", c.jobs, err, stderr)
 		}
-		wants := []string{fmt.Sprintf("bench stopped: 0 of %d runs finished; run the same command again to continue", len(runs))}
+		lines := screenLines(stderr)
 		for _, run := range runs {
-			wants = append(wants, "stopped, saved in "+run+".partial")
-		}
-		for _, want := range wants {
-			if !strings.Contains(stderr.String(), want) {
-				t.Errorf("--jobs %s: stderr lacks %q:\n%s", c.jobs, want, stderr.String())
+			if want := "stopped, saved in " + run + ".partial"; !strings.Contains(stderr, want) {
+				t.Errorf("--jobs %s: stderr lacks %q:\n%s", c.jobs, want, stderr)
 			}
+		}
+		if want := fmt.Sprintf("unimos bench: bench stopped: 0 of %d runs finished; run the same command again to continue", len(runs)); lines[len(lines)-1] != want {
+			t.Errorf("--jobs %s: the last line is %q, want %q", c.jobs, lines[len(lines)-1], want)
+		}
+		if finished := regexp.MustCompile(`bench \[[= ]*\] [1-9]\d*/\d+ `).FindString(stderr); finished != "" {
+			t.Errorf("--jobs %s: the bar of runs finished shows %q, with no run finished:\n%q", c.jobs, finished, stderr)
 		}
 		for _, run := range runs {
 			if _, err := os.Stat(run); !os.IsNotExist(err) {
@@ -297,6 +304,65 @@ func TestBenchPairs(t *testing.T) {
 	run := readResult(t, filepath.Join(out, "runs", "pairs", "unimos", "Clipart_to_Art", "seed-2023"))
 	if run.Preset != "office-home" || run.Config.Preset != "office-home" {
 		t.Errorf("result.json records preset %q, config %q", run.Preset, run.Config.Preset)
+	}
+}
+
+// smallPairsStore writes the synthetic "tiny" store scaled to domains of
+// 32 (photo), 28 (sketch) and 24 (painting) images: smaller than the
+// preset's batch of 32 rows of source and of target.
+func smallPairsStore(t *testing.T) string {
+	t.Helper()
+	p, err := synth.PresetByName("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = p.Scaled(0.1); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := synth.Write(dir, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBenchBatch benches the pairs protocol on domains smaller than the
+// preset's batch: the UniMoS runs fail with a message naming a flag that
+// bench has, --batch makes them run, each result.json and the report
+// record it, and a rerun with another batch does not reuse the runs.
+func TestBenchBatch(t *testing.T) {
+	store := smallPairsStore(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	args := []string{"--features", store, "--protocol", "pairs", "--tasks", "photo->sketch,sketch->photo", "--epochs", "1", "--out", out}
+	code, _, stderr := runCLI(t, append([]string{"bench"}, args...)...)
+	if code != 1 || !strings.Contains(stderr, "2 of 6 runs failed") || !strings.Contains(stderr, "set the batch size to at most 28 (--batch)") {
+		t.Fatalf("bench with the preset's batch: status %d, stderr\n%s", code, stderr)
+	}
+	_, help, _ := runCLI(t, "bench", "-h")
+	for _, flag := range regexp.MustCompile(`--[a-z-]+`).FindAllString(stderr, -1) {
+		if !regexp.MustCompile(`(?m)^  ` + flag + `( |$)`).MatchString(help) {
+			t.Errorf("bench's message names %s, which bench does not have:\n%s", flag, stderr)
+		}
+	}
+
+	if code, _, stderr := runCLI(t, append([]string{"bench", "--batch", "8"}, args...)...); code != 0 {
+		t.Fatalf("bench --batch 8: status %d, stderr\n%s", code, stderr)
+	}
+	for _, task := range []string{"photo_to_sketch", "sketch_to_photo"} {
+		run := readResult(t, filepath.Join(out, "runs", "pairs", "unimos", task, "seed-2023"))
+		if run.Config.BatchSize != 8 || run.Config.Epochs != 1 {
+			t.Errorf("%s: result.json records batch %d, %d epochs; want 8, 1", task, run.Config.BatchSize, run.Config.Epochs)
+		}
+	}
+	if report, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(report), "UniMoS preset office-home, 1 epoch, batch 8;") {
+		t.Errorf("report.md does not name the batch size:\n%s", report)
+	}
+	code, _, stderr = runCLI(t, append([]string{"bench", "--batch", "16"}, args...)...)
+	if code != 1 || !strings.Contains(stderr, "another configuration (1 epoch, batch 8, preset office-home) than this bench asks for (1 epoch, batch 16,") {
+		t.Errorf("rerun with another batch: status %d, stderr\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, append([]string{"bench", "--batch", "1"}, args...)...); code != 2 || !strings.Contains(stderr, "--batch must be at least 2") {
+		t.Errorf("--batch 1: status %d, stderr %q, want a usage error", code, stderr)
 	}
 }
 

@@ -10,12 +10,13 @@ import (
 
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/synth"
 	"github.com/unimos/unimos/unimos"
 )
 
 func runDemo(ctx *context, args []string) error {
-	fs := newFlags(ctx, "demo", "[--seed N] [--source D] [--target D] [--epochs E] [--keep DIR]", `
+	fs := newFlags(ctx, "demo", "[--seed N] [--source D] [--target D] [--epochs E] [--out DIR]", `
 Generates a synthetic Office-Home-like feature store (CLIP RN50-like, dim 1024,
 65 classes, domains Art, Clipart, Product, Real_World), reports CLIP zero-shot
 accuracy on every domain, then adapts from one domain to another with UniMoS
@@ -24,7 +25,8 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 	source := fs.String("source", "Art", "source `DOMAIN` of the adaptation task")
 	target := fs.String("target", "Clipart", "target `DOMAIN` of the adaptation task")
 	epochs := fs.Int("epochs", 20, "training epochs (the Office-Home preset trains 50; 20 keep the demo under a minute)")
-	keep := fs.String("keep", "", "write the store to `DIR` and keep it (default: a temporary folder, removed)")
+	out := fs.String("out", "", "write the store and the run to `DIR` and keep them (default: a temporary folder, removed)")
+	deprecatedFlag(ctx, fs, "keep", "out")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -47,7 +49,7 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 	if *epochs < 1 {
 		return usagef("--epochs must be at least 1, got %d", *epochs)
 	}
-	dir := *keep
+	dir := *out
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "unimos-demo-")
 		if err != nil {
@@ -87,16 +89,16 @@ accuracy on every domain, then adapts from one domain to another with UniMoS
 		return err
 	}
 	cfg.Seed, cfg.Epochs = *seed, *epochs
-	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%d epochs; progress on stderr) ...\n", *source, *target, cfg.Epochs)
-	out := filepath.Join(dir, "run")
-	run, err := adapt(ctx, store, *source, *target, cfg, out, runOptions{})
+	fmt.Fprintf(ctx.stdout, "\nUniMoS %s -> %s (%s; progress on stderr) ...\n", *source, *target, words.Count(cfg.Epochs, "epoch"))
+	runDir := filepath.Join(dir, "run")
+	run, err := adapt(ctx, store, *source, *target, cfg, runDir, runOptions{})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(ctx.stdout)
-	if *keep == "" {
-		out = "" // removed on return
+	if *out == "" {
+		runDir = "" // removed on return
 	}
-	printAdaptSummary(ctx, run, out)
+	printAdaptSummary(ctx, run, runDir)
 	return nil
 }

@@ -20,7 +20,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("generates the Office-Home-sized demo store")
 	}
 	dir := filepath.Join(t.TempDir(), "demo")
-	code, stdout, errOut := runCLI(t, "demo", "--epochs", "3", "--keep", dir)
+	code, stdout, errOut := runCLI(t, "demo", "--epochs", "3", "--out", dir)
 	if code != 0 {
 		t.Fatalf("demo: status %d, stderr %q", code, errOut)
 	}

@@ -17,9 +17,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"time"
 
+	"github.com/unimos/unimos/internal/progress"
 	"github.com/unimos/unimos/internal/words"
 )
 
@@ -50,7 +54,7 @@ func commands() []command {
 		{"merge", "join extract shards into a feature store", runMerge},
 		{"import", "add a domain from .npy/.npz/.pth features to a feature store", runImport},
 		{"convert", "write CLIP weights as one safetensors file in OpenAI naming", runConvert},
-		{"bench", "run a benchmark protocol of the paper and write a report with tables and plots", runBench},
+		{"bench", "run the paper's benchmark protocols, or every pair of domains of any store, into a report", runBench},
 		{"predict", "classify features or images with a model that adapt or bench trained", runPredict},
 		{"serve", "answer classification requests over HTTP with a trained model, with a web page", runServe},
 		{"inspect", "describe a feature store: domains, sizes, classes, zero-shot accuracy", runInspect},
@@ -82,15 +86,16 @@ func run(args []string, ctx *context) int {
 		return 2
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "--help", "-help":
-		if len(args) > 1 { // unimos help CMD: that command's -h
+	switch {
+	case isHelp(name):
+		// unimos help CMD: that command's -h; help on help is this usage.
+		if len(args) > 1 && !isHelp(args[1]) {
 			name, args = args[1], []string{args[1], "-h"}
 			break
 		}
 		printUsage(ctx.stdout)
 		return 0
-	case "--version", "-version":
+	case name == "--version", name == "-version":
 		name = "version"
 	}
 	c, ok := commandByName(name)
@@ -99,6 +104,9 @@ func run(args []string, ctx *context) int {
 		return 2
 	}
 	err := c.run(ctx, args[1:])
+	// The error goes through progress.Printf: a command stopped mid-step
+	// (Ctrl-C) may have drawn its progress bar again after the last
+	// message, and the error must not be glued onto it.
 	var usage usageError
 	switch {
 	case err == nil:
@@ -106,14 +114,27 @@ func run(args []string, ctx *context) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &usage):
-		fmt.Fprintf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
+		progress.Printf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
 		return 2
 	default:
-		// Library errors start with their package's name ("extract: ..."),
-		// which says nothing more after "unimos extract: ".
-		fmt.Fprintf(ctx.stderr, "unimos %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
+		progress.Printf(ctx.stderr, "unimos %s: %s\n", name, commandError(name, err))
 		return 1
 	}
+}
+
+// commandError is the message of err as it follows "unimos NAME: ":
+// without the labels that lead up to the command's own name ("extract: "
+// for extract, "extract: merge: " for merge), which say nothing more after
+// it. Other packages' labels stay ("features: "): they say where the
+// problem is.
+func commandError(name string, err error) string {
+	labels := regexp.MustCompile(`^(?:[a-z]+: )*?` + regexp.QuoteMeta(name) + `: `)
+	return labels.ReplaceAllString(err.Error(), "")
+}
+
+// isHelp reports whether arg asks for the list of commands.
+func isHelp(arg string) bool {
+	return slices.Contains([]string{"help", "-h", "--help", "-help"}, arg)
 }
 
 func commandByName(name string) (command, bool) {
@@ -243,22 +264,74 @@ func parseFlags(fs *flag.FlagSet, args []string, positional int) error {
 	return usagef("want %s, got %d", words.Count(positional, "argument"), fs.NArg())
 }
 
-// flagError rewords an error of flag.Parse: an unknown flag is named with
-// the closest defined flag.
+// The errors of flag.Parse that flagError rewords, as the flag package
+// words them, with the flag's name after one dash.
+var (
+	unknownFlagError  = regexp.MustCompile(`^flag provided but not defined: -(.+)$`)
+	missingValueError = regexp.MustCompile(`^flag needs an argument: -(.+)$`)
+	invalidValueError = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-([^:]+): (.*)$`)
+	badSyntaxError    = regexp.MustCompile(`^bad flag syntax: (.*)$`)
+)
+
+// flagError rewords an error of flag.Parse in one line that spells the
+// flag with two dashes, as the help and every other message do: an unknown
+// flag is named with the closest defined flag, a value that does not parse
+// with what the flag takes.
 func flagError(fs *flag.FlagSet, err error) string {
-	const unknown = "flag provided but not defined: -"
 	msg := err.Error()
-	if !strings.HasPrefix(msg, unknown) {
-		return msg
+	if m := unknownFlagError.FindStringSubmatch(msg); m != nil {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Usage, deprecatedUsage) {
+				names = append(names, f.Name)
+			}
+		})
+		return fmt.Sprintf("unknown flag --%s%s", m[1], didYouMean(m[1], names, "--"))
 	}
-	name := strings.TrimPrefix(msg, unknown)
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.HasPrefix(f.Usage, deprecatedUsage) {
-			names = append(names, f.Name)
+	if m := missingValueError.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s needs a value", m[1])
+	}
+	if m := invalidValueError.FindStringSubmatch(msg); m != nil {
+		value, name, problem := m[1], m[2], m[3]
+		switch problem {
+		case "parse error":
+			problem = "want " + flagKind(fs, name)
+		case "value out of range":
+			problem = "out of range for " + flagKind(fs, name)
 		}
-	})
-	return fmt.Sprintf("unknown flag --%s%s", name, didYouMean(name, names, "--"))
+		return fmt.Sprintf("invalid value %s for --%s: %s", value, name, problem)
+	}
+	if m := badSyntaxError.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%q is not a flag: write flags as --name value or --name=value", m[1])
+	}
+	return msg
+}
+
+// flagKind says what values the flag name takes, "a whole number", from
+// the type of its value (a deprecated spelling's from the flag it stands
+// for).
+func flagKind(fs *flag.FlagSet, name string) string {
+	f := fs.Lookup(name)
+	if current, ok := strings.CutPrefix(f.Usage, deprecatedUsage+"use --"); ok {
+		f = fs.Lookup(current)
+	}
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "another value"
+	}
+	switch getter.Get().(type) {
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "a whole number"
+	case uint, uint64:
+		return "a whole number, 0 or more"
+	case float64:
+		return "a number"
+	case time.Duration:
+		return "a duration such as 5ms, 2s or 1m30s"
+	}
+	return "another value"
 }
 
 // didYouMean returns " (did you mean PREFIXx?)" for the candidate closest to

@@ -27,8 +27,14 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestHelpAndUsageErrors(t *testing.T) {
-	if code, out, _ := runCLI(t, "help"); code != 0 || !strings.Contains(out, "adapt") {
-		t.Errorf("help: status %d, output %q", code, out)
+	code, usage, _ := runCLI(t, "help")
+	if code != 0 || !strings.Contains(usage, "\tadapt ") {
+		t.Errorf("help: status %d, output %q", code, usage)
+	}
+	for _, args := range [][]string{{"help", "help"}, {"help", "-h"}, {"--help"}, {"-h", "help"}} {
+		if code, out, errOut := runCLI(t, args...); code != 0 || out != usage || errOut != "" {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want the usage of 'unimos help'", args, code, out, errOut)
+		}
 	}
 	if code, _, errOut := runCLI(t); code != 2 || !strings.Contains(errOut, "Usage") {
 		t.Errorf("no command: status %d, stderr %q", code, errOut)
@@ -77,6 +83,61 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		if code, _, errOut := runCLI(t, args...); code != 2 {
 			t.Errorf("%q: status %d (stderr %q), want 2", args, code, errOut)
 		}
+	}
+}
+
+// TestFlagErrors gives commands flags that do not parse: each error is one
+// line naming the flag with two dashes, as -h does, and saying what it
+// takes, then the pointer to -h.
+func TestFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"adapt", "--features"}, "--features needs a value"},
+		{[]string{"adapt", "--epochs", "x"}, `invalid value "x" for --epochs: want a whole number`},
+		{[]string{"adapt", "--epochs", "99999999999999999999"}, `invalid value "99999999999999999999" for --epochs: out of range for a whole number`},
+		{[]string{"adapt", "--seed", "-1"}, `invalid value "-1" for --seed: want a whole number, 0 or more`},
+		{[]string{"adapt", "--lr", "fast"}, `invalid value "fast" for --lr: want a number`},
+		{[]string{"adapt", "--quiet=maybe"}, `invalid value "maybe" for --quiet: want true or false`},
+		{[]string{"adapt", "--fixed-weight=maybe"}, `invalid value "maybe" for --fixed-weight: want true or false`}, // a deprecated spelling
+		{[]string{"serve", "--max-wait", "soon"}, `invalid value "soon" for --max-wait: want a duration such as 5ms, 2s or 1m30s`},
+		{[]string{"inspect", "---per-class"}, `"---per-class" is not a flag: write flags as --name value or --name=value`},
+		{[]string{"zeroshot", "--domian", "d"}, "unknown flag --domian (did you mean --domain?)"},
+	} {
+		code, stdout, stderr := runCLI(t, c.args...)
+		want := "unimos " + c.args[0] + ": " + c.want + "\nRun 'unimos " + c.args[0] + " -h' for usage.\n"
+		if code != 2 || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "\n") > 2+strings.Count(stderr, "note: ") {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want status 2 and stderr %q", c.args, code, stdout, stderr, want)
+		}
+	}
+}
+
+// TestSynopsisRequiredFlags checks every command's usage line against its
+// flags: a flag that the synopsis shows outside brackets, as required, has
+// no default (which would make it optional).
+func TestSynopsisRequiredFlags(t *testing.T) {
+	optional := regexp.MustCompile(`\[[^]]*\]`)
+	for _, c := range commands() {
+		_, help, _ := runCLI(t, c.name, "-h")
+		synopsis, _, _ := strings.Cut(help, "\n\n")
+		for _, flag := range regexp.MustCompile(`--[a-z-]+`).FindAllString(optional.ReplaceAllString(synopsis, ""), -1) {
+			entry := regexp.MustCompile(`(?m)^  ` + flag + `( .*)?\n.*$`).FindString(help)
+			if entry == "" {
+				t.Errorf("unimos %s: the synopsis names %s, which -h does not list:\n%s", c.name, flag, synopsis)
+			} else if strings.Contains(entry, "(default ") {
+				t.Errorf("unimos %s: the synopsis requires %s, which has a default:\n%s\n%s", c.name, flag, synopsis, entry)
+			}
+		}
+	}
+}
+
+// TestCommandSummaries checks the command list against what the commands
+// do: bench runs the paper's protocols and the pairs of any store.
+func TestCommandSummaries(t *testing.T) {
+	_, usage, _ := runCLI(t, "help")
+	if !regexp.MustCompile(`(?m)^\tbench .*paper.*every pair of domains of any store`).MatchString(usage) {
+		t.Errorf("the summary of bench does not say it benches any store's pairs:\n%s", usage)
 	}
 }
 
@@ -291,8 +352,9 @@ func TestInspectStoreArgument(t *testing.T) {
 	}
 }
 
-// TestDeprecatedSpellings runs inspect and zeroshot with the old spellings
-// of their flags: the output is that of the new spelling, with a note.
+// TestDeprecatedSpellings runs inspect, zeroshot and demo with the old
+// spellings of their flags: the output is that of the new spelling, with a
+// note.
 func TestDeprecatedSpellings(t *testing.T) {
 	dir := t.TempDir()
 	writeHandMadeStore(t, dir)
@@ -320,7 +382,30 @@ func TestDeprecatedSpellings(t *testing.T) {
 			t.Errorf("%s -h should show --%s and not --%s:\n%s", c.command, c.current, c.old, help)
 		}
 	}
-	// The per-class table lists every class of every domain.
+	// demo --keep DIR is --out DIR: a DIR that cannot be made fails the
+	// same, once the benchmark is generated.
+	if testing.Short() {
+		t.Skip("demo generates the Office-Home-sized benchmark; skipped with -short")
+	}
+	notDir := filepath.Join(t.TempDir(), "not-a-folder")
+	testkit.WriteFile(t, notDir, []byte("x"))
+	_, help, _ := runCLI(t, "demo", "-h")
+	if !strings.Contains(help, "\n  --out DIR\n") || strings.Contains(help, "--keep") {
+		t.Errorf("demo -h should show --out and not --keep:\n%s", help)
+	}
+	code, _, want := runCLI(t, "demo", "--out", filepath.Join(notDir, "store"))
+	code2, _, errOut := runCLI(t, "demo", "--keep", filepath.Join(notDir, "store"))
+	note := "note: --keep is deprecated and will be removed; use --out\n"
+	if code != 1 || code2 != 1 || !strings.Contains(want, notDir) || errOut != note+want {
+		t.Errorf("demo --keep: status %d, stderr %q; want the note and what --out gives (status %d):\n%s", code2, errOut, code, want)
+	}
+}
+
+// TestInspectPerClass checks that the per-class table lists every class of
+// every domain.
+func TestInspectPerClass(t *testing.T) {
+	dir := t.TempDir()
+	writeHandMadeStore(t, dir)
 	_, out, _ := runCLI(t, "inspect", "--per-class", dir)
 	if !regexp.MustCompile(`(?m)^\s*class\s+d\s*$`).MatchString(out) || !regexp.MustCompile(`(?m)^\s*zero\s+2\s*$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^\s*one\s+1\s*$`).MatchString(out) {
@@ -413,15 +498,18 @@ func TestAdaptWritesRunDirectory(t *testing.T) {
 
 // TestErrorsNameTheCommandOnce checks that an error from the package a
 // command is named after reads "unimos extract: PROBLEM", not
-// "unimos extract: extract: PROBLEM", and that other packages keep their
-// prefix.
+// "unimos extract: extract: PROBLEM", nor "unimos merge: extract: merge:
+// PROBLEM" for a command whose errors carry its package's name and its
+// own, and that other packages keep their prefix.
 func TestErrorsNameTheCommandOnce(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
+	photos := t.TempDir()
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"extract", "--images", missing, "--weights", missing, "--out", missing + "-out"}, "unimos extract: open " + missing},
+		{[]string{"merge", "--out", missing, photos}, "unimos merge: " + photos + " is not a finished shard"},
 		{[]string{"inspect", "--features", missing}, "unimos inspect: features: "},
 	} {
 		code, _, errOut := runCLI(t, c.args...)

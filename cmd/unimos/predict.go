@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/clip"
+	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/extract"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
@@ -52,8 +53,9 @@ they are listed, one "PATH<tab>reason" per line, in FILE%s. When no
 image can be decoded, the command fails.
 
 Writes CSV (row, path, class, confidence) or, with --json, a JSON object, to
-stdout or FILE. When D has labels and the store's classes are the model's,
-the accuracy is printed on stderr (and included in the JSON).`, strings.Join(imagefile.Extensions, " "), skippedSuffix))
+stdout or FILE. When the store's classes are the model's, the accuracy on the
+labelled rows of D is printed on stderr (and included in the JSON), or
+"unlabelled" when D has no labels.`, strings.Join(imagefile.Extensions, " "), skippedSuffix))
 	model := fs.String("model", "", "`RUN_DIR` of a run, or its model.safetensors")
 	dir := fs.String("features", "", "feature store `DIR`")
 	domain := fs.String("domain", "", "`DOMAIN` of the store to classify")
@@ -112,10 +114,8 @@ the accuracy is printed on stderr (and included in the JSON).`, strings.Join(ima
 		return fmt.Errorf("%s: %w", in.source, err)
 	}
 	report := predictionReport{Model: path, Input: in.source, Rows: len(e.Predictions), Skipped: in.skipped}
-	if e.Metrics != nil {
-		report.Accuracy, report.MeanClassAccuracy = &e.Metrics.Accuracy, &e.Metrics.MeanClassAccuracy
-		fmt.Fprintf(ctx.stderr, "%s of %s: accuracy %.2f%%, mean class accuracy %.2f%% (against its labels)\n",
-			words.Count(len(e.Predictions), "row"), in.source, e.Metrics.Accuracy, e.Metrics.MeanClassAccuracy)
+	if in.labels != nil {
+		printPredictAccuracy(ctx, &report, e.Metrics)
 	}
 	write := func(w io.Writer) error {
 		if !*asJSON {
@@ -137,6 +137,25 @@ the accuracy is printed on stderr (and included in the JSON).`, strings.Join(ima
 		return err
 	}
 	return writeSkipped(*out+skippedSuffix, in.skipped)
+}
+
+// printPredictAccuracy reports on stderr, and in the JSON report, the
+// accuracy of predictions of labelled rows (metrics nil: none is
+// labelled), saying which rows it is on when only some are labelled.
+func printPredictAccuracy(ctx *context, report *predictionReport, metrics *eval.Metrics) {
+	head := words.Count(report.Rows, "row") + " of " + report.Input
+	if metrics == nil {
+		report.Labelled = new(int)
+		fmt.Fprintf(ctx.stderr, "%s: accuracy unlabelled, mean class accuracy unlabelled (no row has a label)\n", head)
+		return
+	}
+	report.Labelled = &metrics.Labelled
+	report.Accuracy, report.MeanClassAccuracy = &metrics.Accuracy, &metrics.MeanClassAccuracy
+	which := onLabelled(metrics.Labelled, report.Rows, "row")
+	if which == "" {
+		which = "against its labels"
+	}
+	fmt.Fprintf(ctx.stderr, "%s: accuracy %.2f%%, mean class accuracy %.2f%% (%s)\n", head, metrics.Accuracy, metrics.MeanClassAccuracy, which)
 }
 
 // imagePaths collects the values of repeated --images flags.
@@ -236,7 +255,7 @@ func encodeImages(ctx *context, weights string, paths []string, m *unimos.SavedM
 			len(files), first.Path, first.Reason)
 	}
 	if len(in.skipped) > 0 {
-		fmt.Fprintf(ctx.stderr, "skipped %d of %s: they could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"))
+		fmt.Fprintf(ctx.stderr, "skipped %d of %s: %s could not be decoded\n", len(in.skipped), words.Count(len(files), "image file"), words.Agree(len(in.skipped), "it", "they"))
 	}
 	in.source = words.Count(len(in.paths), "image")
 	return in, nil
@@ -310,6 +329,7 @@ type predictionReport struct {
 	Model             string           `json:"model"`
 	Input             string           `json:"input"`
 	Rows              int              `json:"rows"`
+	Labelled          *int             `json:"labelled,omitempty"` // rows with a label, for a domain of a store with the model's classes
 	Accuracy          *float64         `json:"accuracy,omitempty"`
 	MeanClassAccuracy *float64         `json:"mean_class_accuracy,omitempty"`
 	Predictions       []predictionJSON `json:"predictions"`

@@ -84,7 +84,7 @@ func TestPredictUsageErrors(t *testing.T) {
 		{[]string{"--model", "m"}, "give --features DIR --domain D, or image files and folders with --weights"},
 		{[]string{"--model", "m", "--images", "a.jpg"}, "classifying images needs --weights"},
 		{[]string{"--model", "m", "a.jpg"}, "classifying images needs --weights"},
-		{[]string{"--model", "m", "--weights", "w", "--images"}, "flag needs an argument"},
+		{[]string{"--model", "m", "--weights", "w", "--images"}, "--images needs a value"},
 		{[]string{"--model", "m", "--weights", "w", "--features", "x", "--images", "a.jpg"}, "not both"},
 		{[]string{"--model", "m", "--features", "x", "--domain", "d", "extra.jpg"}, "not both"},
 		{[]string{"--model", "m", "--features", "x", "--domain", "d", "--weights", "w"}, "leave out --weights"},
@@ -227,7 +227,7 @@ func TestPredictImages(t *testing.T) {
 		skipLine := "skipped " + broken + ": " + reason + "\n"
 		out := filepath.Join(t.TempDir(), "p.json")
 		code, _, stderr := runCLI(t, "predict", "--model", fx.run, "--weights", fx.weights, "--json", "--out", out, folder)
-		if code != 0 || !strings.HasPrefix(stderr, skipLine) || !strings.Contains(stderr, "skipped 1 of 13 image files") {
+		if code != 0 || !strings.HasPrefix(stderr, skipLine) || !strings.Contains(stderr, "\nskipped 1 of 13 image files: it could not be decoded\n") {
 			t.Errorf("status %d, stderr %q", code, stderr)
 		}
 		var report predictionReport
@@ -370,4 +370,117 @@ func readDataset(t *testing.T, dir string) features.Dataset {
 		t.Fatal(err)
 	}
 	return store.Meta
+}
+
+// scoreCSV computes, from a predictions CSV and the labels of its rows
+// (-1: unknown), the accuracy and the mean class accuracy in percent over
+// the labelled rows, the latter averaged over the classes that have one.
+func scoreCSV(t *testing.T, path string, classes []string, labels []int) (acc, meanClass float64) {
+	t.Helper()
+	rows := readPredictionsCSV(t, path)
+	if len(rows) != len(labels) {
+		t.Fatalf("%s: %d rows for %d labels", path, len(rows), len(labels))
+	}
+	correct, total := map[int]int{}, map[int]int{}
+	right, labelled := 0, 0
+	for i, y := range labels {
+		if y < 0 {
+			continue
+		}
+		labelled++
+		total[y]++
+		if rows[i]["class"] == classes[y] {
+			right++
+			correct[y]++
+		}
+	}
+	for y := range total {
+		meanClass += 100 * float64(correct[y]) / float64(total[y]) / float64(len(total))
+	}
+	return 100 * float64(right) / float64(labelled), meanClass
+}
+
+// TestAccuracyOnLabelledRows adapts onto a target of which only some
+// images are labelled, then predicts its domain labelled whole, in part, in
+// one row and not at all: every accuracy, recomputed here from the
+// predictions and the labels, is on the labelled rows, and the lines say
+// on how many, or "unlabelled" where there is none.
+func TestAccuracyOnLabelledRows(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "tiny")
+	if code, _, errOut := runCLI(t, "synth", "--preset", "tiny", "--out", store); code != 0 {
+		t.Fatalf("synth: %q", errOut)
+	}
+	s, err := features.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sketch, err := s.Domain("sketch") // 280 images
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := slices.Clone(sketch.Labels)
+	part := slices.Clone(all)
+	for i := range 100 {
+		part[i] = -1
+	}
+	setLabels := func(labels []int) { relabel(t, store, "sketch", func(l []int) { copy(l, labels) }) }
+
+	setLabels(part)
+	run := filepath.Join(dir, "run")
+	code, stdout, errOut := runCLI(t, "adapt", "--features", store, "--source", "photo", "--target", "sketch", "--epochs", "2", "--quiet", "--out", run)
+	if code != 0 {
+		t.Fatalf("adapt: status %d, stderr %q", code, errOut)
+	}
+	acc, meanClass := scoreCSV(t, filepath.Join(run, unimos.PredictionsFile), s.Meta.Classes, part)
+	for _, want := range []string{
+		"\n  accuracies            on 180 of 280 target images, the labelled ones\n",
+		fmt.Sprintf("\n  UniMoS, last epoch   %6.2f%%  (mean class %6.2f%%)\n", acc, meanClass),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("adapt's summary lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	one := slices.Repeat([]int{-1}, len(all))
+	one[7] = all[7]
+	none := slices.Repeat([]int{-1}, len(all))
+	for _, c := range []struct {
+		labels []int
+		which  string // after the accuracies
+	}{
+		{all, "against its labels"},
+		{part, "on 180 of 280 rows, the labelled ones"},
+		{one, "on 1 of 280 rows, the labelled one"},
+		{none, ""},
+	} {
+		setLabels(c.labels)
+		out := filepath.Join(t.TempDir(), "p.csv")
+		code, _, errOut := runCLI(t, "predict", "--model", run, "--features", store, "--domain", "sketch", "--out", out)
+		if code != 0 {
+			t.Fatalf("predict: status %d, stderr %q", code, errOut)
+		}
+		want := "280 rows of domain sketch: accuracy unlabelled, mean class accuracy unlabelled (no row has a label)\n"
+		if c.which != "" {
+			acc, meanClass := scoreCSV(t, out, s.Meta.Classes, c.labels)
+			want = fmt.Sprintf("280 rows of domain sketch: accuracy %.2f%%, mean class accuracy %.2f%% (%s)\n", acc, meanClass, c.which)
+		}
+		if !strings.HasSuffix(errOut, want) {
+			t.Errorf("predict: stderr %q, want it to end with %q", errOut, want)
+		}
+		_, stdout, _ := runCLI(t, "predict", "--model", run, "--features", store, "--domain", "sketch", "--json")
+		var report predictionReport
+		if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+			t.Fatal(err)
+		}
+		labelled := 0
+		for _, y := range c.labels {
+			if y >= 0 {
+				labelled++
+			}
+		}
+		if report.Labelled == nil || *report.Labelled != labelled || (report.Accuracy == nil) != (labelled == 0) {
+			t.Errorf("predict --json with %d labelled rows: labelled %v, accuracy %v", labelled, report.Labelled, report.Accuracy)
+		}
+	}
 }

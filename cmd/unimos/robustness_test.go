@@ -215,7 +215,7 @@ func TestMalformedDemoFlags(t *testing.T) {
 	notDir := filepath.Join(t.TempDir(), "not-a-folder")
 	testkit.WriteFile(t, notDir, []byte("x"))
 	checkCases(t, []robustnessCase{
-		{"unwritable keep", runDemo, []string{"--keep", filepath.Join(notDir, "out")}, []string{notDir, "not a directory"}},
+		{"unwritable out", runDemo, []string{"--out", filepath.Join(notDir, "out")}, []string{notDir, "not a directory"}},
 		{"epochs 0", runDemo, []string{"--epochs", "0"}, []string{"epochs must be at least 1"}},
 		{"no such domain", runDemo, []string{"--source", "Nope", "--epochs", "1"}, []string{`"Nope"`, "Art, Clipart, Product, Real_World"}},
 	})

@@ -8,7 +8,7 @@ import (
 )
 
 func runSynth(ctx *context, args []string) error {
-	fs := newFlags(ctx, "synth", "--preset NAME --out DIR [--seed N]", `
+	fs := newFlags(ctx, "synth", "--out DIR [--preset NAME] [--seed N]", `
 Writes a synthetic feature store whose geometry resembles real CLIP features
 (modality gap, cosine logits, domain shift, class imbalance), sized like a
 real benchmark. The same preset and seed always give the same bytes.

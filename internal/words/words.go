@@ -1,5 +1,6 @@
 // Package words writes counts of things in English: "1 image", "2 images",
-// "1 class", "3 classes", so that messages never say "1 images".
+// "1 class", "3 classes", so that messages never say "1 images", and the
+// words that agree with a count ("it" or "they").
 package words
 
 import (
@@ -29,4 +30,14 @@ func Plural(noun string) string {
 		return noun[:len(noun)-1] + "ies"
 	}
 	return noun + "s"
+}
+
+// Agree returns one when n is 1 and many otherwise: the word that agrees
+// with a count of n things, as in "skipped 1 file: " + Agree(1, "it was",
+// "they were") + " unreadable".
+func Agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

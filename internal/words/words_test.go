@@ -25,3 +25,16 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestAgree(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{
+		{0, "they"}, {1, "it"}, {2, "they"}, {-1, "they"},
+	} {
+		if got := Agree(c.n, "it", "they"); got != c.want {
+			t.Errorf("Agree(%d, \"it\", \"they\") = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
