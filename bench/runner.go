@@ -285,10 +285,10 @@ func runAll(store *features.Store, runs []Run, opts Options) ([]Outcome, error) 
 		}
 	}
 	if halted {
-		return outcomes, fmt.Errorf("%w: %d of %d runs finished", ErrStopped, finished, len(runs))
+		return outcomes, fmt.Errorf("%w: %d of %s finished", ErrStopped, finished, words.Count(len(runs), "run"))
 	}
 	if failed > 0 {
-		return outcomes, fmt.Errorf("%d of %d runs failed", failed, len(runs))
+		return outcomes, fmt.Errorf("%d of %s failed", failed, words.Count(len(runs), "run"))
 	}
 	return outcomes, nil
 }
