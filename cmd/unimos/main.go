@@ -103,16 +103,22 @@ func run(args []string, ctx *context) int {
 		fmt.Fprintf(ctx.stderr, "unimos: unknown command %q%s\nRun 'unimos help' for the list of commands.\n", name, didYouMean(name, commandNames(), ""))
 		return 2
 	}
-	err := c.run(ctx, args[1:])
-	// The error goes through progress.Printf: a command stopped mid-step
-	// (Ctrl-C) may have drawn its progress bar again after the last
-	// message, and the error must not be glued onto it.
+	return report(ctx, name, call(c, ctx, args[1:]))
+}
+
+// report prints the outcome err of command name and returns its exit
+// status. The error goes through progress.Printf: a command stopped
+// mid-step (Ctrl-C) may have drawn its progress bar again after the last
+// message, and the error must not be glued onto it.
+func report(ctx *context, name string, err error) int {
 	var usage usageError
+	var internal internalError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
+	case errors.As(err, &internal):
+		progress.Printf(ctx.stderr, "unimos %s: %v\n", name, err)
+		return 3
 	case errors.As(err, &usage):
 		progress.Printf(ctx.stderr, "unimos %s: %v\nRun 'unimos %s -h' for usage.\n", name, err, name)
 		return 2
@@ -120,6 +126,30 @@ func run(args []string, ctx *context) int {
 		progress.Printf(ctx.stderr, "unimos %s: %s\n", name, commandError(name, err))
 		return 1
 	}
+}
+
+// internalError is a panic of a command, recovered by call: a bug in
+// unimos, never the input's fault, so it gets its own exit status, 3, and
+// the stack for the report. (A panic on another goroutine still crashes
+// the process as Go does, with status 2; the commands' worker goroutines
+// return their errors instead of panicking.)
+type internalError struct {
+	value any
+	stack []byte
+}
+
+func (e internalError) Error() string {
+	return fmt.Sprintf("internal error (a bug in unimos: please report it with the command line and this message): %v\n%s", e.value, e.stack)
+}
+
+// call runs command c with args, returning a panic as an internalError.
+func call(c command, ctx *context, args []string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = internalError{v, debug.Stack()}
+		}
+	}()
+	return c.run(ctx, args)
 }
 
 // commandError is the message of err as it follows "unimos NAME: ":

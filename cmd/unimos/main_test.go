@@ -518,3 +518,26 @@ func TestErrorsNameTheCommandOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicIsAnInternalError checks that a panic in a command ends in exit
+// status 3 and a message asking for a report, with the panic's value and
+// where it happened, instead of Go's crash with status 2, which the README
+// gives to usage errors.
+func TestPanicIsAnInternalError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	ctx := &context{stdout: &out, stderr: &errOut}
+	boom := command{name: "boom", run: func(*context, []string) error {
+		var rows []int
+		_ = rows[3] // an index out of range, as a bug would be
+		return nil
+	}}
+	if code := report(ctx, boom.name, call(boom, ctx, nil)); code != 3 {
+		t.Errorf("exit status %d, want 3", code)
+	}
+	msg := errOut.String()
+	for _, want := range []string{"unimos boom: internal error", "please report it", "index out of range [3] with length 0", "main_test.go"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}
