@@ -75,6 +75,16 @@ func openWeights(path string) (tensorFile, error) {
 		"checkpoint, Hugging Face's pytorch_model.bin)", path, size, shardIndexName)
 }
 
+// Caps on the side files read whole, far above what real ones hold
+// (transformers' config.json and a shard index: kilobytes; CLIP's
+// vocab.json and merges.txt: 1.6 MB and 0.5 MB; refs/main: one hash), so
+// that a wrong path given as one of them fails fast instead of filling
+// memory.
+const (
+	maxJSONBytes = 64 << 20
+	maxRefBytes  = 4 << 10
+)
+
 // fileHead returns the first n bytes of the regular file at path, or all
 // of a shorter file (a named pipe would block the read, a device never
 // end).

@@ -3,10 +3,11 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // hfTokenEmbedding is the tensor that identifies Hugging Face CLIPModel naming.
@@ -232,7 +233,7 @@ type hfTowerConfig struct {
 // vision_config_dict entries take precedence over text_config and
 // vision_config.
 func applyHFConfig(cfg *Config, configPath string) error {
-	data, err := os.ReadFile(configPath)
+	data, err := regularfile.ReadFile(configPath, "a JSON file", maxJSONBytes)
 	if err != nil {
 		return fmt.Errorf("clip: %w", err)
 	}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // openCLIPConfigName is the configuration file that open_clip publishes next
@@ -38,7 +39,7 @@ var openCLIPAccepted = map[string][]string{
 // layers, width, patch_size, head_width, heads, mlp_ratio, context_length,
 // vocab_size).
 func applyOpenCLIPConfig(cfg *Config, path string) error {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, "a JSON file", maxJSONBytes)
 	if err != nil {
 		return fmt.Errorf("clip: %w", err)
 	}

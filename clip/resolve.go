@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // openAIModels are the names openai/CLIP's clip.load takes and the addresses
@@ -144,15 +146,12 @@ func checkSHA256(path, want, name, url string, stderr io.Writer) error {
 // digest. When that takes longer than slowHash, a note on stderr says why
 // the command waits.
 func fileSHA256(path string, stderr io.Writer) (string, error) {
-	f, err := os.Open(path)
+	f, st, err := regularfile.Open(path, "a CLIP weights file")
 	if err != nil {
 		return "", fmt.Errorf("clip: %w", err)
 	}
 	defer f.Close()
-	size := int64(-1)
-	if st, err := f.Stat(); err == nil {
-		size = st.Size()
-	}
+	size := st.Size()
 	h := sha256.New()
 	start, noted := time.Now(), false
 	buf := make([]byte, 4<<20)
@@ -240,7 +239,7 @@ func resolveHub(name, id string) (string, error) {
 func hubSnapshot(repo string) (string, error) {
 	snapshots := filepath.Join(repo, "snapshots")
 	ref := filepath.Join(repo, "refs", "main")
-	data, err := os.ReadFile(ref)
+	data, err := regularfile.ReadFile(ref, "a text file", maxRefBytes)
 	switch {
 	case err == nil:
 		hash := strings.TrimSpace(string(data))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/safetensors"
 )
 
@@ -31,7 +32,7 @@ type shardedFile struct {
 // index does not list and a tensor in two shards are errors naming the
 // files.
 func openSharded(path string) (_ *shardedFile, err error) {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, "a JSON file", maxJSONBytes)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}

@@ -10,11 +10,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/unimos/unimos/internal/regularfile"
 )
 
 // ContextLength is the number of token positions of every released CLIP text encoder.
@@ -132,7 +133,7 @@ func newTokenizerFromBPEGz(r io.Reader) (*Tokenizer, error) {
 // "#version" header). Token ids are taken from vocab.json; the text normalisation
 // and pre-tokenisation are OpenAI's, as for DefaultTokenizer.
 func NewTokenizerFromHF(vocabPath, mergesPath string) (*Tokenizer, error) {
-	raw, err := os.ReadFile(vocabPath)
+	raw, err := regularfile.ReadFile(vocabPath, "a JSON file", maxJSONBytes)
 	if err != nil {
 		return nil, fmt.Errorf("clip: read vocabulary: %w", err)
 	}
@@ -140,7 +141,7 @@ func NewTokenizerFromHF(vocabPath, mergesPath string) (*Tokenizer, error) {
 	if err := json.Unmarshal(raw, &encoder); err != nil {
 		return nil, fmt.Errorf("clip: parse vocabulary %s: %w", vocabPath, err)
 	}
-	raw, err = os.ReadFile(mergesPath)
+	raw, err = regularfile.ReadFile(mergesPath, "a text file", maxJSONBytes)
 	if err != nil {
 		return nil, fmt.Errorf("clip: read merges: %w", err)
 	}
