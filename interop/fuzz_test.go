@@ -116,8 +116,9 @@ func FuzzZip(f *testing.F) {
 }
 
 // FuzzFeatures runs the readers of import's inputs, which check each
-// array's header against what they want before reading its data, on the
-// bytes of a .npz archive and of a .npy file.
+// array's header (a .pth tensor's type and shape) against what they want
+// before reading its data, on the bytes of a .npz archive, a .pth archive
+// and a .npy file.
 func FuzzFeatures(f *testing.F) {
 	le := binary.LittleEndian
 	f.Add(smallBundle(f, false))
@@ -125,7 +126,14 @@ func FuzzFeatures(f *testing.F) {
 	f.Add(smallBundle(f, true, "text_features.npy", "other.npy"))
 	f.Add(testkit.Zip(f, testkit.ZipMember{Name: "features.npy", Data: testkit.NPY(1, testkit.NPYHeader("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), Deflate: true}))
 	f.Add(testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
-	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy"} {
+	f.Add(buildPTH(f, "archive", featureCache(), map[string][]byte{"0": make([]byte, 8), "1": make([]byte, 16)}, ""))
+	f.Add(testkit.Zip(f,
+		testkit.ZipMember{Name: "c/data.pkl", Data: newPickle(2).raw('}', '(').
+			str("fea").tensor("FloatStorage", "0", 6, 0, []int{3, 2}, []int{1, 3}).
+			str("label").tensor("ByteStorage", "1", 8, 2, []int{3}, []int{2}).raw('u').done()},
+		testkit.ZipMember{Name: "c/data/0", Data: encode(le, []float32{1, 2, 3, 4, 5, 6}), Deflate: true},
+		testkit.ZipMember{Name: "c/data/1", Data: make([]byte, 8), Deflate: true}))
+	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy", "reference_cache.pth"} {
 		if seed := fixtureSeed(name); seed != nil {
 			f.Add(seed)
 		}
@@ -135,8 +143,10 @@ func FuzzFeatures(f *testing.F) {
 			name string
 			read func([]byte) ([]*Array, error)
 		}{
-			{"parseFeatures", readFeaturesNPZ},
-			{"parseMatrix", readMatrixNPZ},
+			{"parseFeatures .npz", readFeaturesNPZ},
+			{"parseMatrix .npz", readMatrixNPZ},
+			{"parseFeatures .pth", readFeaturesPTH},
+			{"parseMatrix .pth", readMatrixPTH},
 			{"readNPY", func(data []byte) ([]*Array, error) {
 				a, err := readNPY(bytes.NewReader(data), int64(len(data)), featuresSpec("features"))
 				return []*Array{a}, err
@@ -175,7 +185,7 @@ func FuzzPickle(f *testing.F) {
 		if archive, err := openZip(data); err == nil {
 			for _, file := range archive.files {
 				if file.Name == "reference_cache/data.pkl" {
-					if pkl, err := archive.read(file); err == nil {
+					if pkl, err := archive.content(file); err == nil {
 						f.Add(pkl, make([]byte, 1184))
 					}
 				}
@@ -228,7 +238,7 @@ func fixturePickles() [][]byte {
 		if archive, err := openZip(data); err == nil {
 			for _, f := range archive.files {
 				if strings.HasSuffix(f.Name, "/data.pkl") {
-					if pkl, err := archive.read(f); err == nil {
+					if pkl, err := archive.content(f); err == nil {
 						pickles = append(pickles, pkl)
 					}
 				}

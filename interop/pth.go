@@ -39,7 +39,7 @@ func parsePTH(data []byte) (map[string]*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	arrays, err := toArrays(found, f.storage, f.order)
+	arrays, err := toArrays(f, found)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.pickle, err)
 	}
