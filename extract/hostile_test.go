@@ -195,3 +195,17 @@ func TestStopDoesNotWaitForAStuckDecoder(t *testing.T) {
 		t.Errorf("got %v, want the context's error", err)
 	}
 }
+
+// TestSpecialShardFiles checks that the files merge reads whole from a
+// shard, its plan and its image lists, are refused at once, naming them,
+// when they are not regular files.
+func TestSpecialShardFiles(t *testing.T) {
+	shard := t.TempDir()
+	plan := filepath.Join(shard, shardFile)
+	testkit.RefusesSpecialFiles(t, plan, func() error { _, err := readPlan(plan); return err })
+	p := &Plan{Domains: []DomainPlan{{Name: "A", Images: 1}}}
+	testkit.RefusesSpecialFiles(t, filepath.Join(shard, chunksDir, "A", imagesFile), func() error {
+		_, err := readImageList(shard, p, 0)
+		return err
+	})
+}

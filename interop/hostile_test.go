@@ -231,6 +231,7 @@ func TestSpecialFiles(t *testing.T) {
 		"ReadMatrix":   func(p string) error { _, err := ReadMatrix(p); return err },
 		"ReadNPY":      func(p string) error { _, err := ReadNPY(p); return err },
 		"ReadNPZ":      func(p string) error { _, err := ReadNPZ(p); return err },
+		"ReadPTH":      func(p string) error { _, err := ReadPTH(p); return err },
 	}
 	for name, read := range readers {
 		for path, want := range map[string]string{fifo: "is a named pipe, not a", zero: "is a character device, not a"} {
