@@ -635,3 +635,15 @@ func TestOldResultFormat(t *testing.T) {
 		t.Errorf("results.json from the format 1 result.json differs")
 	}
 }
+
+// TestSpecialBenchFiles checks that the JSON files of a bench directory,
+// read whole, are refused at once, naming them, when they are not regular
+// files.
+func TestSpecialBenchFiles(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, StoreFile)
+	testkit.RefusesSpecialFiles(t, store, func() error { _, _, err := readStoreRecord(store); return err })
+	testkit.RefusesSpecialFiles(t, store, func() error { return claimProtocolDir(dir, &features.Store{}) })
+	confusion := filepath.Join(dir, ConfusionFile)
+	testkit.RefusesSpecialFiles(t, confusion, func() error { _, err := readConfusion(confusion); return err })
+}

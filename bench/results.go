@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/unimos"
 )
 
@@ -118,10 +119,19 @@ func distinctFolders(dirs []string) []string {
 	return out
 }
 
+// Bounds on the bench directory's JSON files, which are read whole: a
+// store.json holds a dataset description (as a store's dataset.json, a few
+// kilobytes), a confusion.json a matrix of classes × classes counts (about
+// a megabyte for 345 classes).
+const (
+	maxStoreRecordBytes = 16 << 20
+	maxConfusionBytes   = 64 << 20
+)
+
 // readStoreRecord reads a protocol's store.json; ok is false when there is
 // none.
 func readStoreRecord(path string) (rec storeRecord, ok bool, err error) {
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxStoreRecordBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, false, nil
 	}
@@ -160,16 +170,30 @@ func loadTask(out, dir string, p Protocol, method string, t Task) ([]record, err
 		}
 		rec.seed = rec.result.Seed
 		rec.dir = relativeTo(out, run)
-		if raw, err := os.ReadFile(filepath.Join(run, ConfusionFile)); err == nil {
-			rec.confusion = new(Confusion)
-			if err := json.Unmarshal(raw, rec.confusion); err != nil {
-				return nil, fmt.Errorf("%s: invalid JSON: %w", filepath.Join(run, ConfusionFile), err)
-			}
+		if rec.confusion, err = readConfusion(filepath.Join(run, ConfusionFile)); err != nil {
+			return nil, err
 		}
 		recs = append(recs, rec)
 	}
 	slices.SortFunc(recs, func(a, b record) int { return compareUint(a.seed, b.seed) })
 	return recs, nil
+}
+
+// readConfusion reads a run's confusion.json, or returns nil when there is
+// none: the plots leave such runs out.
+func readConfusion(path string) (*Confusion, error) {
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxConfusionBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the bench directory: %w", err)
+	}
+	c := new(Confusion)
+	if err := json.Unmarshal(raw, c); err != nil {
+		return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+	}
+	return c, nil
 }
 
 // relativeTo returns path relative to base, through absolute paths when

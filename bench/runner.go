@@ -16,6 +16,7 @@ import (
 	"github.com/unimos/unimos/baseline"
 	"github.com/unimos/unimos/eval"
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/shard"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
@@ -332,7 +333,7 @@ type storeRecord struct {
 // and classes).
 func claimProtocolDir(dir string, store *features.Store) error {
 	path := filepath.Join(dir, StoreFile)
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxStoreRecordBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating the bench directory: %w", err)
@@ -340,7 +341,7 @@ func claimProtocolDir(dir string, store *features.Store) error {
 		return unimos.WriteJSON(path, storeRecord{Dir: store.Dir, Dataset: store.Meta})
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
+		return fmt.Errorf("reading the bench directory: %w", err)
 	}
 	var rec storeRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {

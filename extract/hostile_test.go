@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,11 +12,12 @@ import (
 	"github.com/unimos/unimos/internal/testkit"
 )
 
-// TestHostileImagesInAList lists, beside good images, a named pipe, a link
-// to /dev/zero, a decompression bomb and a missing file: each is skipped
-// with its reason (the pipe without being opened, which would block for
-// ever), and the extraction finishes.
-func TestHostileImagesInAList(t *testing.T) {
+// TestHostileImages names, beside good images, a named pipe, a link to
+// /dev/zero, a decompression bomb and (in a list) a missing file, in a list
+// and in class folders: each is skipped into skipped.txt with its reason
+// (the pipe without being opened, which would block for ever), and the
+// extraction finishes.
+func TestHostileImages(t *testing.T) {
 	m := fixtureModel(t, "vit_tiny.safetensors")
 	root := t.TempDir()
 	writeNoisePNG(t, filepath.Join(root, "A", "cat", "good1.png"), 40, 30, 1)
@@ -29,31 +31,58 @@ func TestHostileImagesInAList(t *testing.T) {
 	if err := os.WriteFile(list, []byte("A/cat/good1.png 0\nA/cat/pipe.jpg 0\nA/cat/zero.jpg 0\nA/dog/bomb.png 1\nA/dog/gone.png 1\nA/dog/good2.png 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := ReadLists(root, []List{{Domain: "A", File: list}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum *Summary
-	testkit.Within(t, 60*time.Second, func() {
-		sum, err = run(t, context.Background(), m, ds, Options{Out: filepath.Join(root, "store"), Batch: 2})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
+	hostile := map[string]string{
 		"A/cat/pipe.jpg": "is a named pipe, not an image file",
 		"A/cat/zero.jpg": "is a character device, not an image file",
 		"A/dog/bomb.png": "png image of 60000×60000 pixels exceeds the limit of 178956970 pixels",
-		"A/dog/gone.png": "no such file or directory",
 	}
-	if len(sum.Skipped) != len(want) {
-		t.Fatalf("skipped %v; want %d images", sum.Skipped, len(want))
+	cases := []struct {
+		name string
+		read func() (*Dataset, error)
+		want map[string]string // skipped image: reason
+	}{
+		{"list", func() (*Dataset, error) { return ReadLists(root, []List{{Domain: "A", File: list}}, nil) },
+			merged(hostile, map[string]string{"A/dog/gone.png": "no such file or directory"})},
+		{"folders", func() (*Dataset, error) { return ScanFolders(root, nil, nil) }, hostile},
 	}
-	for _, s := range sum.Skipped {
-		if !strings.Contains(s.Reason, want[s.Name]) || want[s.Name] == "" {
-			t.Errorf("skipped %s: %q; want %q", s.Name, s.Reason, want[s.Name])
-		}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ds, err := c.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "store")
+			var sum *Summary
+			testkit.Within(t, 60*time.Second, func() {
+				sum, err = run(t, context.Background(), m, ds, Options{Out: out, Batch: 2})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sum.Skipped) != len(c.want) {
+				t.Fatalf("skipped %v; want %d images", sum.Skipped, len(c.want))
+			}
+			skipped, err := os.ReadFile(filepath.Join(out, SkippedFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sum.Skipped {
+				if !strings.Contains(s.Reason, c.want[s.Name]) || c.want[s.Name] == "" {
+					t.Errorf("skipped %s: %q; want %q", s.Name, s.Reason, c.want[s.Name])
+				}
+				if !strings.Contains(string(skipped), s.Name+"\t") {
+					t.Errorf("skipped.txt does not list %s:\n%s", s.Name, skipped)
+				}
+			}
+		})
 	}
+}
+
+// merged returns the entries of a and b in a new map.
+func merged(a, b map[string]string) map[string]string {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
 }
 
 // TestLineBreakInImageName checks that an image whose name holds a line
@@ -194,4 +223,18 @@ func TestStopDoesNotWaitForAStuckDecoder(t *testing.T) {
 	if err != context.DeadlineExceeded {
 		t.Errorf("got %v, want the context's error", err)
 	}
+}
+
+// TestSpecialShardFiles checks that the files merge reads whole from a
+// shard, its plan and its image lists, are refused at once, naming them,
+// when they are not regular files.
+func TestSpecialShardFiles(t *testing.T) {
+	shard := t.TempDir()
+	plan := filepath.Join(shard, shardFile)
+	testkit.RefusesSpecialFiles(t, plan, func() error { _, err := readPlan(plan); return err })
+	p := &Plan{Domains: []DomainPlan{{Name: "A", Images: 1}}}
+	testkit.RefusesSpecialFiles(t, filepath.Join(shard, chunksDir, "A", imagesFile), func() error {
+		_, err := readImageList(shard, p, 0)
+		return err
+	})
 }

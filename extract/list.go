@@ -270,9 +270,9 @@ func ScanFolders(root string, domains, classes []string) (*Dataset, error) {
 	return ds, nil
 }
 
-// readFolder returns the sorted names of the folders and of the image files
-// in dir, following symbolic links; hidden names (starting with ".") and
-// dangling links are left out.
+// readFolder returns the sorted names of the folders and of the files named
+// as images in dir, following symbolic links; hidden names (starting with
+// ".") and dangling links are left out.
 func readFolder(dir string) (folders, images []string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -292,7 +292,11 @@ func readFolder(dir string) (folders, images []string, err error) {
 		switch {
 		case st.IsDir():
 			folders = append(folders, e.Name())
-		case st.Mode().IsRegular() && imagefile.Is(e.Name()):
+		case imagefile.Is(e.Name()):
+			// A named pipe or a device named as an image is listed too, so
+			// that the extraction skips it with its reason into
+			// skipped.txt, as it does for one named in a list, instead of
+			// leaving it out unsaid. It is never opened.
 			images = append(images, e.Name())
 		}
 	}

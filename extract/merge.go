@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/safetensors"
 	"github.com/unimos/unimos/tensor"
@@ -114,7 +115,7 @@ func sameFolder(a, b string) bool {
 // against the plan.
 func readImageList(shard string, p *Plan, d int) ([]Image, error) {
 	path := filepath.Join(shard, chunksDir, p.Domains[d].Name, imagesFile)
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a text file", maxListBytes)
 	if err != nil {
 		return nil, fmt.Errorf("extract: merge: %w", err)
 	}

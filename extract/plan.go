@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/unimos/unimos/clip"
 	"github.com/unimos/unimos/features"
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/tensor"
 )
@@ -220,9 +220,13 @@ func writePlan(path string, p *Plan) error {
 	return writeFile(path, append(raw, '\n'))
 }
 
+// maxPlanBytes bounds a plan, which is read whole: it lists the classes
+// and domains, as a store's dataset.json does, and is far smaller.
+const maxPlanBytes = 16 << 20
+
 // readPlan reads a plan written by writePlan.
 func readPlan(path string) (*Plan, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxPlanBytes)
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}

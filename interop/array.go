@@ -13,8 +13,11 @@
 // more than its own size: the .npy and .npz readers check each array's
 // header against what the caller wants (dtype, rank, the labels' row count)
 // before reading its data, verify a .npz member's length and CRC-32 before
-// allocating for it, and convert data piece by piece as it is read. Only
-// regular files are opened (see internal/regularfile).
+// allocating for it, and convert data piece by piece as it is read; the
+// .pth readers check each tensor's storage type and shape from the pickle
+// the same way, verify its storage's record, and convert only the bytes
+// the tensor views. Only regular files are opened (see
+// internal/regularfile).
 package interop
 
 import (
@@ -164,37 +167,38 @@ func numElements(shape []int) (int, error) {
 }
 
 // checkView verifies that the strided view (offset, shape, strides) of a
-// buffer of size elements stays inside it, and returns its element count.
-func checkView(size, offset int, shape, strides []int) (int, error) {
-	n, err := numElements(shape)
+// buffer of size elements stays inside it, and returns its element count
+// and the index just past its last element (0 for an empty view).
+func checkView(size, offset int, shape, strides []int) (n, end int, err error) {
+	n, err = numElements(shape)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(strides) != len(shape) {
-		return 0, fmt.Errorf("%d strides for %d dimensions", len(strides), len(shape))
+		return 0, 0, fmt.Errorf("%d strides for %d dimensions", len(strides), len(shape))
 	}
 	if offset < 0 {
-		return 0, fmt.Errorf("negative storage offset %d", offset)
+		return 0, 0, fmt.Errorf("negative storage offset %d", offset)
 	}
 	if n == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	last := offset // index of the view's last element
 	for k, d := range shape {
 		s := strides[k]
 		if s < 0 {
-			return 0, fmt.Errorf("negative stride in %v", strides)
+			return 0, 0, fmt.Errorf("negative stride in %v", strides)
 		}
 		if d > 1 && s > (math.MaxInt-last)/(d-1) {
-			return 0, fmt.Errorf("strides %v overflow", strides)
+			return 0, 0, fmt.Errorf("strides %v overflow", strides)
 		}
 		last += (d - 1) * s
 	}
 	if last >= size {
-		return 0, fmt.Errorf("view with offset %d, shape %v and strides %v reaches element %d of a storage of %d",
+		return 0, 0, fmt.Errorf("view with offset %d, shape %v and strides %v reaches element %d of a storage of %d",
 			offset, shape, strides, last, size)
 	}
-	return n, nil
+	return n, last + 1, nil
 }
 
 // isContiguous reports whether strides lay shape out in row-major order
@@ -306,16 +310,6 @@ func (s *arraySpec) check(dt dtype, shape []int) error {
 		return fmt.Errorf("%s: want %s, got %s %v", s.name, s.want, dt.name, shape)
 	}
 	return nil
-}
-
-// checkArray is check for an array already decoded (the tensors of a .pth
-// file, which its reader rebuilds all at once).
-func (s *arraySpec) checkArray(a *Array) error {
-	dt := dtype{name: a.DType, kind: 'i'}
-	if a.Float32 != nil {
-		dt.kind = 'f'
-	}
-	return s.check(dt, a.Shape)
 }
 
 // missingArray is the error for a multi-array file that lacks name. It

@@ -82,7 +82,7 @@ func parseCheckpoint(data []byte) (*Checkpoint, error) {
 	for _, t := range found {
 		strip = strip && strings.HasPrefix(t.name, dataParallelPrefix)
 	}
-	m := &tensorMaker{file: f, storages: map[*storageRef][]byte{}, room: len(data)}
+	m := &tensorMaker{file: f, room: len(data)}
 	c := &Checkpoint{tensors: make(map[string]*safetensors.Tensor, len(found))}
 	for _, t := range found {
 		name := t.name
@@ -101,8 +101,7 @@ func parseCheckpoint(data []byte) (*Checkpoint, error) {
 
 // tensorMaker turns tensor references into safetensors tensors.
 type tensorMaker struct {
-	file     *torchFile
-	storages map[*storageRef][]byte // checked bytes, by storage
+	file *torchFile
 	// room is the number of bytes that copies may still take, starting at
 	// the file's size. It keeps broadcast or overlapping views of a storage
 	// from being expanded into unbounded memory.
@@ -111,32 +110,22 @@ type tensorMaker struct {
 
 // tensor returns t's elements as a safetensors tensor named name.
 func (m *tensorMaker) tensor(name string, t *tensorRef) (*safetensors.Tensor, error) {
-	raw, ok := m.storages[t.storage]
-	if !ok {
-		var err error
-		if raw, err = m.file.storage(t.storage); err != nil {
-			return nil, err
-		}
-		if err := t.storage.checkBytes(raw); err != nil {
-			return nil, err
-		}
-		m.storages[t.storage] = raw
-	}
 	size := t.storage.dt.size
 	little := m.file.order == binary.LittleEndian
-	var data []byte
-	switch {
-	case t.numel == 0:
-		data = []byte{} // its offset may lie anywhere
-	case t.contiguous() && little:
-		data = raw[t.offset*size : (t.offset+t.numel)*size]
-	default:
+	asStored := t.contiguous() && little // the stored bytes are the tensor's data as they are
+	if !asStored {
 		if t.numel > m.room/size {
 			return nil, fmt.Errorf("copying its strided view of storage %s would take the checkpoint's copies to "+
 				"more than the file's size (broadcast or overlapping views are not supported)", t.storage.key)
 		}
 		m.room -= t.numel * size
-		data = gatherBytes(raw, size, t.offset, t.shape, t.strides)
+	}
+	data, err := m.file.span(t)
+	if err != nil {
+		return nil, err
+	}
+	if !asStored {
+		data = gatherBytes(data, size, 0, t.shape, t.strides)
 		if !little {
 			swapBytes(data, size)
 		}

@@ -181,8 +181,9 @@ type arraySource struct {
 	open func(name string, spec *arraySpec) (shape []int, read func() (*Array, error), err error)
 }
 
-// openArrays opens a .npz archive, whose arrays are checked and decoded on
-// demand, or a .pth archive, whose tensors are all rebuilt at once.
+// openArrays opens a .npz or .pth archive, whose arrays are checked on
+// open, from their .npy header or their tensor's storage type and shape,
+// and decoded on demand.
 func openArrays(format string, data []byte) (*arraySource, error) {
 	if format == ".npz" {
 		z, err := openNPZ(data)
@@ -198,24 +199,41 @@ func openArrays(format string, data []byte) (*arraySource, error) {
 		}
 		return &arraySource{names: z.names, open: open}, nil
 	}
-	arrays, err := parsePTH(data)
+	f, err := openTorch(data)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(arrays))
-	for name := range arrays {
-		names = append(names, name)
+	found, err := f.tensors(f.root)
+	if err != nil {
+		return nil, err
+	}
+	tensors := make(map[string]*tensorRef, len(found))
+	names := make([]string, 0, len(found))
+	for _, t := range found {
+		tensors[t.name] = t.tensor
+		names = append(names, t.name)
 	}
 	slices.Sort(names)
+	m := newArrayMaker(f)
 	open := func(name string, spec *arraySpec) ([]int, func() (*Array, error), error) {
-		a := arrays[name]
-		if a == nil {
+		t := tensors[name]
+		if t == nil {
 			return nil, nil, missingArray(name, names)
 		}
-		if err := spec.checkArray(a); err != nil {
+		if err := spec.check(t.storage.dt, t.shape); err != nil {
 			return nil, nil, err
 		}
-		return a.Shape, func() (*Array, error) { return a, nil }, nil
+		if err := f.verify(t.storage); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f.pickle, err)
+		}
+		read := func() (*Array, error) {
+			a, err := m.array(t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.pickle, err)
+			}
+			return a, nil
+		}
+		return t.shape, read, nil
 	}
 	return &arraySource{names: names, open: open}, nil
 }

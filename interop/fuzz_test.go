@@ -54,27 +54,55 @@ func FuzzNPY(f *testing.F) {
 			f.Add(seed)
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var a *Array
-		var err error
-		used := testkit.Allocated(func() { a, err = ParseNPY(data) })
-		checkBudget(t, "ParseNPY", used, len(data), a)
-		if err != nil {
-			return
-		}
-		checkArray(t, "npy", a)
-	})
+	parseNPY := budgetedReader{"ParseNPY", func(data []byte) ([]*Array, error) {
+		a, err := ParseNPY(data)
+		return []*Array{a}, err
+	}, 0}
+	f.Fuzz(func(t *testing.T, data []byte) { parseNPY.run(t, data) })
 }
 
-// checkBudget fails when a reader allocated more than allocBudget allows
-// for its input and output.
-func checkBudget(t *testing.T, reader string, used uint64, inputLen int, output ...*Array) {
-	t.Helper()
-	if budget := allocBudget(inputLen, outputBytes(output...)); used > budget {
-		t.Fatalf("%s allocated %d bytes for %d input bytes (output %d bytes), over the budget of %d",
-			reader, used, inputLen, outputBytes(output...), budget)
-	}
+// budgetedReader is a reader of a file's bytes, run under an allocation
+// budget: allocBudget for its input and output, plus slack.
+type budgetedReader struct {
+	name string
+	read func([]byte) ([]*Array, error)
+	// slack is what the reader may take whatever its input's size: the
+	// unpickler's minimum budget, minMemory, for the readers of .pth files.
+	slack uint64
 }
+
+// run reads data and fails when the reader allocated more than its budget
+// or returned an inconsistent array.
+func (r budgetedReader) run(t *testing.T, data []byte) ([]*Array, error) {
+	t.Helper()
+	var arrays []*Array
+	var err error
+	used := testkit.Allocated(func() { arrays, err = r.read(data) })
+	if budget := allocBudget(len(data), outputBytes(arrays...)) + r.slack; used > budget {
+		t.Fatalf("%s allocated %d bytes for %d input bytes (output %d bytes), over the budget of %d",
+			r.name, used, len(data), outputBytes(arrays...), budget)
+	}
+	for _, a := range arrays {
+		if a != nil {
+			checkArray(t, r.name, a)
+		}
+	}
+	return arrays, err
+}
+
+// The readers of archives that the fuzzers run.
+var (
+	parseNPZReader    = budgetedReader{"parseNPZ", readNPZ, 0}
+	parsePTHReader    = budgetedReader{"parsePTH", readPTH, minMemory}
+	featuresNPZReader = budgetedReader{"parseFeatures .npz", readFeaturesNPZ, 0}
+	matrixNPZReader   = budgetedReader{"parseMatrix .npz", readMatrixNPZ, 0}
+	featuresPTHReader = budgetedReader{"parseFeatures .pth", readFeaturesPTH, minMemory}
+	matrixPTHReader   = budgetedReader{"parseMatrix .pth", readMatrixPTH, minMemory}
+	featuresNPYReader = budgetedReader{"readNPY features", func(data []byte) ([]*Array, error) {
+		a, err := readNPY(bytes.NewReader(data), int64(len(data)), featuresSpec("features"))
+		return []*Array{a}, err
+	}, 0}
+)
 
 // checkPickleBudget fails when reading a pickle or a checkpoint of
 // inputLen bytes allocated more than the unpickler's bound (ErrTooLarge:
@@ -88,7 +116,7 @@ func checkPickleBudget(t *testing.T, reader string, used uint64, inputLen int) {
 }
 
 // FuzzZip feeds the same bytes to the .npz and .pth readers, which share
-// the zip layer.
+// the zip layer, each under its allocation budget.
 func FuzzZip(f *testing.F) {
 	f.Add(smallBundle(f, false))
 	f.Add(smallBundle(f, true))
@@ -99,25 +127,15 @@ func FuzzZip(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var arrays map[string]*Array
-		used := testkit.Allocated(func() { arrays, _ = ParseNPZ(data) })
-		var output []*Array
-		for name, a := range arrays {
-			checkArray(t, name, a)
-			output = append(output, a)
-		}
-		checkBudget(t, "ParseNPZ", used, len(data), output...)
-		if arrays, err := ParsePTH(data); err == nil {
-			for name, a := range arrays {
-				checkArray(t, name, a)
-			}
-		}
+		parseNPZReader.run(t, data)
+		parsePTHReader.run(t, data)
 	})
 }
 
 // FuzzFeatures runs the readers of import's inputs, which check each
-// array's header against what they want before reading its data, on the
-// bytes of a .npz archive and of a .npy file.
+// array's header (a .pth tensor's type and shape) against what they want
+// before reading its data, on the bytes of a .npz archive, a .pth archive
+// and a .npy file.
 func FuzzFeatures(f *testing.F) {
 	le := binary.LittleEndian
 	f.Add(smallBundle(f, false))
@@ -125,41 +143,65 @@ func FuzzFeatures(f *testing.F) {
 	f.Add(smallBundle(f, true, "text_features.npy", "other.npy"))
 	f.Add(testkit.Zip(f, testkit.ZipMember{Name: "features.npy", Data: testkit.NPY(1, testkit.NPYHeader("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), Deflate: true}))
 	f.Add(testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})))
-	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy"} {
+	f.Add(buildPTH(f, "archive", featureCache(), map[string][]byte{"0": make([]byte, 8), "1": make([]byte, 16)}, ""))
+	f.Add(testkit.Zip(f,
+		testkit.ZipMember{Name: "c/data.pkl", Data: newPickle(2).raw('}', '(').
+			str("fea").tensor("FloatStorage", "0", 6, 0, []int{3, 2}, []int{1, 3}).
+			str("label").tensor("ByteStorage", "1", 8, 2, []int{3}, []int{2}).raw('u').done()},
+		testkit.ZipMember{Name: "c/data/0", Data: encode(le, []float32{1, 2, 3, 4, 5, 6}), Deflate: true},
+		testkit.ZipMember{Name: "c/data/1", Data: make([]byte, 8), Deflate: true}))
+	for _, name := range []string{"bundle.npz", "bundle_compressed.npz", "features_f16.npy", "reference_cache.pth"} {
 		if seed := fixtureSeed(name); seed != nil {
 			f.Add(seed)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, r := range []struct {
-			name string
-			read func([]byte) ([]*Array, error)
-		}{
-			{"parseFeatures", readFeaturesNPZ},
-			{"parseMatrix", readMatrixNPZ},
-			{"readNPY", func(data []byte) ([]*Array, error) {
-				a, err := readNPY(bytes.NewReader(data), int64(len(data)), featuresSpec("features"))
-				return []*Array{a}, err
-			}},
-		} {
-			var arrays []*Array
-			var err error
-			used := testkit.Allocated(func() { arrays, err = r.read(data) })
-			checkBudget(t, r.name, used, len(data), arrays...)
-			if err != nil {
-				continue
+		for _, r := range []budgetedReader{featuresNPZReader, matrixNPZReader, featuresPTHReader, matrixPTHReader, featuresNPYReader} {
+			arrays, err := r.run(t, data)
+			if err == nil {
+				checkFeatureArrays(t, r.name, arrays)
 			}
-			for _, a := range arrays {
-				if a != nil {
-					checkArray(t, r.name, a)
-				}
-			}
-			if f := arrays[0]; len(f.Shape) != 2 || f.Float32 == nil {
-				t.Fatalf("%s returned %s %v, not a float matrix", r.name, f.DType, f.Shape)
-			}
-			if len(arrays) == 2 && arrays[1] != nil && (arrays[1].Int64 == nil || !slices.Equal(arrays[1].Shape, arrays[0].Shape[:1])) {
-				t.Fatalf("%s returned labels %s %v for features %v", r.name, arrays[1].DType, arrays[1].Shape, arrays[0].Shape)
-			}
+		}
+	})
+}
+
+// checkFeatureArrays fails unless arrays, as the features readers return them,
+// are a float matrix and, if present, integer labels of one per row.
+func checkFeatureArrays(t *testing.T, reader string, arrays []*Array) {
+	t.Helper()
+	if f := arrays[0]; len(f.Shape) != 2 || f.Float32 == nil {
+		t.Fatalf("%s returned %s %v, not a float matrix", reader, f.DType, f.Shape)
+	}
+	if len(arrays) == 2 && arrays[1] != nil && (arrays[1].Int64 == nil || !slices.Equal(arrays[1].Shape, arrays[0].Shape[:1])) {
+		t.Fatalf("%s returned labels %s %v for features %v", reader, arrays[1].DType, arrays[1].Shape, arrays[0].Shape)
+	}
+}
+
+// FuzzNPZMembers fuzzes the .npy payloads inside a well-formed .npz
+// archive: the archive is built around them each time, its sizes and
+// CRC-32s right, so that the fuzzer reaches the .npy headers and data
+// behind the zip layer (as FuzzCheckpointPickle does for pickles), stored
+// or deflated.
+func FuzzNPZMembers(f *testing.F) {
+	le, be := binary.LittleEndian, binary.BigEndian
+	labels := testkit.NPY(1, testkit.NPYHeader("<i8", false, "(2,)"), encode(le, []int64{7, 8}))
+	f.Add(testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6})), labels, false)
+	f.Add(testkit.NPY(1, testkit.NPYHeader("<f2", true, "(2, 2)"), encode(le, []uint16{1, 2, 3, 4})), labels, true)
+	f.Add(testkit.NPY(2, testkit.NPYHeader(">f8", false, "(2, 1)"), encode(be, []float64{1, 2})),
+		testkit.NPY(1, testkit.NPYHeader("|u1", false, "(2,)"), []byte{3, 4}), true)
+	f.Add(testkit.NPY(3, testkit.NPYHeader("<f4", false, "(0, 5)"), nil),
+		testkit.NPY(1, testkit.NPYHeader(">i2", true, "(0,)"), nil), false)
+	f.Fuzz(func(t *testing.T, features, labels []byte, deflate bool) {
+		both := testkit.Zip(t,
+			testkit.ZipMember{Name: "features.npy", Data: features, Deflate: deflate},
+			testkit.ZipMember{Name: "labels.npy", Data: labels, Deflate: deflate})
+		if arrays, err := featuresNPZReader.run(t, both); err == nil {
+			checkFeatureArrays(t, featuresNPZReader.name, arrays)
+		}
+		parseNPZReader.run(t, both)
+		alone := testkit.Zip(t, testkit.ZipMember{Name: "text_features.npy", Data: features, Deflate: deflate})
+		if arrays, err := matrixNPZReader.run(t, alone); err == nil {
+			checkFeatureArrays(t, matrixNPZReader.name, arrays)
 		}
 	})
 }
@@ -175,7 +217,7 @@ func FuzzPickle(f *testing.F) {
 		if archive, err := openZip(data); err == nil {
 			for _, file := range archive.files {
 				if file.Name == "reference_cache/data.pkl" {
-					if pkl, err := archive.read(file); err == nil {
+					if pkl, err := archive.content(file); err == nil {
 						f.Add(pkl, make([]byte, 1184))
 					}
 				}
@@ -228,7 +270,7 @@ func fixturePickles() [][]byte {
 		if archive, err := openZip(data); err == nil {
 			for _, f := range archive.files {
 				if strings.HasSuffix(f.Name, "/data.pkl") {
-					if pkl, err := archive.read(f); err == nil {
+					if pkl, err := archive.content(f); err == nil {
 						pickles = append(pickles, pkl)
 					}
 				}

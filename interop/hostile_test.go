@@ -50,9 +50,10 @@ func withBadCRC(t *testing.T, data []byte) []byte {
 	return bad
 }
 
-// TestHostileArchives reads crafted .npz archives, small files that claim
-// large arrays, and checks that each is refused without allocating much
-// more than its own size.
+// TestHostileArchives reads crafted .npz and .pth archives, small files
+// that claim large arrays, and checks that each is refused (or, when what
+// it holds is what the caller wants, read) without allocating much more
+// than its own size and its arrays.
 func TestHostileArchives(t *testing.T) {
 	le := binary.LittleEndian
 	twoRows := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(2, 3)"), encode(le, []float32{1, 2, 3, 4, 5, 6}))
@@ -63,6 +64,33 @@ func TestHostileArchives(t *testing.T) {
 	tallFeatures := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(4194304, 1)"), make([]byte, 16<<20))
 	// A header that announces far more data than the member holds.
 	liar := testkit.NPY(1, testkit.NPYHeader("<f4", false, "(1000000, 512)"), make([]byte, 64))
+
+	// The same in .pth archives, whose pickle gives each tensor's type and
+	// shape and whose storages are deflated: torch.save stores them, but
+	// nothing stops a crafted file.
+	const n = 64 << 20
+	twoFeatures := func() *pickleBuilder {
+		return newPickle(2).raw('}', '(').str("fea").tensor("HalfStorage", "0", 4, 0, []int{2, 2}, []int{2, 1})
+	}
+	pth := func(pkl *pickleBuilder, labels int, labelView ...[]int) []byte {
+		size, stride := []int{labels}, []int{1}
+		if labelView != nil {
+			size, stride = labelView[0], labelView[1]
+		}
+		return testkit.Zip(t,
+			testkit.ZipMember{Name: "c/data.pkl", Data: pkl.str("label").tensor("ByteStorage", "1", labels, 0, size, stride).raw('u').done()},
+			testkit.ZipMember{Name: "c/data/0", Data: make([]byte, 8)},
+			testkit.ZipMember{Name: "c/data/1", Data: make([]byte, labels), Deflate: true})
+	}
+	// 16 MiB of float32 features beside labels whose record, first in the
+	// archive, is damaged: the features must not be decoded before it is
+	// found.
+	tallPTH := withBadCRC(t, testkit.Zip(t,
+		testkit.ZipMember{Name: "c/data/1", Data: make([]byte, 4<<20), Deflate: true},
+		testkit.ZipMember{Name: "c/data.pkl", Data: newPickle(2).raw('}', '(').
+			str("fea").tensor("FloatStorage", "0", 4<<20, 0, []int{4 << 20, 1}, []int{1, 1}).
+			str("label").tensor("ByteStorage", "1", 4<<20, 0, []int{4 << 20}, []int{1}).raw('u').done()},
+		testkit.ZipMember{Name: "c/data/0", Data: make([]byte, 16<<20), Deflate: true}))
 
 	cases := []struct {
 		name string
@@ -88,13 +116,28 @@ func TestHostileArchives(t *testing.T) {
 		{"text features of the wrong rank",
 			testkit.Zip(t, testkit.ZipMember{Name: "text_features.npy", Data: hugeLabels, Deflate: true}),
 			readMatrixNPZ, `array "text_features": want a 2-D float array [K, d], got uint8 [67108864]`},
+		{".pth labels of 64 MiB beside 2 feature rows", pth(twoFeatures(), n),
+			readFeaturesPTH, "label: want a 1-D integer array [2] to match the features, got uint8 [67108864]"},
+		{".pth text features of the wrong rank", pth(newPickle(2).raw('}', '('), n),
+			readMatrixPTH, `array "label": want a 2-D float array [K, d], got uint8 [67108864]`},
+		{".pth labels of 2 bytes at the start of a storage of 64 MiB", pth(twoFeatures(), n, []int{2}, []int{1}),
+			readFeaturesPTH, ""},
+		{".pth labels of 2 bytes strided across a storage of 64 MiB", pth(twoFeatures(), n, []int{2}, []int{n / 2}),
+			readFeaturesPTH, "more than the file's size"},
+		{".pth labels damaged beside 16 MiB of features", tallPTH,
+			readFeaturesPTH, "checksum error"},
+		{"the same read as any .pth", tallPTH,
+			readPTH, "checksum error"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var arrays []*Array
 			var err error
 			used := testkit.Allocated(func() { arrays, err = c.read(c.data) })
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 				t.Errorf("got %v, want an error saying %q", err, c.want)
 			}
 			if budget := allocBudget(len(c.data), outputBytes(arrays...)); used > budget {
@@ -104,20 +147,27 @@ func TestHostileArchives(t *testing.T) {
 	}
 }
 
-// readFeaturesNPZ, readMatrixNPZ and readNPZ run the readers of a .npz
-// archive's bytes for TestHostileArchives and the fuzzers.
-func readFeaturesNPZ(data []byte) ([]*Array, error) {
-	f, l, err := parseFeatures(".npz", data)
+// readFeaturesNPZ, readMatrixNPZ, readNPZ and their .pth counterparts run
+// the readers of an archive's bytes for TestHostileArchives and the
+// fuzzers.
+func readFeaturesNPZ(data []byte) ([]*Array, error) { return readFeatures(".npz", data) }
+func readFeaturesPTH(data []byte) ([]*Array, error) { return readFeatures(".pth", data) }
+func readMatrixNPZ(data []byte) ([]*Array, error)   { return readMatrix(".npz", data) }
+func readMatrixPTH(data []byte) ([]*Array, error)   { return readMatrix(".pth", data) }
+func readNPZ(data []byte) ([]*Array, error)         { return listArrays(parseNPZ(data)) }
+func readPTH(data []byte) ([]*Array, error)         { return listArrays(parsePTH(data)) }
+
+func readFeatures(format string, data []byte) ([]*Array, error) {
+	f, l, err := parseFeatures(format, data)
 	return []*Array{f, l}, err
 }
 
-func readMatrixNPZ(data []byte) ([]*Array, error) {
-	m, err := parseMatrix(".npz", data)
+func readMatrix(format string, data []byte) ([]*Array, error) {
+	m, err := parseMatrix(format, data)
 	return []*Array{m}, err
 }
 
-func readNPZ(data []byte) ([]*Array, error) {
-	arrays, err := parseNPZ(data)
+func listArrays(arrays map[string]*Array, err error) ([]*Array, error) {
 	var out []*Array
 	for _, a := range arrays {
 		out = append(out, a)
@@ -181,6 +231,7 @@ func TestSpecialFiles(t *testing.T) {
 		"ReadMatrix":   func(p string) error { _, err := ReadMatrix(p); return err },
 		"ReadNPY":      func(p string) error { _, err := ReadNPY(p); return err },
 		"ReadNPZ":      func(p string) error { _, err := ReadNPZ(p); return err },
+		"ReadPTH":      func(p string) error { _, err := ReadPTH(p); return err },
 	}
 	for name, read := range readers {
 		for path, want := range map[string]string{fifo: "is a named pipe, not a", zero: "is a character device, not a"} {

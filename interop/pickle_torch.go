@@ -3,6 +3,7 @@ package interop
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -27,14 +28,16 @@ type (
 		numel int
 	}
 	// tensorRef is a tensor as _rebuild_tensor_v2 describes it: a strided
-	// view of a storage, checked to lie inside it. Its elements are read
-	// only when a caller asks for the tensor.
+	// view of a storage, checked to lie inside it, whose elements lie
+	// between storage elements offset and end. Its elements are read only
+	// when a caller asks for the tensor.
 	tensorRef struct {
 		storage *storageRef
 		offset  int
 		shape   []int
 		strides []int
 		numel   int
+		end     int
 	}
 )
 
@@ -147,7 +150,8 @@ func (u *unpickler) persistentLoad(pid any) (*storageRef, error) {
 		return nil, errors.New("persistent id has a key that is not a string")
 	}
 	numel, err := asInt(t.items[4])
-	if err != nil || numel < 0 {
+	// The bound keeps the storage's size in bytes an int.
+	if err != nil || numel < 0 || numel > math.MaxInt/cls.dt.size {
 		return nil, errors.New("persistent id has an invalid element count")
 	}
 	if s, ok := u.storages[key]; ok {
@@ -215,22 +219,23 @@ func rebuildTensor(storage, offset, size, stride any) (*tensorRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tensor stride: %w", err)
 	}
-	n, err := checkView(ref.numel, off, shape, strides)
+	n, end, err := checkView(ref.numel, off, shape, strides)
 	if err != nil {
 		return nil, fmt.Errorf("tensor on storage %s: %w", ref.key, err)
 	}
-	return &tensorRef{storage: ref, offset: off, shape: shape, strides: strides, numel: n}, nil
+	return &tensorRef{storage: ref, offset: off, shape: shape, strides: strides, numel: n, end: end}, nil
 }
 
 // contiguous reports whether the tensor is its storage's elements from its
 // offset on, in row-major order, so that it can be handed out without a copy.
 func (t *tensorRef) contiguous() bool { return isContiguous(t.shape, t.strides) }
 
-// checkBytes verifies that raw holds exactly the storage's elements.
-func (s *storageRef) checkBytes(raw []byte) error {
-	if s.numel > len(raw)/s.dt.size || len(raw) != s.numel*s.dt.size {
+// checkLen verifies that a record of n bytes holds exactly the storage's
+// elements.
+func (s *storageRef) checkLen(n uint64) error {
+	if n != uint64(s.numel)*uint64(s.dt.size) {
 		return fmt.Errorf("storage %s: %d bytes, but %d elements of %s need %d",
-			s.key, len(raw), s.numel, s.dt.name, s.numel*s.dt.size)
+			s.key, n, s.numel, s.dt.name, s.numel*s.dt.size)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package interop
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -154,61 +155,86 @@ func parsePickle(pkl []byte, inputSize int, readStorage func(key string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	read := func(s *storageRef) ([]byte, error) {
+	find := func(s *storageRef) (storageRecord, error) {
 		raw, err := readStorage(s.key)
 		if err != nil {
-			return nil, fmt.Errorf("storage %s: %w", s.key, err)
+			return storageRecord{}, fmt.Errorf("storage %s: %w", s.key, err)
 		}
-		return raw, nil
+		if err := s.checkLen(uint64(len(raw))); err != nil {
+			return storageRecord{}, err
+		}
+		return storageRecord{bytes: raw}, nil
 	}
-	return toArrays(found, read, order)
+	return toArrays(&torchFile{root: root, budget: b, order: order, find: find}, found)
 }
 
-// toArrays decodes the named tensors. Each storage is decoded once; a
-// tensor covering a whole storage takes its elements without a copy, the
-// first time only, so that no two returned arrays share memory.
-func toArrays(found []namedTensor, readStorage func(s *storageRef) ([]byte, error), order binary.ByteOrder) (map[string]*Array, error) {
-	type decoded struct {
-		*Array
-		lent bool
+// toArrays converts the named tensors of f, once every storage they view
+// has been verified.
+func toArrays(f *torchFile, found []namedTensor) (map[string]*Array, error) {
+	verified := map[*storageRef]bool{}
+	for _, t := range found {
+		if s := t.tensor.storage; !verified[s] {
+			if err := f.verify(s); err != nil {
+				return nil, err
+			}
+			verified[s] = true
+		}
 	}
-	storages := map[*storageRef]*decoded{}
-	arrays := map[*tensorRef]*Array{}
+	m := newArrayMaker(f)
 	byName := make(map[string]*Array, len(found))
-	left := 0 // elements that tensors may still take from the storages
-	for _, f := range found {
-		t := f.tensor
-		if a := arrays[t]; a != nil {
-			byName[f.name] = a
-			continue
+	for _, t := range found {
+		a, err := m.array(t.tensor)
+		if err != nil {
+			return nil, err
 		}
-		s := storages[t.storage]
-		if s == nil {
-			raw, err := readStorage(t.storage)
-			if err != nil {
-				return nil, err
-			}
-			if err := t.storage.checkBytes(raw); err != nil {
-				return nil, err
-			}
-			s = &decoded{Array: decode(t.storage.dt, order, raw)}
-			storages[t.storage] = s
-			left += t.storage.numel
-		}
-		if t.numel > left {
-			return nil, fmt.Errorf("tensor on storage %s: the tensors hold more elements than their storages "+
-				"(broadcast or overlapping views are not supported)", t.storage.key)
-		}
-		left -= t.numel
-		var a *Array
-		if !s.lent && t.offset == 0 && t.numel == t.storage.numel && t.contiguous() {
-			s.lent = true
-			a = &Array{DType: s.DType, Shape: t.shape, Float32: s.Float32, Int64: s.Int64}
-		} else {
-			a = s.view(t.offset, t.shape, t.strides)
-		}
-		arrays[t] = a
-		byName[f.name] = a
+		byName[t.name] = a
 	}
 	return byName, nil
+}
+
+// arrayMaker converts the tensors of a file into Arrays. Each tensor is
+// read from only the bytes of its storage that it views and converted
+// straight into its Array: storages are never decoded whole, so a tensor
+// costs the memory of its own elements, however large its storage. A
+// tensor named several times is converted once.
+type arrayMaker struct {
+	file   *torchFile
+	arrays map[*tensorRef]*Array
+	seen   map[*storageRef]bool // storages whose elements left counts
+	left   int                  // elements that tensors may still take from them
+}
+
+func newArrayMaker(f *torchFile) *arrayMaker {
+	return &arrayMaker{file: f, arrays: map[*tensorRef]*Array{}, seen: map[*storageRef]bool{}}
+}
+
+// array returns t as an Array. Tensors may not hold more elements in total
+// than the storages they view: that refuses broadcast (stride 0) and
+// overlapping views, absent from feature files, which would expand a
+// small storage into unbounded memory.
+func (m *arrayMaker) array(t *tensorRef) (*Array, error) {
+	if a := m.arrays[t]; a != nil {
+		return a, nil
+	}
+	s := t.storage
+	if !m.seen[s] {
+		m.seen[s] = true
+		m.left += min(s.numel, math.MaxInt-m.left)
+	}
+	if t.numel > m.left {
+		return nil, fmt.Errorf("tensor on storage %s: the tensors hold more elements than their storages "+
+			"(broadcast or overlapping views are not supported)", s.key)
+	}
+	m.left -= t.numel
+	raw, err := m.file.span(t)
+	if err != nil {
+		return nil, err
+	}
+	if !t.contiguous() {
+		raw = gatherBytes(raw, s.dt.size, 0, t.shape, t.strides)
+	}
+	a := decode(s.dt, m.file.order, raw)
+	a.Shape = t.shape
+	m.arrays[t] = a
+	return a, nil
 }

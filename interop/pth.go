@@ -2,7 +2,6 @@ package interop
 
 import (
 	"fmt"
-	"os"
 )
 
 // ReadPTH reads the tensors of a file written by torch.save, in the zip
@@ -10,9 +9,9 @@ import (
 // caches of the reference UniMoS code, {'fea': HalfTensor [N, d], 'label':
 // LongTensor [N]}. Tensors are named as ParsePickle describes.
 func ReadPTH(path string) (map[string]*Array, error) {
-	data, err := os.ReadFile(path)
+	data, err := readArchive(path)
 	if err != nil {
-		return nil, fmt.Errorf("interop: %w", err)
+		return nil, err
 	}
 	arrays, err := parsePTH(data)
 	if err != nil {
@@ -39,7 +38,7 @@ func parsePTH(data []byte) (map[string]*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	arrays, err := toArrays(found, f.storage, f.order)
+	arrays, err := toArrays(f, found)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.pickle, err)
 	}

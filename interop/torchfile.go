@@ -24,11 +24,82 @@ type torchFile struct {
 	root   any     // the unpickled value
 	budget *budget // what building more (tensor names) may still take
 	order  binary.ByteOrder
-	// storage returns the bytes of a storage, without a copy where the
-	// layout allows; they are not checked against s.
-	storage func(s *storageRef) ([]byte, error)
+	// find returns the record holding a storage's elements, checked to be
+	// of the storage's size; record caches it.
+	find    func(s *storageRef) (storageRecord, error)
+	records map[*storageRef]storageRecord
+	// gapRoom is what the bytes that strided views skip over in compressed
+	// records may still take; see span.
+	gapRoom int
 	// pickle names the pickle in error messages ("archive/data.pkl").
 	pickle string
+}
+
+// storageRecord holds a storage's elements: bytes already in memory (a
+// stored zip member or a legacy storage, slices of the file; a caller's
+// buffer), or a compressed zip member, inflated when read.
+type storageRecord struct {
+	bytes   []byte
+	archive *zipArchive
+	member  *zip.File
+}
+
+// record returns the record of storage s.
+func (f *torchFile) record(s *storageRef) (storageRecord, error) {
+	if r, ok := f.records[s]; ok {
+		return r, nil
+	}
+	r, err := f.find(s)
+	if err != nil {
+		return storageRecord{}, err
+	}
+	if f.records == nil {
+		f.records = map[*storageRef]storageRecord{}
+	}
+	f.records[s] = r
+	return r, nil
+}
+
+// verify checks storage s's record whole before any tensor is converted
+// from it: a compressed record is inflated into nothing to check its size
+// and CRC-32, so that a damaged one is refused before memory is spent on
+// the tensors of another.
+func (f *torchFile) verify(s *storageRef) error {
+	r, err := f.record(s)
+	if err != nil || r.member == nil {
+		return err
+	}
+	_, err = r.archive.section(r.member, 0, 0)
+	return err
+}
+
+// span returns the bytes of t's storage from its first element to just
+// past its last: a slice of the file when the record is in memory, else
+// inflated from the compressed record, keeping only those bytes. The bytes
+// a strided view skips over then cost memory for nothing; they are charged
+// against gapRoom, the file's size, so that a tensor of two elements
+// strided across a storage that inflates to gigabytes is refused.
+func (f *torchFile) span(t *tensorRef) ([]byte, error) {
+	r, err := f.record(t.storage)
+	if err != nil {
+		return nil, err
+	}
+	size := t.storage.dt.size
+	from, to := t.offset*size, t.end*size
+	if t.numel == 0 {
+		from, to = 0, 0 // an empty view's offset may lie anywhere
+	}
+	if r.member == nil {
+		return r.bytes[from:to], nil
+	}
+	if gap := to - from - t.numel*size; gap > 0 {
+		if gap > f.gapRoom {
+			return nil, fmt.Errorf("storage %s: reading a strided view of its compressed record would inflate %d bytes "+
+				"that the view skips over, more than the file's size (torch.save stores records uncompressed)", t.storage.key, gap)
+		}
+		f.gapRoom -= gap
+	}
+	return r.archive.section(r.member, uint64(from), uint64(to))
 }
 
 // zipMagic starts a zip archive's first local file header.
@@ -90,7 +161,7 @@ func openTorchZip(data []byte) (*torchFile, error) {
 		return nil, fmt.Errorf("not a PyTorch archive: want one <folder>/data.pkl record, found %d", len(pickles))
 	}
 	prefix := strings.TrimSuffix(pickles[0], "data.pkl")
-	record := func(name string) (*zip.File, error) {
+	member := func(name string) (*zip.File, error) {
 		f := records[prefix+name]
 		if f == nil {
 			return nil, fmt.Errorf("no record %s%s in the archive", prefix, name)
@@ -125,14 +196,25 @@ func openTorchZip(data []byte) (*torchFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pickles[0], err)
 	}
-	storage := func(s *storageRef) ([]byte, error) {
-		f, err := record("data/" + s.key)
+	find := func(s *storageRef) (storageRecord, error) {
+		f, err := member("data/" + s.key)
 		if err != nil {
-			return nil, fmt.Errorf("storage %s: %w", s.key, err)
+			return storageRecord{}, fmt.Errorf("storage %s: %w", s.key, err)
 		}
-		return archive.content(f)
+		r := storageRecord{archive: archive, member: f}
+		if f.Method == zip.Store {
+			b, err := archive.stored(f)
+			if err != nil {
+				return storageRecord{}, err
+			}
+			r = storageRecord{bytes: b}
+		}
+		if err := s.checkLen(f.UncompressedSize64); err != nil {
+			return storageRecord{}, err
+		}
+		return r, nil
 	}
-	return &torchFile{root: root, budget: b, order: order, storage: storage, pickle: pickles[0]}, nil
+	return &torchFile{root: root, budget: b, order: order, find: find, gapRoom: len(data), pickle: pickles[0]}, nil
 }
 
 // legacyMagic is the first pickle of the legacy layout: the integer
@@ -218,11 +300,11 @@ func openTorchLegacy(data []byte) (*torchFile, error) {
 		storages[key] = data[pos : pos+size : pos+size]
 		pos += size
 	}
-	storage := func(s *storageRef) ([]byte, error) {
+	find := func(s *storageRef) (storageRecord, error) {
 		if b, ok := storages[s.key]; ok {
-			return b, nil
+			return storageRecord{bytes: b}, nil
 		}
-		return nil, fmt.Errorf("storage %s: not in the file's list of storages", s.key)
+		return storageRecord{}, fmt.Errorf("storage %s: not in the file's list of storages", s.key)
 	}
-	return &torchFile{root: root, budget: b, order: order, storage: storage, pickle: "legacy torch.save object"}, nil
+	return &torchFile{root: root, budget: b, order: order, find: find, pickle: "legacy torch.save object"}, nil
 }

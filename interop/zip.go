@@ -21,6 +21,10 @@ type zipArchive struct {
 	data  []byte
 	files []*zip.File
 	left  uint64 // bytes the members may still inflate to
+	// verified holds the compressed members read to their end, whose size
+	// and CRC-32 are known to be right: a section of one is inflated only
+	// up to the section's end.
+	verified map[*zip.File]bool
 }
 
 func openZip(data []byte) (*zipArchive, error) {
@@ -28,44 +32,70 @@ func openZip(data []byte) (*zipArchive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a zip archive, or a truncated one: %w", err)
 	}
-	return &zipArchive{data: data, files: zr.File, left: maxInflation * uint64(len(data))}, nil
+	return &zipArchive{data: data, files: zr.File, left: maxInflation * uint64(len(data)), verified: map[*zip.File]bool{}}, nil
 }
 
-// read returns the uncompressed content of a member in new memory,
-// verifying its size and CRC-32.
-func (z *zipArchive) read(f *zip.File) ([]byte, error) {
+// content returns the uncompressed content of a member, verifying its size
+// and CRC-32; see section.
+func (z *zipArchive) content(f *zip.File) ([]byte, error) {
+	return z.section(f, 0, f.UncompressedSize64)
+}
+
+// section returns bytes [from, to) of a member's uncompressed content,
+// verifying the whole member's size and CRC-32. A stored (uncompressed)
+// member, as torch.save writes them, gives a slice of the archive's own
+// bytes, without a copy. A compressed one is inflated through to its end,
+// keeping only the section in new memory: reading a little of a large
+// member costs time, not memory. The time is charged against the
+// archive's inflation budget: the whole member the first time, the bytes
+// up to the section's end after that.
+func (z *zipArchive) section(f *zip.File, from, to uint64) ([]byte, error) {
 	size := f.UncompressedSize64
-	if size > z.left {
+	if from > to || to > size {
+		return nil, fmt.Errorf("member %s: bytes %d to %d asked of %d", f.Name, from, to, size)
+	}
+	if f.Method == zip.Store {
+		b, err := z.stored(f)
+		if err != nil {
+			return nil, err
+		}
+		return b[from:to], nil
+	}
+	verified := z.verified[f]
+	cost := size
+	if verified {
+		cost = to
+	}
+	if cost > z.left {
 		return nil, fmt.Errorf("member %s claims %d bytes, more than the archive can inflate to", f.Name, size)
 	}
-	z.left -= size
+	z.left -= cost
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", f.Name, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, size)
+	// io.Discard's ReadFrom reads through a small pooled buffer.
+	if _, err := io.CopyN(io.Discard, rc, int64(from)); err != nil {
+		return nil, fmt.Errorf("member %s: %w", f.Name, err)
+	}
+	buf := make([]byte, to-from)
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, fmt.Errorf("member %s: %w", f.Name, err)
 	}
-	// Reading on to the end makes archive/zip check the CRC-32.
-	if n, err := rc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			err = zip.ErrFormat
+	if !verified {
+		// Reading on to the end makes archive/zip check the size and CRC-32.
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			return nil, fmt.Errorf("member %s: %w", f.Name, err)
 		}
-		return nil, fmt.Errorf("member %s: %w", f.Name, err)
+		z.verified[f] = true
 	}
 	return buf, nil
 }
 
-// content returns the uncompressed content of a member, verifying its size
-// and CRC-32. A stored (uncompressed) member, as torch.save writes them, is
-// returned as a slice of the archive's own bytes, without a copy; a
-// compressed one is inflated into new memory by read.
-func (z *zipArchive) content(f *zip.File) ([]byte, error) {
-	if f.Method != zip.Store {
-		return z.read(f)
-	}
+// stored returns the content of a stored member as a slice of the
+// archive, verifying its size and CRC-32.
+func (z *zipArchive) stored(f *zip.File) ([]byte, error) {
 	if f.CompressedSize64 != f.UncompressedSize64 {
 		return nil, fmt.Errorf("member %s is stored uncompressed, but its directory entry gives sizes %d and %d",
 			f.Name, f.CompressedSize64, f.UncompressedSize64)

@@ -5,10 +5,13 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
-// FuzzRead checks that no input makes Parse or the conversions panic, and
-// that whatever Parse accepts starts as IsSafetensors says and survives
+// FuzzRead checks that no input makes Parse or the conversions panic or
+// allocate beyond a budget proportional to the input, and that whatever
+// Parse accepts starts as IsSafetensors says and survives
 // Write and Parse again unchanged.
 func FuzzRead(f *testing.F) {
 	f.Add(handMadeFile())
@@ -25,7 +28,15 @@ func FuzzRead(f *testing.F) {
 	f.Add(buf.Bytes())
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := Parse("fuzz", data)
+		var file *File
+		var err error
+		used := testkit.Allocated(func() { file, err = Parse("fuzz", data) })
+		// Parse takes the header's values (a few Go values per entry of its
+		// JSON) and aliases the data: memory beyond that would be spent on
+		// what the file only claims to hold.
+		if budget := 64*uint64(len(data)) + 256<<10; used > budget {
+			t.Fatalf("Parse allocated %d bytes for %d input bytes, over the budget of %d", used, len(data), budget)
+		}
 		if err != nil {
 			return
 		}
@@ -38,8 +49,14 @@ func FuzzRead(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tensor.Float32()
-			tensor.Int64()
+			used := testkit.Allocated(func() {
+				tensor.Float32()
+				tensor.Int64()
+			})
+			// At most a float32 and an int64 for each element, of a byte or more.
+			if budget := 12*uint64(len(tensor.Data)) + 4<<10; used > budget {
+				t.Fatalf("converting tensor %q of %d bytes allocated %d bytes, over the budget of %d", name, len(tensor.Data), used, budget)
+			}
 			tensors = append(tensors, tensor)
 		}
 		var out bytes.Buffer

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/unimos/unimos/internal/atomicfile"
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/safetensors"
 )
 
@@ -159,12 +159,17 @@ func WriteResult(path string, r *Result) error {
 	return WriteJSON(path, r)
 }
 
+// maxResultBytes bounds a result.json, which is read whole: its history of
+// a few hundred epochs, with per-class scores of a few hundred classes,
+// takes a few megabytes.
+const maxResultBytes = 64 << 20
+
 // ReadResult reads a result.json of any format, its epochs counted as
 // Evaluation.Epoch counts them.
 func ReadResult(path string) (*Result, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a JSON file", maxResultBytes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("unimos: %w", err)
 	}
 	var r Result
 	if err := json.Unmarshal(raw, &r); err != nil {

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unimos/unimos/internal/testkit"
 )
 
 // TestResultEpochs trains a short run and checks that result.json counts
@@ -102,4 +104,11 @@ func TestReadResultFormats(t *testing.T) {
 	if _, err := ReadResult(newer); err == nil || !strings.Contains(err.Error(), "update unimos") {
 		t.Errorf("a result from a newer unimos: %v", err)
 	}
+}
+
+// TestSpecialResultFile checks that a result.json that is not a regular
+// file is refused at once, naming it.
+func TestSpecialResultFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ResultFile)
+	testkit.RefusesSpecialFiles(t, path, func() error { _, err := ReadResult(path); return err })
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,10 +210,21 @@ func readImportInputs(ctx *context, files importFiles) (*importInputs, error) {
 	}
 	if files.classes != "" {
 		if in.classNames, err = extract.ReadClassFile(files.classes); err != nil {
-			return nil, err
+			return nil, classFileError(files.classes, err)
 		}
 	}
 	return in, nil
+}
+
+// classFileError words an error of extract.ReadClassFile as "--classes
+// PATH: PROBLEM", naming the file once: its "extract: " prefix would read
+// as the extract command's name inside the import command's message.
+func classFileError(path string, err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return fmt.Errorf("--classes %s: %w", path, pathErr.Err)
+	}
+	return fmt.Errorf("--classes %s: %s", path, strings.TrimPrefix(err.Error(), "extract: "+path+": "))
 }
 
 // fitStore gives a new store its dim and classes (see newClasses), or

@@ -500,10 +500,20 @@ func TestAdaptWritesRunDirectory(t *testing.T) {
 // command is named after reads "unimos extract: PROBLEM", not
 // "unimos extract: extract: PROBLEM", nor "unimos merge: extract: merge:
 // PROBLEM" for a command whose errors carry its package's name and its
-// own, and that other packages keep their prefix.
+// own, that other packages keep their prefix, and that the class file of
+// import, read by package extract, is named by its flag rather than by
+// "extract: ", another command's name.
 func TestErrorsNameTheCommandOnce(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "missing")
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
 	photos := t.TempDir()
+	feats, pipe, noClasses := filepath.Join(dir, "f.npy"), filepath.Join(dir, "pipe.txt"), filepath.Join(dir, "empty.txt")
+	testkit.WriteFile(t, feats, f32NPY("(2, 2)", []float32{1, 0, 0, 1}))
+	testkit.WriteFile(t, noClasses, []byte("\n"))
+	testkit.MakeFIFO(t, pipe)
+	importClasses := func(classes string) []string {
+		return []string{"import", "--out", filepath.Join(dir, "store"), "--domain", "A", "--from", feats, "--classes", classes}
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -511,6 +521,8 @@ func TestErrorsNameTheCommandOnce(t *testing.T) {
 		{[]string{"extract", "--images", missing, "--weights", missing, "--out", missing + "-out"}, "unimos extract: open " + missing},
 		{[]string{"merge", "--out", missing, photos}, "unimos merge: " + photos + " is not a finished shard"},
 		{[]string{"inspect", "--features", missing}, "unimos inspect: features: "},
+		{importClasses(pipe), "unimos import: --classes " + pipe + ": is a named pipe, not a text file\n"},
+		{importClasses(noClasses), "unimos import: --classes " + noClasses + ": no class names\n"},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != 1 || !strings.HasPrefix(errOut, c.want) {

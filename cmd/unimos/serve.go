@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/unimos/unimos/internal/regularfile"
 	"github.com/unimos/unimos/internal/words"
 	"github.com/unimos/unimos/serve"
 )
@@ -102,14 +103,18 @@ SIGINT or SIGTERM stops it after the requests in flight are answered.`)
 	return nil
 }
 
+// maxTokenBytes bounds a --token-file, which is read whole: a token is a
+// line of text.
+const maxTokenBytes = 64 << 10
+
 // readToken reads the bearer token of --token-file: the file's content
 // without surrounding white space.
 func readToken(path string) (string, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := regularfile.ReadFile(path, "a text file", maxTokenBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("--token-file %s: no such file", path)
 	} else if err != nil {
-		return "", err
+		return "", fmt.Errorf("--token-file: %w", err)
 	}
 	token := strings.TrimSpace(string(raw))
 	if token == "" {

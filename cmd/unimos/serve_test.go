@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/unimos/unimos/features"
+	"github.com/unimos/unimos/internal/testkit"
 	"github.com/unimos/unimos/serve"
 	"github.com/unimos/unimos/tensor"
 )
@@ -429,4 +430,11 @@ func TestServeCommandStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the command did not stop within 30 s of SIGTERM")
 	}
+}
+
+// TestSpecialTokenFile checks that a --token-file that is not a regular
+// file is refused at once, naming it.
+func TestSpecialTokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	testkit.RefusesSpecialFiles(t, path, func() error { _, err := readToken(path); return err })
 }
