@@ -44,13 +44,7 @@ func TestCheckpointMatchesSafetensors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			gotNames, wantNames := c.Names(), f.Names()
-			slices.Sort(gotNames)
-			slices.Sort(wantNames)
-			if !slices.Equal(gotNames, wantNames) {
-				t.Fatalf("names differ:\n got %v\nwant %v", gotNames, wantNames)
-			}
-			for _, n := range wantNames {
+			for _, n := range testkit.SameNames(t, c.Names(), f.Names()) {
 				g, _ := c.Tensor(n)
 				w, _ := f.Tensor(n)
 				if g.DType == safetensors.I64 && w.DType != g.DType {
@@ -201,13 +195,7 @@ func TestCheckpointBF16Storages(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer want.Close()
-			gotNames, wantNames := ck.Names(), want.Names()
-			slices.Sort(gotNames)
-			slices.Sort(wantNames)
-			if !slices.Equal(gotNames, wantNames) {
-				t.Fatalf("names differ:\n got %v\nwant %v", gotNames, wantNames)
-			}
-			for _, name := range wantNames {
+			for _, name := range testkit.SameNames(t, ck.Names(), want.Names()) {
 				w, _ := want.Tensor(name)
 				values, err := w.Float32()
 				if err != nil {

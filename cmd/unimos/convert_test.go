@@ -123,13 +123,7 @@ func TestConvertPyTorchRoundTrips(t *testing.T) {
 					wantNames = append(wantNames, name)
 				}
 			}
-			gotNames := got.Names()
-			slices.Sort(gotNames)
-			slices.Sort(wantNames)
-			if !slices.Equal(gotNames, wantNames) {
-				t.Fatalf("tensors differ from the equivalent's:\n got %v\nwant %v", gotNames, wantNames)
-			}
-			for _, name := range wantNames {
+			for _, name := range testkit.SameNames(t, got.Names(), wantNames) {
 				g, _ := got.Tensor(name)
 				w, _ := want.Tensor(name)
 				if g.DType != w.DType || !slices.Equal(g.Shape, w.Shape) || !bytes.Equal(g.Data, w.Data) {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/unimos/unimos/tensor"
@@ -93,4 +94,15 @@ func ReadCSV(t testing.TB, path string) [][]string {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return records
+}
+
+// SameNames stops the test unless got and want hold the same names (of
+// tensors, say) in any order, and returns them sorted.
+func SameNames(t testing.TB, got, want []string) []string {
+	t.Helper()
+	got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("names differ:\n got %v\nwant %v", got, want)
+	}
+	return want
 }
