@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -196,13 +195,7 @@ func TestBenchInterruptAndContinue(t *testing.T) {
 				}
 			}
 		}
-		cmd.Process.Signal(syscall.SIGINT)
-		err := cmd.Wait()
-		stderr := term.Close()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("--jobs %s: interrupted bench: %v, want exit status 1; stderr:\n%q", c.jobs, err, stderr)
-		}
+		stderr := interruptOnTerminal(t, "--jobs "+c.jobs, cmd, term)
 		lines := screenLines(stderr)
 		for _, run := range runs {
 			if want := "stopped, saved in " + run + ".partial"; !strings.Contains(stderr, want) {

@@ -45,6 +45,21 @@ func screenLines(out string) []string {
 	return lines
 }
 
+// interruptOnTerminal sends SIGINT to cmd, which writes to term, waits for
+// it to end with exit status 1 (a stopped command), and returns what the
+// terminal received; what names the case in failures.
+func interruptOnTerminal(t *testing.T, what string, cmd *exec.Cmd, term *testkit.Terminal) string {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	out := term.Close()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("%s: interrupted: %v, want exit status 1; terminal:\n%q", what, err, out)
+	}
+	return out
+}
+
 func TestScreenLines(t *testing.T) {
 	got := screenLines("a\nbar 1/3\r\033[Kbar 2/3\r\033[Knote\nbar 2/3error\n")
 	want := []string{"a", "note", "bar 2/3error"}
@@ -98,13 +113,7 @@ func TestInterruptedMessageOnItsOwnLine(t *testing.T) {
 				t.Fatalf("%s: no progress bar on the terminal after a minute:\n%q", c.name, term.Close())
 			}
 		}
-		cmd.Process.Signal(syscall.SIGINT)
-		err := cmd.Wait()
-		out := term.Close()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("%s: %v, want exit status 1; terminal:\n%q", c.name, err, out)
-		}
+		out := interruptOnTerminal(t, c.name, cmd, term)
 		lines := screenLines(out)
 		var note, final bool
 		for _, l := range lines {
